@@ -1,0 +1,157 @@
+//! The edge to AWS: SDK configuration per environment, error reporting, write pacing.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::{Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::time::Instant;
+
+use crate::config::Environment;
+
+/// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise. More than the SDK's default 3:
+/// plumb writes in bulk and SSM throttles early; the SDK backs off exponentially between tries.
+const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// A failed AWS call, with what a user needs to act on it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} `{resource}`: {code}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub resource: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn from_sdk<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: Debug,
+    {
+        let code = match (error.code(), &error) {
+            (Some(code), _) => code.to_string(),
+            (None, SdkError::TimeoutError(_)) => "Timeout".into(),
+            (None, SdkError::DispatchFailure(_)) => "DispatchFailure".into(),
+            (None, SdkError::ResponseError(_)) => "ResponseError".into(),
+            (None, _) => "Unknown".into(),
+        };
+        let message = match error.message() {
+            Some(message) => message.to_string(),
+            None => DisplayErrorContext(&error).to_string(),
+        };
+        AwsError {
+            operation,
+            resource: resource.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+/// One environment's connection to AWS: its SDK configuration and the clients and limiters
+/// the kinds create from it, made once and shared.
+pub struct Session {
+    pub env: Environment,
+    pub config: SdkConfig,
+    shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Session {
+    /// Configures the SDK from its standard environment (`AWS_PROFILE`, `AWS_ENDPOINT_URL`,
+    /// the credential chain), with the environment's region, profile and role.
+    pub async fn connect(env: &Environment) -> Session {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone()));
+        if let Some(profile) = &env.profile {
+            loader = loader.profile_name(profile);
+        }
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            let retry = RetryConfig::standard()
+                .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
+                .with_max_backoff(Duration::from_secs(20));
+            loader = loader.retry_config(retry);
+        }
+        let mut config = loader.load().await;
+        if let Some(role) = &env.assume_role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("plumb")
+                .configure(&config)
+                .build()
+                .await;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                    provider,
+                ))
+                .build();
+        }
+        Session::with_config(env.clone(), config)
+    }
+
+    pub fn with_config(env: Environment, config: SdkConfig) -> Session {
+        Session {
+            env,
+            config,
+            shared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The session's one value of type `T` (an SDK client, a limiter), made on first use.
+    pub fn shared<T: Clone + Send + Sync + 'static>(&self, make: impl FnOnce(&Session) -> T) -> T {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = shared
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(make(self)));
+        entry.downcast_ref::<T>().expect("keyed by its TypeId").clone()
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity).
+    pub async fn caller_account(&self) -> Result<String, AwsError> {
+        let sts = self.shared(|s| aws_sdk_sts::Client::new(&s.config));
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetCallerIdentity", "caller", e))?;
+        Ok(identity.account().unwrap_or_default().to_string())
+    }
+}
+
+/// Paces calls to at most `rate` a second (no bursts), across every task that shares it.
+///
+/// AWS quotas are token buckets; the SDK retries throttled calls, but a bulk apply that runs
+/// into the quota wastes attempts and can exhaust them. Pacing below the quota avoids that.
+#[derive(Clone)]
+pub struct RateLimiter {
+    interval: Duration,
+    next_free: Arc<tokio::sync::Mutex<Option<Instant>>>,
+}
+
+impl RateLimiter {
+    pub fn per_second(rate: f64) -> RateLimiter {
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next_free: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Waits for this caller's turn.
+    pub async fn acquire(&self) {
+        let turn = {
+            let mut next_free = self.next_free.lock().await;
+            let now = Instant::now();
+            let turn = next_free.map_or(now, |t| t.max(now));
+            *next_free = Some(turn + self.interval);
+            turn
+        };
+        tokio::time::sleep_until(turn).await;
+    }
+}

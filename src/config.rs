@@ -1,0 +1,92 @@
+//! `desired/plumb.toml`: the environments, their accounts, regions, scopes and guards.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// PutParameter calls a second that plumb allows itself by default: AWS's default quota.
+pub const DEFAULT_SSM_PUT_RATE: f64 = 3.0;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Filled in from the table's key.
+    #[serde(skip)]
+    pub name: String,
+    /// Guard: plan and apply refuse when STS says the credentials are for another account.
+    pub account_id: Option<String>,
+    pub region: String,
+    pub profile: Option<String>,
+    pub assume_role: Option<String>,
+    /// Glob patterns (`*` matches any run of characters, `/` included) of resource names
+    /// that are never deleted or replaced.
+    #[serde(default)]
+    pub protect: Vec<String>,
+    /// A plan deleting (or replacing) more resources than this is refused by apply unless
+    /// `--allow-deletes N` allows at least as many.
+    pub max_deletes: Option<usize>,
+    /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
+    #[serde(default = "default_ssm_put_rate")]
+    pub ssm_put_rate: f64,
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+fn default_ssm_put_rate() -> f64 {
+    DEFAULT_SSM_PUT_RATE
+}
+
+/// What plumb owns in an environment. Empty means "nothing of that kind".
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub parameter_paths: Vec<String>,
+    pub iam_path: Option<String>,
+    #[serde(default)]
+    pub alarm_prefixes: Vec<String>,
+    #[serde(default)]
+    pub dashboard_prefixes: Vec<String>,
+    #[serde(default)]
+    pub budget_prefixes: Vec<String>,
+}
+
+impl Environment {
+    /// Checks the rules serde cannot express; returns (field, message) pairs.
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if let Some(account) = &self.account_id
+            && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problems.push((
+                "account_id",
+                format!("`{account}` is not a 12-digit AWS account id"),
+            ));
+        }
+        if self.region.trim().is_empty() {
+            problems.push(("region", "must not be empty".to_string()));
+        }
+        if !(self.ssm_put_rate > 0.0 && self.ssm_put_rate.is_finite()) {
+            problems.push((
+                "ssm_put_rate",
+                "must be a positive number of calls a second".into(),
+            ));
+        }
+        for path in &self.scope.parameter_paths {
+            if !path.starts_with('/') {
+                problems.push((
+                    "scope.parameter_paths",
+                    format!("`{path}` must start with `/` (SSM hierarchies are absolute)"),
+                ));
+            }
+        }
+        problems
+    }
+}

@@ -1,0 +1,80 @@
+//! Resource kinds: one module per kind, each behind the [`Kind`] trait, listed once in
+//! [`registry`].
+//!
+//! The registry's order is the dependency order: apply creates and updates kinds front to
+//! back and deletes them back to front (policies before the groups and users that use them;
+//! users before the groups and policies they use). The engine, the renderers and the executor
+//! know nothing else about kinds.
+//!
+//! To add a kind: write `kinds/<kind>.rs` implementing [`Kind`], add it to [`registry`] at its
+//! place in the dependency order, and add its gaps in moto to `emulator/server.py`.
+
+pub mod parameter;
+
+use async_trait::async_trait;
+
+use crate::aws::{AwsError, Session};
+use crate::config::Environment;
+use crate::load::{Diagnostic, Entry};
+use crate::plan::Change;
+use crate::resource::{Resource, Value};
+
+#[async_trait]
+pub trait Kind: Send + Sync {
+    /// The singular name shown in plans: `parameter`.
+    fn name(&self) -> &'static str;
+
+    /// The TOML table that declares it: `parameters`.
+    fn table(&self) -> &'static str;
+
+    /// Whether a resource of this name lies in the environment's scope (plumb owns it).
+    fn in_scope(&self, env: &Environment, name: &str) -> bool;
+
+    /// Parses and validates one declared entry, offline. Reports every problem it finds.
+    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
+
+    /// Checks that need all of an environment's resources (references between them).
+    fn check_together(&self, _resources: &[Resource], _env: &Environment) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
+    /// Reads every live object of this kind in scope, normalised like the desired side.
+    /// `desired` says which objects are declared, so that per-object reads (tags, say) can be
+    /// limited to the objects that need them.
+    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
+
+    /// Why changing `field` from `before` to `after` cannot be done in place, if it cannot.
+    fn replace_reason(&self, _field: &str, _before: &Value, _after: &Value) -> Option<String> {
+        None
+    }
+
+    /// Carries out one change. Must be idempotent enough that running apply again after a
+    /// partial failure finishes the job.
+    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
+}
+
+/// Every kind, in dependency order.
+pub fn registry() -> Vec<&'static dyn Kind> {
+    vec![&parameter::Parameters]
+}
+
+/// The kind named `name` (as in a plan's `kind` field).
+pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
+    registry().into_iter().find(|kind| kind.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry;
+
+    #[test]
+    fn names_and_tables_are_unique() {
+        let kinds = registry();
+        for (i, a) in kinds.iter().enumerate() {
+            for b in &kinds[i + 1..] {
+                assert_ne!(a.name(), b.name());
+                assert_ne!(a.table(), b.table());
+            }
+        }
+    }
+}

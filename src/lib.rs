@@ -1,0 +1,36 @@
+//! plumb keeps part of an AWS account's configuration in git.
+//!
+//! # The flow
+//!
+//! ```text
+//!  load ──────────► fetch ─────────► plan ──────────► render ─────────► apply
+//!  load.rs          kinds/*.rs       engine.rs        render/*.rs       apply.rs
+//!  desired/ TOML    live AWS,        pure: desired    text, Markdown,   AWS writes in
+//!  → Resources      in scope only    + live → Plan    JSON (no I/O)     dependency order
+//! ```
+//!
+//! - [`cli`] parses arguments (clap derive only); [`commands`] has one function per
+//!   subcommand, each a thin wrapper that calls the steps above and [`output`].
+//! - [`kinds`] holds one module per resource kind behind the [`kinds::Kind`] trait and the
+//!   registry whose order is the dependency order. The engine, renderers and executor are
+//!   written once for all kinds.
+//! - [`resource`] is the kind-neutral shape both sides are normalised to; [`plan`] is the plan
+//!   as plain data with its digest; [`aws`] is the edge to the SDK (sessions, errors, pacing).
+//! - Secrets live in [`resource::Secret`], which cannot be printed or serialised; the plan
+//!   never holds one.
+
+pub mod apply;
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod glob;
+pub mod kinds;
+pub mod load;
+pub mod output;
+pub mod plan;
+pub mod render;
+pub mod resource;
+pub mod suggest;

@@ -1,0 +1,442 @@
+//! Loading `desired/`: `plumb.toml` and every `*.toml` under each environment's folder.
+//!
+//! Every problem becomes a [`Diagnostic`] that names `file:line:column` and the table and field
+//! (`parameters."/dev/x".value`), and loading reports all of them at once, not only the first.
+//! Kinds parse their own tables through an [`Entry`], which carries the spans.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::config::{Config, Environment};
+use crate::kinds::Kind;
+use crate::resource::Resource;
+use crate::suggest;
+
+/// A place in a file, 1-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub origin: Option<Origin>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn at(origin: Origin, message: impl Into<String>) -> Self {
+        Diagnostic {
+            origin: Some(origin),
+            message: message.into(),
+        }
+    }
+
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic::at(
+            Origin {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+            },
+            message,
+        )
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(origin) => write!(f, "{origin}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Every problem found in `desired/`. Displayed one per line.
+#[derive(Debug, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// A TOML file's text, for turning byte offsets into lines and columns.
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn read(path: &Path) -> Result<SourceFile, Diagnostic> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
+        Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    pub fn origin(&self, offset: usize) -> Origin {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Origin {
+            file: self.path.clone(),
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    fn toml_error(&self, error: &toml::de::Error, context: Option<&str>) -> Diagnostic {
+        let message = suggest::unknown_field_message(error.message().trim());
+        let message = match context {
+            Some(context) => format!("{context}: {message}"),
+            None => message,
+        };
+        match error.span() {
+            Some(span) => Diagnostic::at(self.origin(span.start), message),
+            None => Diagnostic::file(&self.path, message),
+        }
+    }
+}
+
+/// Whether `value_from_env` variables are read (plan, apply) or only named (validate,
+/// which runs offline and without secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvVars {
+    Read,
+    Skip,
+}
+
+/// What looking up an environment variable gave.
+pub enum EnvLookup {
+    Value(String),
+    Unset,
+    NotRead,
+}
+
+/// One entry of a resource table, handed to its kind to parse.
+pub struct Entry<'a> {
+    pub table: &'static str,
+    pub name: &'a str,
+    pub value: &'a Spanned<DeValue<'a>>,
+    pub env: &'a Environment,
+    name_span: Range<usize>,
+    source: &'a SourceFile,
+    env_vars: EnvVars,
+}
+
+impl Entry<'_> {
+    /// `parameters."/dev/x"`, as the user would write it.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.table, toml_key(self.name))
+    }
+
+    /// Where the entry's name is written.
+    pub fn origin(&self) -> Origin {
+        self.source.origin(self.name_span.start)
+    }
+
+    /// Where `field` is written, or the entry's name when the field is absent.
+    pub fn field_origin(&self, field: &str) -> Origin {
+        let span = match self.value.get_ref() {
+            DeValue::Table(table) => table
+                .iter()
+                .find(|(key, _)| key.get_ref() == field)
+                .map(|(key, _)| key.span()),
+            _ => None,
+        };
+        self.source.origin(span.unwrap_or(self.name_span.clone()).start)
+    }
+
+    /// A problem with `field` of this entry (or with the entry as a whole).
+    pub fn error(&self, field: Option<&str>, message: impl fmt::Display) -> Diagnostic {
+        match field {
+            Some(field) => Diagnostic::at(
+                self.field_origin(field),
+                format!("{}.{field}: {message}", self.path()),
+            ),
+            None => Diagnostic::at(self.origin(), format!("{}: {message}", self.path())),
+        }
+    }
+
+    /// The entry as the kind's typed spec; unknown keys and wrong types are diagnostics
+    /// pointing at the offending key or value.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Diagnostic> {
+        T::deserialize(self.value.clone().into_deserializer())
+            .map_err(|e| self.source.toml_error(&e, Some(&self.path())))
+    }
+
+    /// A path written in this entry, relative to the TOML file that holds it.
+    pub fn relative_path(&self, path: &str) -> PathBuf {
+        let dir = self.source.path.parent().unwrap_or(Path::new("."));
+        dir.join(path)
+    }
+
+    pub fn env_var(&self, name: &str) -> EnvLookup {
+        match self.env_vars {
+            EnvVars::Skip => EnvLookup::NotRead,
+            EnvVars::Read => match std::env::var(name) {
+                Ok(value) => EnvLookup::Value(value),
+                Err(_) => EnvLookup::Unset,
+            },
+        }
+    }
+}
+
+/// A name as a TOML key: bare when it can be, quoted otherwise.
+pub fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+pub struct LoadOptions<'a> {
+    pub dir: &'a Path,
+    /// Environments to load; empty means all.
+    pub environments: &'a [String],
+    pub env_vars: EnvVars,
+}
+
+/// What `desired/` declares for one environment.
+pub struct DesiredEnv {
+    pub env: Environment,
+    pub resources: Vec<Resource>,
+}
+
+pub struct Desired {
+    pub config: Config,
+    pub environments: Vec<DesiredEnv>,
+}
+
+pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagnostics> {
+    let config_path = options.dir.join("plumb.toml");
+    let config = load_config(&config_path).map_err(|d| Diagnostics(vec![d]))?;
+    let mut problems = check_config(&config, &config_path, options);
+    let selected = select_environments(&config, options, &config_path, &mut problems);
+    let mut environments = Vec::new();
+    for env in selected {
+        let resources = load_environment(options, env, kinds, &mut problems);
+        environments.push(DesiredEnv {
+            env: env.clone(),
+            resources,
+        });
+    }
+    if problems.is_empty() {
+        Ok(Desired { config, environments })
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, Diagnostic> {
+    let source = SourceFile::read(path)?;
+    let mut config: Config = toml::from_str(&source.text).map_err(|e| source.toml_error(&e, None))?;
+    for (name, env) in &mut config.environments {
+        env.name = name.clone();
+    }
+    Ok(config)
+}
+
+fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    if config.environments.is_empty() {
+        problems.push(Diagnostic::file(
+            path,
+            "no [environments.NAME] table: nothing to manage",
+        ));
+    }
+    for env in config.environments.values() {
+        for (field, message) in env.check() {
+            let message = format!("environments.{}.{field}: {message}", toml_key(&env.name));
+            problems.push(Diagnostic::file(path, message));
+        }
+    }
+    // A folder that is not an environment is most likely one that was forgotten in plumb.toml:
+    // silently skipping it would leave its resources unmanaged.
+    if let Ok(entries) = std::fs::read_dir(options.dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && !name.starts_with('.') && !config.environments.contains_key(&name) {
+                let message = format!(
+                    "folder `{name}/` is not an environment: add [environments.{}] or move it",
+                    toml_key(&name)
+                );
+                problems.push(Diagnostic::file(path, message));
+            }
+        }
+    }
+    problems
+}
+
+fn select_environments<'c>(
+    config: &'c Config,
+    options: &LoadOptions,
+    path: &Path,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<&'c Environment> {
+    if options.environments.is_empty() {
+        return config.environments.values().collect();
+    }
+    let mut selected = Vec::new();
+    for name in options.environments {
+        match config.environments.get(name) {
+            Some(env) => selected.push(env),
+            None => {
+                let names = config.environments.keys().map(String::as_str);
+                let hint = suggest::closest(name, names)
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                problems.push(Diagnostic::file(path, format!("no environment `{name}`{hint}")));
+            }
+        }
+    }
+    selected
+}
+
+fn load_environment(
+    options: &LoadOptions,
+    env: &Environment,
+    kinds: &[&dyn Kind],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Resource> {
+    let folder = options.dir.join(&env.name);
+    if !folder.is_dir() {
+        // An absent folder would mean "delete everything in scope": make that explicit.
+        let message = format!(
+            "environment `{}` has no folder `{}`: create it (an empty folder prunes everything in scope)",
+            env.name,
+            folder.display()
+        );
+        problems.push(Diagnostic::file(&options.dir.join("plumb.toml"), message));
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    collect_toml_files(&folder, &mut files, problems);
+    files.sort();
+
+    let mut declared: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
+    let mut resources = Vec::new();
+    for path in files {
+        let source = match SourceFile::read(&path) {
+            Ok(source) => source,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let file_resources = parse_file(&source, env, kinds, options.env_vars, problems);
+        for resource in file_resources {
+            let origin = resource.origin.clone().expect("desired resources have an origin");
+            let key = (resource.kind, resource.name.clone());
+            if let Some(first) = declared.get(&key) {
+                let message = format!(
+                    "{} `{}` is declared twice: here and at {first}",
+                    resource.kind, resource.name
+                );
+                problems.push(Diagnostic::at(origin, message));
+                continue;
+            }
+            declared.insert(key, origin);
+            resources.push(resource);
+        }
+    }
+    for kind in kinds {
+        problems.extend(kind.check_together(&resources, env));
+    }
+    resources
+}
+
+fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(Diagnostic::file(dir, format!("cannot read folder: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_toml_files(&path, files, problems);
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
+            files.push(path);
+        }
+    }
+}
+
+fn parse_file(
+    source: &SourceFile,
+    env: &Environment,
+    kinds: &[&dyn Kind],
+    env_vars: EnvVars,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Resource> {
+    let document = match DeTable::parse(&source.text) {
+        Ok(document) => document,
+        Err(e) => {
+            problems.push(source.toml_error(&e, None));
+            return Vec::new();
+        }
+    };
+    let mut resources = Vec::new();
+    for (table_key, table_value) in document.get_ref().iter() {
+        let table_name: &str = table_key.get_ref();
+        let Some(kind) = kinds.iter().find(|k| k.table() == table_name) else {
+            let hint = suggest::closest(table_name, kinds.iter().map(|k| k.table()))
+                .map(|t| format!("; did you mean `{t}`?"))
+                .unwrap_or_default();
+            let message = format!("unknown table `{table_name}`{hint}");
+            problems.push(Diagnostic::at(source.origin(table_key.span().start), message));
+            continue;
+        };
+        let DeValue::Table(entries) = table_value.get_ref() else {
+            let message = format!("`{table_name}` must be a table of named {}s", kind.name());
+            problems.push(Diagnostic::at(source.origin(table_key.span().start), message));
+            continue;
+        };
+        for (name, value) in entries.iter() {
+            let entry = Entry {
+                table: kind.table(),
+                name: name.get_ref(),
+                value,
+                env,
+                name_span: name.span(),
+                source,
+                env_vars,
+            };
+            match kind.parse(&entry) {
+                Ok(mut resource) => {
+                    resource.origin = Some(entry.origin());
+                    resources.push(resource);
+                }
+                Err(found) => problems.extend(found),
+            }
+        }
+    }
+    resources
+}

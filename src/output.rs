@@ -1,0 +1,59 @@
+//! The one place plumb writes to the terminal (clippy's `print_stdout` lint enforces it).
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::render::text::Style;
+
+#[allow(clippy::print_stdout)]
+pub fn stdout(text: &str) {
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+}
+
+#[allow(clippy::print_stderr)]
+pub fn stderr(text: &str) {
+    eprint!("{text}");
+}
+
+/// Colour on a terminal only, and never when `NO_COLOR` is set (https://no-color.org).
+pub fn stdout_style() -> Style {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Style {
+        color: std::io::stdout().is_terminal() && !no_color,
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; nothing in CI logs.
+pub fn progress_bar(len: u64, message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})")
+        .expect("template is valid")
+        .progress_chars("=> ");
+    ProgressBar::new(len)
+        .with_style(style)
+        .with_message(message.to_string())
+}
+
+pub fn spinner(message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Asks on the terminal; true only for `yes`.
+pub fn confirm(question: &str) -> bool {
+    stdout(question);
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+}
+
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}

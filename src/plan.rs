@@ -1,0 +1,193 @@
+//! A plan is plain data: what would change, per environment, and a digest that names it.
+//!
+//! The engine ([`crate::engine`]) builds it, the renderers ([`crate::render`]) show it, the
+//! executor ([`crate::apply`]) carries it out. What is serialised here is exactly what a plan
+//! file (`plumb plan --out`) holds, and never a secret: sensitive fields carry no values.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use crate::resource::Resource;
+
+/// Bumped when the JSON form changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Delete,
+    Replace,
+    Create,
+    Update,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One field's change. `before`/`after` are `None` where the side does not exist or the value
+/// is sensitive (then `sensitive` is true and no renderer shows a value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Json>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Change {
+    pub action: Action,
+    pub kind: String,
+    pub name: String,
+    /// For create: the fields set; update: the fields that differ; replace: the fields that
+    /// differ (the resource is created whole); delete: the fields it had.
+    pub fields: Vec<FieldChange>,
+    /// Why, for people: why a replace is needed, why a delete happens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The live object's version this change was computed against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_against: Option<String>,
+    /// What apply needs: the declared resource (with secret values) and the live one.
+    /// Never serialised: a plan file is re-planned, not replayed.
+    #[serde(skip)]
+    pub desired: Option<Arc<Resource>>,
+    #[serde(skip)]
+    pub live: Option<Arc<Resource>>,
+}
+
+impl PartialEq for Change {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.action,
+            &self.kind,
+            &self.name,
+            &self.fields,
+            &self.reason,
+            &self.computed_against,
+        ) == (
+            other.action,
+            &other.kind,
+            &other.name,
+            &other.fields,
+            &other.reason,
+            &other.computed_against,
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvPlan {
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    pub region: String,
+    /// Deletions first, then replacements, then the rest, in dependency order.
+    pub changes: Vec<Change>,
+    /// Things a reader should know that are not changes (a resource not created yet, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Summary {
+        let mut summary = Summary::default();
+        for change in changes {
+            match change.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.replace + self.delete
+    }
+
+    /// `Plan: 3 to create, 1 to update, 0 to replace, 2 to delete.`
+    pub fn line(&self) -> String {
+        format!(
+            "Plan: {} to create, {} to update, {} to replace, {} to delete.",
+            self.create, self.update, self.replace, self.delete
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub plumb_version: String,
+    pub digest: String,
+    pub summary: Summary,
+    pub environments: Vec<EnvPlan>,
+}
+
+impl Plan {
+    pub fn new(environments: Vec<EnvPlan>) -> Plan {
+        let summary = Summary::of(environments.iter().flat_map(|e| &e.changes));
+        Plan {
+            format_version: FORMAT_VERSION,
+            plumb_version: env!("CARGO_PKG_VERSION").to_string(),
+            digest: digest(&environments),
+            summary,
+            environments,
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.summary.total() > 0
+    }
+
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.environments.iter().flat_map(|e| &e.changes)
+    }
+}
+
+/// `sha256:` of the canonical JSON of every environment's changes (names, regions, accounts,
+/// actions, fields, versions computed against). Notes are left out: they explain, they do not
+/// change anything. serde_json's maps are sorted, so the encoding is canonical.
+pub fn digest(environments: &[EnvPlan]) -> String {
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        environment: &'a str,
+        account_id: &'a Option<String>,
+        region: &'a str,
+        changes: &'a [Change],
+    }
+    let canonical: Vec<Canonical> = environments
+        .iter()
+        .map(|e| Canonical {
+            environment: &e.environment,
+            account_id: &e.account_id,
+            region: &e.region,
+            changes: &e.changes,
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&canonical).expect("plan data always serialises");
+    format!("sha256:{:x}", Sha256::digest(&bytes))
+}

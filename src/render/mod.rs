@@ -1,0 +1,80 @@
+//! Renderers: plan data in, text out. They never print and never see a secret (the plan
+//! carries none).
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use serde_json::Value as Json;
+use similar::TextDiff;
+
+use crate::plan::FieldChange;
+
+/// How one field's change reads.
+pub enum FieldView {
+    /// `before -> after` (or just one side), each a short one-line value.
+    Inline {
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// A unified diff of the pretty-printed values, for documents and long text.
+    Diff(String),
+    /// A secret: no value, only whether it changes.
+    Sensitive,
+}
+
+/// Values longer than this, or spanning lines, are shown as a diff of their lines.
+const INLINE_WIDTH: usize = 72;
+
+pub fn field_view(change: &FieldChange) -> FieldView {
+    if change.sensitive {
+        return FieldView::Sensitive;
+    }
+    let before = change.before.as_ref().map(inline);
+    let after = change.after.as_ref().map(inline);
+    let long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > INLINE_WIDTH);
+    let documents =
+        change.before.as_ref().is_some_and(is_document) || change.after.as_ref().is_some_and(is_document);
+    if documents || long(&before) || long(&after) {
+        let old = change.before.as_ref().map(multiline).unwrap_or_default();
+        let new = change.after.as_ref().map(multiline).unwrap_or_default();
+        return FieldView::Diff(unified_diff(&old, &new));
+    }
+    FieldView::Inline { before, after }
+}
+
+/// A value on one line: JSON, so strings are quoted and escaped (no control characters).
+pub fn inline(value: &Json) -> String {
+    value.to_string()
+}
+
+fn is_document(value: &Json) -> bool {
+    match value {
+        Json::Object(map) => map.values().any(|v| v.is_object() || v.is_array()),
+        Json::String(s) => s.contains('\n'),
+        _ => false,
+    }
+}
+
+/// A value as lines for a diff: text as it is, anything else pretty-printed JSON.
+fn multiline(value: &Json) -> String {
+    let mut text = match value {
+        Json::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+fn unified_diff(old: &str, new: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .to_string()
+        .lines()
+        .filter(|l| !l.starts_with("@@"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! The kind-neutral shape of a resource, desired or live.
+//!
+//! Each kind turns its typed spec (and what AWS returns) into a [`Resource`]: a name plus a
+//! map of fields, each already normalised so that two values mean the same thing exactly when
+//! they compare equal (sets sorted, decimals canonical, JSON parsed). The plan engine diffs
+//! these maps without knowing any kind.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value as Json;
+
+use crate::load::Origin;
+
+/// A value that must never be shown: a SecureString, or anything read from `value_from_env`.
+///
+/// It has no `Display` and no `Serialize`, and `Debug` prints a placeholder, so the only way
+/// to reach the text is [`Secret::expose`], which is called where a value is sent to AWS or
+/// compared.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One field's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Plain(Json),
+    Secret(Secret),
+}
+
+impl Value {
+    pub fn text(s: impl Into<String>) -> Self {
+        Value::Plain(Json::String(s.into()))
+    }
+
+    pub fn null() -> Self {
+        Value::Plain(Json::Null)
+    }
+
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, Value::Secret(_))
+    }
+
+    /// The value as it may be shown, or `None` when it is secret.
+    pub fn shown(&self) -> Option<&Json> {
+        match self {
+            Value::Plain(json) => Some(json),
+            Value::Secret(_) => None,
+        }
+    }
+
+    /// The underlying text, secret or not; for kinds building AWS requests.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Plain(Json::String(s)) => Some(s),
+            Value::Secret(secret) => Some(secret.expose()),
+            Value::Plain(_) => None,
+        }
+    }
+
+    /// Two values mean the same thing. A secret equals a plain value with the same text:
+    /// a String parameter whose desired value comes from the environment is compared with
+    /// the plain value AWS returns.
+    pub fn same_as(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Plain(a), Value::Plain(b)) => a == b,
+            (Value::Secret(a), Value::Secret(b)) => a == b,
+            (Value::Secret(s), Value::Plain(Json::String(p)))
+            | (Value::Plain(Json::String(p)), Value::Secret(s)) => s.expose() == p,
+            _ => false,
+        }
+    }
+}
+
+/// A field of a resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub value: Value,
+    /// Sent when the resource is created, never compared afterwards
+    /// (`initial_value_from_env`: plumb seeds the value and then leaves it to people).
+    pub create_only: bool,
+}
+
+/// A resource of some kind, as declared in `desired/` or as read from AWS.
+#[derive(Clone, Debug, Default)]
+pub struct Resource {
+    /// The kind's name, e.g. `parameter`.
+    pub kind: &'static str,
+    pub name: String,
+    /// Only the fields plumb manages for this resource. A field the desired side leaves out
+    /// (tags not declared, say) is not compared.
+    pub fields: BTreeMap<String, Field>,
+    /// `protect = true` in the resource's table.
+    pub protect: bool,
+    /// Where it is declared (desired side only).
+    pub origin: Option<Origin>,
+    /// What a plan computed against this live object depends on (e.g. `version 3`); a
+    /// different value at apply time makes a saved plan stale.
+    pub version: Option<String>,
+    /// Why a declared resource that does not exist yet must not be created now
+    /// (e.g. its `initial_value_from_env` variable is not set). Shown as a note.
+    pub skip_create: Option<String>,
+}
+
+impl Resource {
+    pub fn new(kind: &'static str, name: impl Into<String>) -> Self {
+        Resource {
+            kind,
+            name: name.into(),
+            ..Resource::default()
+        }
+    }
+
+    /// Sets a managed field.
+    pub fn set(&mut self, field: &str, value: Value) {
+        let field_value = Field {
+            value,
+            create_only: false,
+        };
+        self.fields.insert(field.to_string(), field_value);
+    }
+
+    /// Sets a field sent only on create.
+    pub fn set_create_only(&mut self, field: &str, value: Value) {
+        let field_value = Field {
+            value,
+            create_only: true,
+        };
+        self.fields.insert(field.to_string(), field_value);
+    }
+
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field).map(|f| &f.value)
+    }
+
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.get(field).and_then(Value::as_str)
+    }
+}

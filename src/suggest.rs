@@ -1,0 +1,61 @@
+//! "Did you mean …?" for misspelt keys.
+
+/// The candidate closest to `input`, if it is close enough to be a likely typo.
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a shorter message with a
+/// suggestion. serde's wording has been stable for years; anything else passes through.
+pub fn unknown_field_message(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match closest(field, candidates.iter().copied()) {
+        Some(best) => format!("unknown field `{field}`; did you mean `{best}`?"),
+        None if candidates.is_empty() => format!("unknown field `{field}`"),
+        None => format!(
+            "unknown field `{field}`; expected one of {}",
+            candidates
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{closest, unknown_field_message};
+
+    #[test]
+    fn suggests_the_closest_candidate() {
+        assert_eq!(closest("valeu", ["value", "type", "tier"]), Some("value"));
+        assert_eq!(closest("zzz", ["value", "type"]), None);
+    }
+
+    #[test]
+    fn rewrites_serde_unknown_field_errors() {
+        let serde = "unknown field `descripton`, expected one of `value`, `description`";
+        assert_eq!(
+            unknown_field_message(serde),
+            "unknown field `descripton`; did you mean `description`?"
+        );
+        let far = "unknown field `qqq`, expected `value`";
+        assert_eq!(
+            unknown_field_message(far),
+            "unknown field `qqq`; expected one of `value`"
+        );
+        assert_eq!(unknown_field_message("invalid type"), "invalid type");
+    }
+}
