@@ -86,7 +86,7 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
     if let Some(path) = out {
         write_plan_file(path, &planned.plan)?;
     }
-    let refusals = refusals(&planned, None);
+    let refusals = protected_refusals(&planned);
     warn_about_deletes(&planned);
     if !refusals.is_empty() {
         bail!(Refused(refusals.join("\n")));
@@ -144,7 +144,8 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             planned.plan.digest
         )));
     }
-    let refusals = refusals(&planned, options.allow_deletes);
+    let mut refusals = protected_refusals(&planned);
+    refusals.extend(delete_guard_refusals(&planned, options.allow_deletes));
     if !refusals.is_empty() {
         output::stdout(&render_plan(&planned.plan, Format::Text));
         bail!(Refused(refusals.join("\n")));
@@ -281,28 +282,28 @@ async fn execute(planned: &Planned) -> Outcome {
     outcome
 }
 
-fn refusals(planned: &Planned, allow_deletes: Option<usize>) -> Vec<String> {
-    let mut refusals = Vec::new();
-    for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
-        let env = &session.env;
-        refusals.extend(
-            engine::protected_changes(env_plan, env)
-                .iter()
-                .map(ToString::to_string),
-        );
-        if let Some(refusal) = engine::too_many_deletes(env_plan, env, allow_deletes) {
-            refusals.push(refusal.to_string());
-        }
-    }
-    refusals
+/// Deletions or replacements of protected resources: refused by plan and apply alike.
+fn protected_refusals(planned: &Planned) -> Vec<String> {
+    let pairs = planned.plan.environments.iter().zip(&planned.sessions);
+    pairs
+        .flat_map(|(env_plan, session)| engine::protected_changes(env_plan, &session.env))
+        .map(|refusal| refusal.to_string())
+        .collect()
 }
 
-/// `plan` shows the deletion guard as a warning: it binds only `apply`.
+/// The deletion guard (`max_deletes`, `--allow-deletes`): it binds `apply` only.
+fn delete_guard_refusals(planned: &Planned, allow_deletes: Option<usize>) -> Vec<String> {
+    let pairs = planned.plan.environments.iter().zip(&planned.sessions);
+    pairs
+        .filter_map(|(env_plan, session)| engine::too_many_deletes(env_plan, &session.env, allow_deletes))
+        .map(|refusal| refusal.to_string())
+        .collect()
+}
+
+/// `plan` shows the deletion guard as a warning, so nobody is surprised at apply time.
 fn warn_about_deletes(planned: &Planned) {
-    for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
-        if let Some(refusal) = engine::too_many_deletes(env_plan, &session.env, None) {
-            output::stderr(&format!("warning: apply will refuse: {refusal}\n"));
-        }
+    for refusal in delete_guard_refusals(planned, None) {
+        output::stderr(&format!("warning: apply will refuse: {refusal}\n"));
     }
 }
 

@@ -123,6 +123,8 @@ impl SourceFile {
 pub enum EnvVars {
     Read,
     Skip,
+    /// Fixed values instead of the process environment (tests, fixtures).
+    Given(&'static [(&'static str, &'static str)]),
 }
 
 /// What looking up an environment variable gave.
@@ -196,6 +198,10 @@ impl Entry<'_> {
             EnvVars::Read => match std::env::var(name) {
                 Ok(value) => EnvLookup::Value(value),
                 Err(_) => EnvLookup::Unset,
+            },
+            EnvVars::Given(values) => match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => EnvLookup::Value(value.to_string()),
+                None => EnvLookup::Unset,
             },
         }
     }

@@ -5,7 +5,6 @@
 //! they compare equal (sets sorted, decimals canonical, JSON parsed). The plan engine diffs
 //! these maps without knowing any kind.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value as Json;
@@ -102,9 +101,9 @@ pub struct Resource {
     /// The kind's name, e.g. `parameter`.
     pub kind: &'static str,
     pub name: String,
-    /// Only the fields plumb manages for this resource. A field the desired side leaves out
-    /// (tags not declared, say) is not compared.
-    pub fields: BTreeMap<String, Field>,
+    /// Only the fields plumb manages for this resource, in the order the kind shows them. A
+    /// field the desired side leaves out (tags not declared, say) is not compared.
+    pub fields: Vec<(String, Field)>,
     /// `protect = true` in the resource's table.
     pub protect: bool,
     /// Where it is declared (desired side only).
@@ -128,24 +127,39 @@ impl Resource {
 
     /// Sets a managed field.
     pub fn set(&mut self, field: &str, value: Value) {
-        let field_value = Field {
-            value,
-            create_only: false,
-        };
-        self.fields.insert(field.to_string(), field_value);
+        self.insert(
+            field,
+            Field {
+                value,
+                create_only: false,
+            },
+        );
     }
 
     /// Sets a field sent only on create.
     pub fn set_create_only(&mut self, field: &str, value: Value) {
-        let field_value = Field {
-            value,
-            create_only: true,
-        };
-        self.fields.insert(field.to_string(), field_value);
+        self.insert(
+            field,
+            Field {
+                value,
+                create_only: true,
+            },
+        );
+    }
+
+    fn insert(&mut self, name: &str, field: Field) {
+        match self.fields.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = field,
+            None => self.fields.push((name.to_string(), field)),
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
 
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.fields.get(field).map(|f| &f.value)
+        self.field(field).map(|f| &f.value)
     }
 
     pub fn get_str(&self, field: &str) -> Option<&str> {

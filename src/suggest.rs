@@ -1,12 +1,14 @@
 //! "Did you mean …?" for misspelt keys.
 
-/// The candidate closest to `input`, if it is close enough to be a likely typo.
+/// The candidate closest to `input`, if it is close enough to be a likely typo: at most one
+/// edit in three characters (a swap of neighbours counts as one edit: `dve` → `dev`).
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let allowed = (input.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(input, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|candidate| (strsim::osa_distance(input, candidate), candidate))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
 
@@ -42,6 +44,8 @@ mod tests {
     fn suggests_the_closest_candidate() {
         assert_eq!(closest("valeu", ["value", "type", "tier"]), Some("value"));
         assert_eq!(closest("zzz", ["value", "type"]), None);
+        assert_eq!(closest("dve", ["dev", "prod"]), Some("dev"));
+        assert_eq!(closest("paramters", ["parameters", "groups"]), Some("parameters"));
     }
 
     #[test]

@@ -515,6 +515,7 @@ fn live_resource(
     let type_ = meta.r#type.as_ref().map_or("String", |t| t.as_str()).to_string();
     let mut resource = Resource::new(KIND, name);
     resource.version = Some(format!("version {}", meta.version));
+    resource.set("type", Value::text(type_.clone()));
     if let Some(value) = value.and_then(|v| v.value.as_deref()) {
         resource.set("value", live_value(&type_, value));
     }
@@ -534,7 +535,6 @@ fn live_resource(
             Value::text(meta.key_id.as_deref().unwrap_or(DEFAULT_KEY_ID)),
         );
     }
-    resource.set("type", Value::text(type_));
     resource
 }
 
@@ -586,7 +586,7 @@ async fn read_declared_tags(
 ) -> Result<(), AwsError> {
     let wanted: Vec<String> = desired
         .iter()
-        .filter(|d| d.fields.contains_key("tags") && found.contains_key(&d.name))
+        .filter(|d| d.field("tags").is_some() && found.contains_key(&d.name))
         .map(|d| d.name.clone())
         .collect();
     let reads = wanted.into_iter().map(|name| async move {
@@ -693,8 +693,7 @@ async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Resul
     if needs_put {
         // A value plumb does not manage (initial_value_from_env) is written back as it is.
         let value = desired
-            .fields
-            .get("value")
+            .field("value")
             .filter(|f| !f.create_only)
             .map(|f| &f.value)
             .or_else(|| live.get("value"))

@@ -121,7 +121,11 @@ fn render_change(out: &mut String, change: &Change) {
     for field in &change.fields {
         match field_view(field) {
             FieldView::Sensitive => {
-                let _ = writeln!(out, "    {}: (sensitive value changed)", field.field);
+                let text = match change.action {
+                    Action::Update | Action::Replace => "(sensitive value changed)",
+                    Action::Create | Action::Delete => "(sensitive value)",
+                };
+                let _ = writeln!(out, "    {}: {text}", field.field);
             }
             FieldView::Inline { before, after } => {
                 let text = match (before, after) {

@@ -1,0 +1,179 @@
+//! The guards that refuse (exit 3) before any write, and secrets that never leak.
+
+use aws_sdk_ssm::types::ParameterType;
+
+use crate::support::World;
+
+async fn seed(world: &World, names: &[&str]) {
+    let ssm = world.ssm().await;
+    for name in names {
+        ssm.put_parameter()
+            .name(*name)
+            .value("x")
+            .r#type(ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn protected_patterns_refuse_deletion_even_when_the_file_is_gone() {
+    let world = World::new();
+    world.plumb_toml("protect = [\"/dev/app/database/*\"]");
+    seed(&world, &["/dev/app/database/password", "/dev/app/other"]).await;
+
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(3);
+    assert!(
+        plan.stderr.contains(
+            "refused: dev: the plan would delete protected parameter `/dev/app/database/password` \
+         (matches protect pattern `/dev/app/database/*` in plumb.toml)"
+        ),
+        "{}",
+        plan.stderr
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(3);
+    assert_eq!(world.calls().get("DeleteParameter"), None, "nothing was deleted");
+}
+
+#[tokio::test]
+async fn protect_true_refuses_a_replacement() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"a\"\nprotect = true\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\ntype = \"StringList\"\nvalue = [\"a\"]\nprotect = true\n",
+    );
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply
+            .stderr
+            .contains("would replace protected parameter `/dev/app/k` (protect = true)")
+    );
+}
+
+#[tokio::test]
+async fn max_deletes_refuses_until_allowed() {
+    let world = World::new();
+    world.plumb_toml("max_deletes = 1");
+    seed(&world, &["/dev/app/a", "/dev/app/b"]).await;
+
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(0);
+    assert!(plan.stderr.contains("warning: apply will refuse"));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply
+            .stderr
+            .contains("deletes or replaces 2 resources, more than the 1 allowed")
+    );
+    assert_eq!(world.calls().get("DeleteParameter"), None);
+
+    world
+        .plumb(&["apply", "--auto-approve", "--allow-deletes", "2"])
+        .expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn the_account_guard_refuses_other_accounts() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\naccount_id = \"999999999999\"\nregion = \"us-east-1\"\n\
+         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
+    );
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"a\"\n",
+    );
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(apply.stderr.contains(&format!(
+        "environment `dev` is account 999999999999, but the credentials are for account {}",
+        world.account
+    )));
+    assert_eq!(world.calls().get("PutParameter"), None);
+}
+
+#[tokio::test]
+async fn secret_values_appear_in_no_output_and_no_file() {
+    const SECURE: &str = "canary-Secure-7f3a9";
+    const FROM_ENV: &str = "canary-FromEnv-c41d2";
+    const ROTATED: &str = "canary-Rotated-88b1e";
+    let mut world = World::with_dev_env();
+    world.set_env("DB_PASSWORD", SECURE);
+    world.set_env("API_KEY", FROM_ENV);
+    world.write(
+        "desired/dev/secrets.toml",
+        "[parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n\
+         [parameters.\"/dev/app/api-key\"]\nvalue_from_env = \"API_KEY\"\n",
+    );
+
+    let mut runs = vec![
+        world.plumb(&["validate"]),
+        world.plumb(&["plan"]),
+        world.plumb(&["plan", "--format", "markdown"]),
+        world.plumb(&["plan", "--format", "json", "--out", "plan.json"]),
+        world.plumb(&["apply", "plan.json"]),
+    ];
+    // The secret is really in AWS ...
+    let ssm = world.ssm().await;
+    let stored = ssm
+        .get_parameter()
+        .name("/dev/app/db/password")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.parameter.unwrap().value.as_deref(), Some(SECURE));
+
+    // ... and changed by hand, so plans show a sensitive change and a deletion of a secret.
+    ssm.put_parameter()
+        .name("/dev/app/db/password")
+        .value(ROTATED)
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    ssm.put_parameter()
+        .name("/dev/app/stray-secret")
+        .value(ROTATED)
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let changed = world.plumb(&["plan"]);
+    assert!(
+        changed.stdout.contains("value: (sensitive value changed)"),
+        "{}",
+        changed.stdout
+    );
+    runs.push(changed);
+    runs.push(world.plumb(&["plan", "--format", "markdown"]));
+    runs.push(world.plumb(&["plan", "--format", "json", "--out", "plan2.json"]));
+    runs.push(world.plumb(&["drift"]));
+    runs.push(world.plumb(&["apply", "--auto-approve"]));
+
+    for run in &runs {
+        for canary in [SECURE, FROM_ENV, ROTATED] {
+            assert!(
+                !run.all_output().contains(canary),
+                "{canary} leaked in:\n{}",
+                run.all_output()
+            );
+        }
+    }
+    let files = world.all_files_text();
+    for canary in [SECURE, FROM_ENV, ROTATED] {
+        assert!(!files.contains(canary), "{canary} leaked into a file");
+    }
+}

@@ -1,0 +1,8 @@
+//! plumb's integration tests: one binary, one file per feature.
+
+mod support;
+
+mod guards;
+mod render;
+mod ssm;
+mod validate;

@@ -1,0 +1,319 @@
+//! SSM parameters end to end: the real plumb binary and the real AWS SDK against the emulator.
+
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::json;
+
+use crate::support::World;
+
+const APP: &str = r#"
+[parameters."/dev/app/db/host"]
+value = "db.internal"
+description = "Primary database"
+
+[parameters."/dev/app/origins"]
+type = "StringList"
+value = ["https://a.example.com", "https://b.example.com"]
+
+[parameters."/dev/app/version"]
+value = "v1"
+tags = { team = "backend" }
+"#;
+
+async fn value_of(world: &World, name: &str) -> Option<String> {
+    let output = world
+        .ssm()
+        .await
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .ok()?;
+    output.parameter?.value
+}
+
+async fn put(world: &World, name: &str, value: &str) {
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put");
+}
+
+#[tokio::test]
+async fn create_then_converge_then_catch_drift_then_converge_again() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+
+    let plan = world.plumb(&["plan", "--detailed-exitcode"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.")
+    );
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        value_of(&world, "/dev/app/db/host").await.as_deref(),
+        Some("db.internal")
+    );
+    assert_eq!(
+        value_of(&world, "/dev/app/origins").await.as_deref(),
+        Some("https://a.example.com,https://b.example.com")
+    );
+    let after_apply = world.plumb(&["plan", "--detailed-exitcode"]);
+    after_apply.expect_code(0);
+    assert!(after_apply.stdout.contains("No changes."));
+
+    // Hand-made drift: a changed value, a stray parameter in scope, one outside the scope.
+    put(&world, "/dev/app/db/host", "db.hand-edited").await;
+    put(&world, "/dev/app/stray", "left behind").await;
+    put(&world, "/dev/other/not-ours", "keep me").await;
+
+    let drift = world.plumb(&["drift"]);
+    drift.expect_code(2);
+    assert!(
+        drift
+            .stdout
+            .contains("drift found: 1 changed, 0 missing, 1 unmanaged in scope.")
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains(r#"value: "db.hand-edited" -> "db.internal""#),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("- delete parameter /dev/app/stray"));
+    assert!(
+        !plan.stdout.contains("not-ours"),
+        "nothing outside the scope is read for deletion"
+    );
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(
+        value_of(&world, "/dev/app/db/host").await.as_deref(),
+        Some("db.internal")
+    );
+    assert_eq!(value_of(&world, "/dev/app/stray").await, None);
+    assert_eq!(
+        value_of(&world, "/dev/other/not-ours").await.as_deref(),
+        Some("keep me")
+    );
+}
+
+#[tokio::test]
+async fn tags_are_managed_when_declared() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    let ssm = world.ssm().await;
+    let tag = aws_sdk_ssm::types::Tag::builder()
+        .key("owner")
+        .value("bob")
+        .build()
+        .unwrap();
+    ssm.add_tags_to_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id("/dev/app/version")
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains(r#"tags: {"owner":"bob","team":"backend"} -> {"team":"backend"}"#),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_type_change_is_a_replace_and_applies() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/list\"]\nvalue = \"a\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/list\"]\ntype = \"StringList\"\nvalue = [\"a\", \"b\"]\n",
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("-/+ replace parameter /dev/app/list  (AWS cannot change a parameter's type in place)")
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.")
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(value_of(&world, "/dev/app/list").await.as_deref(), Some("a,b"));
+}
+
+#[tokio::test]
+async fn a_saved_plan_is_refused_when_live_state_changed_since() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write("desired/dev/app.toml", &APP.replace("\"v1\"", "\"v2\""));
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+
+    put(&world, "/dev/app/db/host", "changed-after-review").await;
+
+    let apply = world.plumb(&["apply", "plan.json"]);
+    apply.expect_code(3);
+    assert!(apply.stderr.contains("the plan is stale"), "{}", apply.stderr);
+    assert!(
+        apply
+            .stderr
+            .contains("needed now, not in the plan: dev: update parameter `/dev/app/db/host`")
+    );
+    // Nothing was applied, not even the reviewed change.
+    assert_eq!(value_of(&world, "/dev/app/version").await.as_deref(), Some("v1"));
+}
+
+#[tokio::test]
+async fn a_saved_plan_applies_when_nothing_changed() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+    let apply = world.plumb(&["apply", "plan.json"]);
+    apply.expect_code(0);
+    assert!(apply.stdout.contains("Apply complete: 3 change(s) made."));
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn expect_digest_mismatch_is_refused_and_applies_nothing() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    let apply = world.plumb(&["apply", "--auto-approve", "--expect-digest", "sha256:0000"]);
+    apply.expect_code(3);
+    assert!(apply.stderr.contains("not the expected sha256:0000"));
+    assert_eq!(world.calls().get("PutParameter"), None);
+}
+
+#[tokio::test]
+async fn initial_value_is_set_once_and_then_left_alone() {
+    let mut world = World::with_dev_env();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/token\"]\ntype = \"SecureString\"\ninitial_value_from_env = \"FIRST_TOKEN\"\n",
+    );
+    let plan = world.plumb(&["plan", "--detailed-exitcode"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout
+            .contains("`/dev/app/token` does not exist and is not created: set `FIRST_TOKEN` to create it")
+    );
+
+    world.set_env("FIRST_TOKEN", "first-value");
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        value_of(&world, "/dev/app/token").await.as_deref(),
+        Some("first-value")
+    );
+
+    // People rotate it by hand; plumb does not fight them.
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name("/dev/app/token")
+        .value("rotated")
+        .r#type(ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_during_apply_still_converge() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    world.fault(json!({ "operation": "PutParameter", "kind": "throttle", "count": 3 }));
+    world.fault(json!({ "operation": "GetParametersByPath", "kind": "error", "status": 503, "code": "ServiceUnavailable", "count": 1 }));
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let calls = world.calls();
+    assert_eq!(
+        calls["PutParameter"],
+        3 + 3,
+        "three creates, three throttled attempts retried"
+    );
+}
+
+#[tokio::test]
+async fn a_change_that_fails_for_good_is_reported_and_the_others_complete() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    // AccessDenied is not retried: exactly one of the three creates fails.
+    world.fault(json!({ "operation": "PutParameter", "kind": "error", "status": 400, "code": "AccessDeniedException", "count": 1 }));
+
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert!(
+        apply.stderr.contains("1 change(s) failed, 2 made"),
+        "{}",
+        apply.stderr
+    );
+    assert!(apply.stderr.contains("PutParameter"));
+    assert!(apply.stderr.contains("AccessDeniedException"));
+
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete.")
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
+    let world = World::with_dev_env();
+    const N: usize = 125;
+    world.seed_parameters("/dev/app/p", N);
+    let mut toml = String::new();
+    for i in 0..N {
+        toml.push_str(&format!(
+            "[parameters.\"/dev/app/p{i}\"]\nvalue = \"value-{i}\"\n"
+        ));
+    }
+    for i in 0..5 {
+        toml = toml.replacen(
+            &format!("value = \"value-{i}\"\n"),
+            &format!("value = \"value-{i}\"\ntags = {{}}\n"),
+            1,
+        );
+    }
+    world.write("desired/dev/app.toml", &toml);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let calls = world.calls();
+    assert_eq!(calls["GetParametersByPath"], N.div_ceil(10) as u64);
+    assert_eq!(calls["DescribeParameters"], N.div_ceil(50) as u64);
+    assert_eq!(calls["ListTagsForResource"], 5, "tags read only where declared");
+    assert_eq!(calls["GetCallerIdentity"], 1, "the account guard");
+    assert_eq!(calls.values().sum::<u64>(), 13 + 3 + 5 + 1);
+}

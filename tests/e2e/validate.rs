@@ -1,0 +1,188 @@
+//! `plumb validate`: offline, and every bad input gets an exact message naming file:line:column
+//! and the table and field.
+
+use crate::support::World;
+
+const GOOD_ENV: &str = "[environments.dev]\nregion = \"us-east-1\"\n[environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n";
+
+/// Validates `content` as `desired/dev/a.toml` and returns stderr.
+fn problems_in(content: &str) -> String {
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write("desired/dev/a.toml", content);
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    run.stderr
+}
+
+#[test]
+fn bad_inputs_get_exact_messages() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[parameters.\"/dev/app/x\"]\nvaleu = \"x\"\n",
+            "desired/dev/a.toml:2:1: parameters.\"/dev/app/x\": unknown field `valeu`; did you mean `value`?",
+        ),
+        (
+            "[paramters.\"/dev/app/x\"]\nvalue = \"x\"\n",
+            "desired/dev/a.toml:1:2: unknown table `paramters`; did you mean `parameters`?",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"]\nvalue = 5\n",
+            "desired/dev/a.toml:2:9: parameters.\"/dev/app/x\": data did not match any variant of untagged enum Literal",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"]\ntype = \"Strin\"\nvalue = \"x\"\n",
+            "desired/dev/a.toml:2:8: parameters.\"/dev/app/x\": unknown variant `Strin`, expected one of `String`, `StringList`, `SecureString`",
+        ),
+        (
+            "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue = \"hunter2\"\n",
+            "desired/dev/a.toml:3:1: parameters.\"/dev/app/pw\".value: a SecureString's value must not be written in desired/: use `value_from_env`",
+        ),
+        (
+            "[parameters.\"/prod/app/x\"]\nvalue = \"x\"\n",
+            "desired/dev/a.toml:1:13: parameters.\"/prod/app/x\": outside environment `dev`'s scope (parameter_paths: `/dev/app/`); plumb does not touch it",
+        ),
+        (
+            "[parameters.\"/dev/app/bad name\"]\nvalue = \"x\"\n",
+            "desired/dev/a.toml:1:13: parameters.\"/dev/app/bad name\": name has ` `; AWS allows letters, digits and `_ . - /`",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"]\n",
+            "desired/dev/a.toml:1:13: parameters.\"/dev/app/x\": needs one of `value`, `value_from_env` or `initial_value_from_env`",
+        ),
+        (
+            "[parameters.\"/dev/app/flag\"]\nvalue = \"maybe\"\nallowed_pattern = \"^(on|off)$\"\n",
+            "desired/dev/a.toml:2:1: parameters.\"/dev/app/flag\".value: value does not match allowed_pattern `^(on|off)$`",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"]\nvalue = \"x\"\nkey_id = \"alias/k\"\n",
+            "desired/dev/a.toml:3:1: parameters.\"/dev/app/x\".key_id: only a SecureString has a KMS key",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"]\nvalue = [\"a\"]\n",
+            "desired/dev/a.toml:2:1: parameters.\"/dev/app/x\".value: a String's value is a string; for a list use type = \"StringList\"",
+        ),
+        (
+            "[parameters.\"/dev/app/x\"\nvalue = \"x\"\n",
+            "desired/dev/a.toml:1:25: unclosed table, expected `]`",
+        ),
+    ];
+    for (content, expected) in cases {
+        let stderr = problems_in(content);
+        assert!(
+            stderr.lines().any(|line| line == format!("error: {expected}")),
+            "for input:\n{content}\nexpected: error: {expected}\ngot:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn values_over_the_tier_limit_and_deep_names_are_refused() {
+    let big = "x".repeat(4097);
+    let stderr = problems_in(&format!("[parameters.\"/dev/app/big\"]\nvalue = \"{big}\"\n"));
+    assert!(stderr.contains(
+        "parameters.\"/dev/app/big\".value: value is 4097 bytes; the tier allows 4096; use tier = \"Advanced\" for up to 8 KB"
+    ));
+    let ok = format!("[parameters.\"/dev/app/big\"]\ntier = \"Advanced\"\nvalue = \"{big}\"\n");
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write("desired/dev/a.toml", &ok);
+    world.plumb_offline(&["validate"]).expect_code(0);
+
+    let deep = format!("/dev/app/{}", vec!["l"; 14].join("/"));
+    let stderr = problems_in(&format!("[parameters.\"{deep}\"]\nvalue = \"x\"\n"));
+    assert!(
+        stderr.contains("name is 16 levels deep; AWS allows 15"),
+        "{stderr}"
+    );
+    let stderr = problems_in("[parameters.\"/dev/app/x\"]\nvalue = \"\"\n");
+    assert!(stderr.contains("AWS does not allow an empty value"));
+}
+
+#[test]
+fn a_duplicate_across_files_names_both_files() {
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/x\"]\nvalue = \"a\"\n",
+    );
+    world.write(
+        "desired/dev/nested/b.toml",
+        "\n[parameters.\"/dev/app/x\"]\nvalue = \"b\"\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains(
+        "error: desired/dev/nested/b.toml:2:13: parameter `/dev/app/x` is declared twice: here and at desired/dev/a.toml:1:13"
+    ), "{}", run.stderr);
+}
+
+#[test]
+fn plumb_toml_problems_are_named() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\nregion = \"us-east-1\"\nacount_id = \"1\"\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: desired/plumb.toml:3:1: unknown field `acount_id`; did you mean `account_id`?"),
+        "{}",
+        run.stderr
+    );
+
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\nregion = \"us-east-1\"\naccount_id = \"12\"\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    assert!(
+        run.stderr
+            .contains("environments.dev.account_id: `12` is not a 12-digit AWS account id")
+    );
+    assert!(
+        run.stderr
+            .contains("environment `dev` has no folder `desired/dev`")
+    );
+
+    world.write("desired/plumb.toml", GOOD_ENV);
+    std::fs::create_dir_all(world.path("desired/dev")).unwrap();
+    std::fs::create_dir_all(world.path("desired/staging")).unwrap();
+    let run = world.plumb_offline(&["validate", "--env", "dve"]);
+    assert!(run.stderr.contains("folder `staging/` is not an environment"));
+    assert!(run.stderr.contains("no environment `dve`; did you mean `dev`?"));
+}
+
+#[test]
+fn validate_reads_no_secrets_and_calls_no_aws() {
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue_from_env = \"UNSET_IN_CI\"\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "desired is valid: 1 resource(s) in 1 environment(s).\n"
+    );
+}
+
+#[test]
+fn plan_names_a_missing_secret_variable() {
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue_from_env = \"UNSET_IN_CI\"\n",
+    );
+    let run = world.plumb_offline(&["plan"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains(
+        "error: desired/dev/a.toml:3:1: parameters.\"/dev/app/pw\".value_from_env: environment variable `UNSET_IN_CI` is not set"
+    ), "{}", run.stderr);
+}
