@@ -255,3 +255,168 @@ pub fn too_many_deletes(plan: &EnvPlan, env: &Environment, allow: Option<usize>)
         limit,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{EnvState, plan_environment, protected_changes, too_many_deletes};
+    use crate::config::Environment;
+    use crate::kinds::registry;
+    use crate::plan::{Action, EnvPlan};
+    use crate::resource::{Resource, Secret, Value};
+
+    fn env() -> Environment {
+        toml::from_str("region = \"us-east-1\"\nprotect = [\"/app/db/*\"]\nmax_deletes = 1\n").unwrap()
+    }
+
+    fn parameter(name: &str, value: &str) -> Resource {
+        let mut r = Resource::new("parameter", name);
+        r.set("type", Value::text("String"));
+        r.set("value", Value::text(value));
+        r
+    }
+
+    fn plan(desired: Vec<Resource>, live: Vec<Resource>) -> EnvPlan {
+        let env = env();
+        let state = EnvState {
+            env: &env,
+            account_id: None,
+            desired,
+            live,
+        };
+        plan_environment(state, &registry())
+    }
+
+    #[test]
+    fn equal_sides_plan_nothing() {
+        let p = plan(vec![parameter("/app/a", "1")], vec![parameter("/app/a", "1")]);
+        assert!(p.changes.is_empty());
+    }
+
+    #[test]
+    fn a_changed_value_is_an_update_with_before_and_after() {
+        let p = plan(vec![parameter("/app/a", "2")], vec![parameter("/app/a", "1")]);
+        assert_eq!(p.changes.len(), 1);
+        let change = &p.changes[0];
+        assert_eq!(change.action, Action::Update);
+        assert_eq!(change.fields[0].field, "value");
+        assert_eq!(change.fields[0].before, Some(json!("1")));
+        assert_eq!(change.fields[0].after, Some(json!("2")));
+    }
+
+    #[test]
+    fn fields_the_declaration_leaves_out_are_not_compared() {
+        let mut live = parameter("/app/a", "1");
+        live.set("tier", Value::text("Advanced"));
+        assert!(
+            plan(vec![parameter("/app/a", "1")], vec![live])
+                .changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_type_change_is_a_replace_with_a_reason() {
+        let mut desired = parameter("/app/a", "1");
+        desired.set("type", Value::text("StringList"));
+        let p = plan(vec![desired], vec![parameter("/app/a", "1")]);
+        assert_eq!(p.changes[0].action, Action::Replace);
+        assert_eq!(
+            p.changes[0].reason.as_deref(),
+            Some("AWS cannot change a parameter's type in place")
+        );
+    }
+
+    #[test]
+    fn secrets_are_compared_but_never_carried() {
+        let mut desired = parameter("/app/pw", "");
+        desired.set("value", Value::Secret(Secret::new("new-secret")));
+        let mut live = parameter("/app/pw", "");
+        live.set("value", Value::Secret(Secret::new("old-secret")));
+        let p = plan(vec![desired.clone()], vec![live]);
+        let field = &p.changes[0].fields[0];
+        assert!(field.sensitive);
+        assert_eq!((&field.before, &field.after), (&None, &None));
+        assert!(!serde_json::to_string(&p).unwrap().contains("secret\""));
+
+        // A secret from the environment equals the plain value AWS returns for a String.
+        let same = plan(vec![desired], vec![parameter("/app/pw", "new-secret")]);
+        assert!(same.changes.is_empty());
+    }
+
+    #[test]
+    fn create_only_fields_are_not_compared_after_creation() {
+        let mut desired = parameter("/app/t", "");
+        desired.set_create_only("value", Value::Secret(Secret::new("seed")));
+        assert!(
+            plan(vec![desired], vec![parameter("/app/t", "rotated")])
+                .changes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn deletions_come_first_then_replacements_then_the_rest() {
+        let mut replaced = parameter("/app/r", "1");
+        replaced.set("type", Value::text("StringList"));
+        let desired = vec![parameter("/app/a-new", "1"), replaced, parameter("/app/u", "2")];
+        let live = vec![
+            parameter("/app/r", "1"),
+            parameter("/app/u", "1"),
+            parameter("/app/z-gone", "1"),
+        ];
+        let p = plan(desired, live);
+        let actions: Vec<Action> = p.changes.iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            [Action::Delete, Action::Replace, Action::Create, Action::Update]
+        );
+        assert_eq!(p.changes[0].reason.as_deref(), Some("not declared in desired/"));
+    }
+
+    #[test]
+    fn a_resource_that_must_not_be_created_yet_is_a_note() {
+        let mut desired = parameter("/app/t", "");
+        desired.skip_create = Some("set `T` to create it".into());
+        let p = plan(vec![desired], vec![]);
+        assert!(p.changes.is_empty());
+        assert_eq!(
+            p.notes,
+            ["parameter `/app/t` does not exist and is not created: set `T` to create it"]
+        );
+    }
+
+    #[test]
+    fn protection_and_the_deletion_guard() {
+        let p = plan(
+            vec![],
+            vec![parameter("/app/db/password", "x"), parameter("/app/other", "y")],
+        );
+        let refusals = protected_changes(&p, &env());
+        assert_eq!(refusals.len(), 1);
+        assert!(
+            refusals[0]
+                .to_string()
+                .contains("`/app/db/password` (matches protect pattern `/app/db/*`")
+        );
+        assert!(
+            too_many_deletes(&p, &env(), None).is_some(),
+            "max_deletes = 1, two deletions"
+        );
+        assert!(
+            too_many_deletes(&p, &env(), Some(2)).is_none(),
+            "--allow-deletes 2"
+        );
+
+        let mut declared = parameter("/app/k", "1");
+        declared.protect = true;
+        declared.set("type", Value::text("StringList"));
+        let p = plan(vec![declared], vec![parameter("/app/k", "1")]);
+        assert!(
+            protected_changes(&p, &env())[0]
+                .to_string()
+                .contains("(protect = true)")
+        );
+    }
+}

@@ -1,0 +1,133 @@
+"""Benchmark: plumb on N SSM parameters against the emulator.
+
+    bench/run [--count 10000] [--apply-count 300] [--rate 3]
+
+Seeds N parameters straight into the emulator's store, declares the same N in a temporary
+desired/, and measures with the release binary:
+  * `plumb validate` wall time (best of 3);
+  * `plumb plan` (no changes) wall time, peak memory (max RSS, from wait4) and AWS calls by
+    operation, next to the floor ⌈N/10⌉ + ⌈N/50⌉ + a handful;
+  * `plumb apply` of M changed values with AWS's PutParameter quota (`--rate` a second, as a
+    token bucket in the emulator): wall time, the PutParameter rate plumb kept, throttled calls
+    and failed changes.
+Wall times depend on the machine and mostly measure moto (which rescans its store on every
+page); call counts do not.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNT = "300000000001"
+PATH = "/bench/app/"
+
+
+def start_emulator(python):
+    server = subprocess.Popen(
+        [python, os.path.join(ROOT, "emulator/server.py"), "--port", "0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    port = int(server.stdout.readline().split()[1])
+    return server, f"http://127.0.0.1:{port}"
+
+
+def control(endpoint, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(endpoint + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def run_measured(binary, args, cwd, env):
+    start = time.monotonic()
+    process = subprocess.Popen([binary, *args], cwd=cwd, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - start
+    stderr = process.stderr.read().decode()
+    return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024.0, stderr
+
+
+def write_desired(folder, count, changed=0):
+    os.makedirs(os.path.join(folder, "bench"), exist_ok=True)
+    with open(os.path.join(folder, "plumb.toml"), "w") as f:
+        f.write(f'[environments.bench]\naccount_id = "{ACCOUNT}"\nregion = "us-east-1"\n'
+                f'[environments.bench.scope]\nparameter_paths = ["{PATH}"]\n')
+    with open(os.path.join(folder, "bench", "parameters.toml"), "w") as f:
+        for i in range(count):
+            value = f"value-{i}-changed" if i < changed else f"value-{i}"
+            f.write(f'[parameters."{PATH}p{i}"]\nvalue = "{value}"\n')
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--apply-count", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=3.0, help="PutParameter quota a second")
+    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/plumb"))
+    args = parser.parse_args()
+    n, m = args.count, args.apply_count
+
+    python = subprocess.run(["bash", os.path.join(ROOT, "emulator/setup")],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    server, endpoint = start_emulator(python)
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=f"AKIDTEST{ACCOUNT}",
+               AWS_SECRET_ACCESS_KEY="emulator", AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    work = tempfile.mkdtemp(prefix="plumb-bench-")
+    desired = os.path.join(work, "desired")
+
+    for start in range(0, n, 1000):
+        batch = [{"name": f"{PATH}p{i}", "value": f"value-{i}"} for i in range(start, min(n, start + 1000))]
+        control(endpoint, "POST", "/_plumb/seed/ssm", {"account": ACCOUNT, "parameters": batch})
+    write_desired(desired, n)
+
+    validate_times = []
+    for _ in range(3):
+        code, wall, _, err = run_measured(args.binary, ["validate"], work, env)
+        assert code == 0, err
+        validate_times.append(wall)
+
+    code, plan_wall, plan_rss, err = run_measured(args.binary, ["plan", "--detailed-exitcode"], work, env)
+    assert code == 0, f"plan of an unchanged store should be empty (exit {code}): {err}"
+    calls = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+
+    write_desired(desired, n, changed=m)
+    control(endpoint, "POST", "/_plumb/faults", {"account": ACCOUNT, "operation": "PutParameter",
+                                                 "kind": "quota", "rate": args.rate, "burst": args.rate})
+    before = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+    code, apply_wall, apply_rss, err = run_measured(args.binary, ["apply", "--auto-approve"], work, env)
+    after = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+    throttled = control(endpoint, "GET", f"/_plumb/faults/throttled?account={ACCOUNT}")
+    puts = after.get("PutParameter", 0) - before.get("PutParameter", 0)
+    failed = err.count("\n  bench:") if code != 0 else 0
+    server.stdin.close()
+
+    floor = math.ceil(n / 10) + math.ceil(n / 50)
+    reads = {op: c for op, c in sorted(calls.items())}
+    print(f"## {n:,} parameters\n")
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, release build, moto 5.2.1 on loopback.\n")
+    print("| figure | result | target |")
+    print("|---|---|---|")
+    print(f"| `plumb validate` wall time (best of 3) | {min(validate_times):.3f} s | < 0.3 s |")
+    print(f"| `plumb plan` wall time (no changes) | {plan_wall:.1f} s | (mostly moto: it rescans its store on every page) |")
+    print(f"| `plumb plan` peak memory (max RSS) | {plan_rss:.1f} MB | < 100 MB |")
+    print(f"| `plumb plan` AWS calls | {sum(calls.values())} | floor ⌈N/10⌉ + ⌈N/50⌉ = {floor}, + a handful |")
+    for op, count in reads.items():
+        print(f"| &nbsp;&nbsp;{op} | {count} | |")
+    print(f"| `plumb apply` of {m} changed values, quota {args.rate:g}/s | {apply_wall:.1f} s, exit {code} | no failed change |")
+    print(f"| &nbsp;&nbsp;PutParameter calls / rate kept | {puts} calls, {m / apply_wall:.2f} changes/s | ≤ {args.rate:g}/s |")
+    print(f"| &nbsp;&nbsp;calls throttled by the quota / failed changes | {throttled} / {failed} | 0 failed |")
+    print(f"| `plumb apply` peak memory | {apply_rss:.1f} MB | |")
+    return 0 if code == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
