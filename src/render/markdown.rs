@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
-use crate::render::{FieldView, field_view};
+use crate::render::{FieldView, field_view, sensitive_label};
 
 /// The hidden marker that carries the plan digest.
 pub fn digest_marker(digest: &str) -> String {
@@ -121,11 +121,7 @@ fn render_change(out: &mut String, change: &Change) {
     for field in &change.fields {
         match field_view(field) {
             FieldView::Sensitive => {
-                let text = match change.action {
-                    Action::Update | Action::Replace => "(sensitive value changed)",
-                    Action::Create | Action::Delete => "(sensitive value)",
-                };
-                let _ = writeln!(out, "    {}: {text}", field.field);
+                let _ = writeln!(out, "    {}: {}", field.field, sensitive_label(change.action));
             }
             FieldView::Inline { before, after } => {
                 let text = match (before, after) {

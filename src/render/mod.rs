@@ -8,7 +8,7 @@ pub mod text;
 use serde_json::Value as Json;
 use similar::TextDiff;
 
-use crate::plan::FieldChange;
+use crate::plan::{Action, FieldChange};
 
 /// How one field's change reads.
 pub enum FieldView {
@@ -77,4 +77,12 @@ fn unified_diff(old: &str, new: &str) -> String {
         .filter(|l| !l.starts_with("@@"))
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// How a secret field reads: whether it changes, never what it is.
+pub fn sensitive_label(action: Action) -> &'static str {
+    match action {
+        Action::Update | Action::Replace => "(sensitive value changed)",
+        Action::Create | Action::Delete => "(sensitive value)",
+    }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
-use crate::render::{FieldView, field_view};
+use crate::render::{FieldView, field_view, sensitive_label};
 
 /// ANSI colours, or none (not a terminal, or `NO_COLOR`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,11 +151,7 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
         let label = format!("{:width$}", format!("{}:", field.field), width = width + 1);
         match field_view(field) {
             FieldView::Sensitive => {
-                let text = match change.action {
-                    Action::Update | Action::Replace => "(sensitive value changed)",
-                    _ => "(sensitive value)",
-                };
-                let _ = writeln!(out, "      {label} {text}");
+                let _ = writeln!(out, "      {label} {}", sensitive_label(change.action));
             }
             FieldView::Inline { before, after } => {
                 let text = match (before, after) {
