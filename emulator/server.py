@@ -13,7 +13,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
   puts the request in that account, as moto's `x-moto-account-id` header would. Every test
   uses its own account, so tests share one server without seeing each other, and plumb runs
   unchanged: only AWS_ACCESS_KEY_ID differs.
-* Call counts per account and operation: `GET /_plumb/calls?account=...`. The benchmark and
+* Call counts per account and operation: `GET /_plumb/calls?account=...`; seconds between
+  the first and last call of one operation: `GET /_plumb/calls/span?account=...&operation=...`. The benchmark and
   the efficiency tests read them: AWS calls are the figure that does not depend on the machine.
 * Fault injection, per account and operation (moto has none): `POST /_plumb/faults` with
   `{"account", "operation", "kind": "throttle"|"error"|"latency"|"quota", ...}`.
@@ -114,6 +115,7 @@ class Faults:
         self.lock = threading.Lock()
         self.rules = defaultdict(list)  # account -> [rule]
         self.calls = defaultdict(lambda: defaultdict(int))  # account -> operation -> n
+        self.times = {}  # (account, operation) -> [first, last] monotonic seconds
 
     def add(self, rule):
         rule = dict(rule)
@@ -129,8 +131,10 @@ class Faults:
             self.rules.pop(account, None)
 
     def record(self, account, operation):
+        now = time.monotonic()
         with self.lock:
             self.calls[account][operation] += 1
+            self.times.setdefault((account, operation), [now, now])[1] = now
 
     def counts(self, account):
         with self.lock:
@@ -227,6 +231,12 @@ class Emulator:
         path = request.path
         if path == "/_plumb/calls":
             return json_response(self.faults.counts(request.args.get("account", DEFAULT_ACCOUNT)))
+        if path == "/_plumb/calls/span":
+            # Seconds between the first and the last call of an operation: a write rate.
+            key = (request.args.get("account", DEFAULT_ACCOUNT), request.args.get("operation"))
+            with self.faults.lock:
+                first, last = self.faults.times.get(key, [0.0, 0.0])
+            return json_response(last - first)
         if path == "/_plumb/faults" and request.method == "POST":
             self.faults.add(request.get_json(force=True))
             return json_response({"status": "ok"})

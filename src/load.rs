@@ -82,25 +82,33 @@ impl fmt::Display for Diagnostics {
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Byte offset where each line starts: every resource gets an origin, so finding a line
+    /// must not rescan the file (10,000 parameters in one file made that quadratic).
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     pub fn read(path: &Path) -> Result<SourceFile, Diagnostic> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Ok(SourceFile {
             path: path.to_path_buf(),
             text,
+            line_starts,
         })
     }
 
     pub fn origin(&self, offset: usize) -> Origin {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
         Origin {
             file: self.path.clone(),
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line,
+            column: self.text[line_start..offset].chars().count() + 1,
         }
     }
 
