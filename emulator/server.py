@@ -32,8 +32,15 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
 * `POST /_plumb/seed/ssm` writes parameters straight into moto's store (no HTTP round trip
   per parameter), so the benchmark can seed 10,000 parameters in seconds.
 
-Later resource kinds add their gaps here (IAM DeleteConflict, ListGroups PathPrefix, Budgets
-updates and subscribers, the CloudWatch protocol).
+    - IAM DeleteUser answers DeleteConflict while the user has group memberships, access keys,
+      a login profile, signing certificates, SSH keys or MFA devices; DeleteGroup while it has
+      members, attached or inline policies; DeletePolicy while attached or with non-default
+      versions (moto deletes anyway, leaving ghosts). A wrong deletion order fails in tests.
+    - IAM ListGroups honours PathPrefix; ListGroups, GetGroup and
+      GetAccountAuthorizationDetails honour MaxItems/Marker (moto returns one page).
+
+Later resource kinds add their gaps here (Budgets updates and subscribers, the CloudWatch
+protocol).
 """
 
 import argparse
@@ -103,6 +110,120 @@ def patch_ssm():
         return ActionResult(response)
 
     ssm_responses.SimpleSystemManagerResponse.describe_parameters = describe_parameters
+
+
+def page(items, marker, max_items, default=100):
+    """AWS-style paging over a list: (page, next marker or None). Markers are offsets."""
+    start = int(marker or 0)
+    size = int(max_items or default)
+    chunk = list(items)[start : start + size]
+    more = start + size < len(items)
+    return chunk, (str(start + size) if more else None)
+
+
+def patch_iam():
+    from moto.iam import responses as iam_responses
+    from moto.iam.exceptions import DeleteConflictException
+    from moto.iam.models import IAMBackend
+    from moto.core.responses import ActionResult
+
+    Response = iam_responses.IamResponse
+
+    # AWS answers DeleteConflict while a user still has memberships or credentials; moto deletes
+    # the user and leaves a ghost member in the group. A wrong deletion order must fail here.
+    original_delete_user = IAMBackend.delete_user
+
+    def delete_user(self, user_name):
+        user = self.get_user(user_name)
+        blockers = []
+        if any(user in g.users for g in self.groups.values()):
+            blockers.append("group memberships")
+        if user.access_keys:
+            blockers.append("access keys")
+        if user.password is not None:
+            blockers.append("a login profile")
+        if user.signing_certificates:
+            blockers.append("signing certificates")
+        if user.ssh_public_keys:
+            blockers.append("SSH public keys")
+        if user.mfa_devices:
+            blockers.append("MFA devices")
+        if blockers:
+            raise DeleteConflictException(
+                f"Cannot delete entity, must remove {', '.join(blockers)} first."
+            )
+        return original_delete_user(self, user_name)
+
+    IAMBackend.delete_user = delete_user
+
+    original_delete_group = IAMBackend.delete_group
+
+    def delete_group(self, group_name):
+        group = self.get_group(group_name)
+        if group.users:
+            raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
+        if group.managed_policies:
+            raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        if group.policies:
+            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+        return original_delete_group(self, group_name)
+
+    IAMBackend.delete_group = delete_group
+
+    original_delete_policy = IAMBackend.delete_policy
+
+    def delete_policy(self, policy_arn):
+        policy = self.get_policy(policy_arn)
+        if policy.attachment_count > 0:
+            raise DeleteConflictException("Cannot delete a policy attached to entities.")
+        if len(policy.versions) > 1:
+            raise DeleteConflictException("Cannot delete a policy with non-default versions.")
+        return original_delete_policy(self, policy_arn)
+
+    IAMBackend.delete_policy = delete_policy
+
+    # ListGroups: moto ignores PathPrefix and paging; AWS honours both.
+    def list_groups(self):
+        prefix = self._get_param("PathPrefix") or "/"
+        groups = [g for g in self.backend.list_groups() if g.path.startswith(prefix)]
+        chunk, marker = page(groups, self._get_param("Marker"), self._get_param("MaxItems"))
+        result = {"Groups": chunk, "IsTruncated": marker is not None}
+        if marker:
+            result["Marker"] = marker
+        return ActionResult(result)
+
+    Response.list_groups = list_groups
+
+    # GetGroup pages its members on AWS.
+    def get_group(self):
+        group = self.backend.get_group(self._get_param("GroupName"))
+        chunk, marker = page(group.users, self._get_param("Marker"), self._get_param("MaxItems"))
+        result = {"Group": group, "Users": chunk, "IsTruncated": marker is not None}
+        if marker:
+            result["Marker"] = marker
+        return ActionResult(result)
+
+    Response.get_group = get_group
+
+    # GetAccountAuthorizationDetails pages on AWS (plumb reads IAM through it); moto returns
+    # everything at once. Pages run over users, then groups, then policies.
+    def get_account_authorization_details(self):
+        details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+        items = (
+            [("UserDetailList", u) for u in details["users"]]
+            + [("GroupDetailList", g) for g in details["groups"]]
+            + [("RoleDetailList", r) for r in details["roles"]]
+            + [("Policies", p) for p in details["managed_policies"]]
+        )
+        chunk, marker = page(items, self._get_param("Marker"), self._get_param("MaxItems"))
+        result = {key: [item for k, item in chunk if k == key]
+                  for key in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")}
+        result["IsTruncated"] = marker is not None
+        if marker:
+            result["Marker"] = marker
+        return ActionResult(result)
+
+    Response.get_account_authorization_details = get_account_authorization_details
 
 
 # --- faults, counts, accounts ---------------------------------------------------------
@@ -282,6 +403,7 @@ def main():
     args = parser.parse_args()
 
     patch_ssm()
+    patch_iam()
     app = Emulator(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     print(f"PORT {server.server_port}", flush=True)
