@@ -23,6 +23,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
     - latency:  every call sleeps `delay_ms` first.
     - quota:    a token bucket of `rate` calls a second (burst `burst`); calls over it answer
                 400 ThrottlingException, as AWS does when a quota is exceeded.
+    - page_cap: pages of at most `max` items (AWS may return fewer than MaxItems), so that
+                paging code is exercised with few objects.
   `DELETE /_plumb/faults?account=...` removes an account's rules.
 * AWS rules moto does not enforce:
     - SSM PutParameter checks the value against AllowedPattern
@@ -36,6 +38,7 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       a login profile, signing certificates, SSH keys or MFA devices; DeleteGroup while it has
       members, attached or inline policies; DeletePolicy while attached or with non-default
       versions (moto deletes anyway, leaving ghosts). A wrong deletion order fails in tests.
+    - IAM GetAccountAuthorizationDetails names each policy (PolicyName), as AWS does.
     - IAM ListGroups honours PathPrefix; ListGroups, GetGroup and
       GetAccountAuthorizationDetails honour MaxItems/Marker (moto returns one page).
 
@@ -112,10 +115,11 @@ def patch_ssm():
     ssm_responses.SimpleSystemManagerResponse.describe_parameters = describe_parameters
 
 
-def page(items, marker, max_items, default=100):
-    """AWS-style paging over a list: (page, next marker or None). Markers are offsets."""
+def page(items, marker, max_items, cap=None, default=100):
+    """AWS-style paging over a list: (page, next marker or None). Markers are offsets. AWS may
+    return fewer items than MaxItems; a `page_cap` fault rule makes the emulator do so."""
     start = int(marker or 0)
-    size = int(max_items or default)
+    size = min(int(max_items or default), cap or 10**9)
     chunk = list(items)[start : start + size]
     more = start + size < len(items)
     return chunk, (str(start + size) if more else None)
@@ -128,6 +132,13 @@ def patch_iam():
     from moto.core.responses import ActionResult
 
     Response = iam_responses.IamResponse
+
+    # GetAccountAuthorizationDetails leaves PolicyName (and PolicyId) out of each policy: moto's
+    # serialiser looks for attributes of those names, and ManagedPolicy calls them name and id.
+    from moto.iam.models import ManagedPolicy
+
+    ManagedPolicy.policy_name = property(lambda self: self.name)
+    ManagedPolicy.policy_id = property(lambda self: self.id)
 
     # AWS answers DeleteConflict while a user still has memberships or credentials; moto deletes
     # the user and leaves a ghost member in the group. A wrong deletion order must fail here.
@@ -186,7 +197,8 @@ def patch_iam():
     def list_groups(self):
         prefix = self._get_param("PathPrefix") or "/"
         groups = [g for g in self.backend.list_groups() if g.path.startswith(prefix)]
-        chunk, marker = page(groups, self._get_param("Marker"), self._get_param("MaxItems"))
+        cap = FAULTS.page_cap(self.current_account, "ListGroups")
+        chunk, marker = page(groups, self._get_param("Marker"), self._get_param("MaxItems"), cap)
         result = {"Groups": chunk, "IsTruncated": marker is not None}
         if marker:
             result["Marker"] = marker
@@ -197,7 +209,8 @@ def patch_iam():
     # GetGroup pages its members on AWS.
     def get_group(self):
         group = self.backend.get_group(self._get_param("GroupName"))
-        chunk, marker = page(group.users, self._get_param("Marker"), self._get_param("MaxItems"))
+        cap = FAULTS.page_cap(self.current_account, "GetGroup")
+        chunk, marker = page(group.users, self._get_param("Marker"), self._get_param("MaxItems"), cap)
         result = {"Group": group, "Users": chunk, "IsTruncated": marker is not None}
         if marker:
             result["Marker"] = marker
@@ -215,7 +228,8 @@ def patch_iam():
             + [("RoleDetailList", r) for r in details["roles"]]
             + [("Policies", p) for p in details["managed_policies"]]
         )
-        chunk, marker = page(items, self._get_param("Marker"), self._get_param("MaxItems"))
+        cap = FAULTS.page_cap(self.current_account, "GetAccountAuthorizationDetails")
+        chunk, marker = page(items, self._get_param("Marker"), self._get_param("MaxItems"), cap)
         result = {key: [item for k, item in chunk if k == key]
                   for key in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")}
         result["IsTruncated"] = marker is not None
@@ -261,6 +275,13 @@ class Faults:
         with self.lock:
             return dict(self.calls.get(account, {}))
 
+    def page_cap(self, account, operation):
+        """The smallest page size a `page_cap` rule sets for this call, if any."""
+        with self.lock:
+            caps = [r["max"] for r in self.rules.get(account, [])
+                    if r["kind"] == "page_cap" and r["operation"] in ("*", operation)]
+        return min(caps) if caps else None
+
     def decide(self, account, operation):
         """Returns (delay_seconds, error_response or None) for this call."""
         delay, error = 0.0, None
@@ -302,12 +323,15 @@ def error_response(request_kind, status, code, message):
     return Response(body, status=status, content_type="text/xml")
 
 
+FAULTS = Faults()
+
+
 class Emulator:
     """WSGI middleware around moto's application."""
 
     def __init__(self, moto_app):
         self.moto_app = moto_app
-        self.faults = Faults()
+        self.faults = FAULTS
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_plumb/"):

@@ -62,6 +62,7 @@ pub struct Session {
     pub env: Environment,
     pub config: SdkConfig,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    account: tokio::sync::OnceCell<Result<String, AwsError>>,
 }
 
 impl Session {
@@ -101,6 +102,7 @@ impl Session {
             env,
             config,
             shared: Mutex::new(HashMap::new()),
+            account: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -113,15 +115,18 @@ impl Session {
         entry.downcast_ref::<T>().expect("keyed by its TypeId").clone()
     }
 
-    /// The account the credentials belong to (STS GetCallerIdentity).
+    /// The account the credentials belong to (STS GetCallerIdentity, asked once a session).
     pub async fn caller_account(&self) -> Result<String, AwsError> {
-        let sts = self.shared(|s| aws_sdk_sts::Client::new(&s.config));
-        let identity = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetCallerIdentity", "caller", e))?;
-        Ok(identity.account().unwrap_or_default().to_string())
+        let ask = || async {
+            let sts = aws_sdk_sts::Client::new(&self.config);
+            let identity = sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("GetCallerIdentity", "caller", e))?;
+            Ok(identity.account().unwrap_or_default().to_string())
+        };
+        self.account.get_or_init(ask).await.clone()
     }
 }
 

@@ -64,11 +64,21 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn Kind]) -> EnvPlan {
     }
 }
 
+/// Whether a created or deleted resource's field says anything (null, `[]` and `{}` do not).
+fn worth_showing(field: &Field) -> bool {
+    match field.value.shown() {
+        Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Array(items)) => !items.is_empty(),
+        Some(serde_json::Value::Object(map)) => !map.is_empty(),
+        _ => true,
+    }
+}
+
 fn create(desired: Resource) -> Change {
     let fields = desired
         .fields
         .iter()
-        .filter(|(_, f)| f.value.shown() != Some(&serde_json::Value::Null))
+        .filter(|(_, f)| worth_showing(f))
         .map(|(name, f)| field_change(name, None, Some(&f.value)))
         .collect();
     Change {
@@ -87,7 +97,7 @@ fn delete(live: Resource) -> Change {
     let fields = live
         .fields
         .iter()
-        .filter(|(_, f)| f.value.shown() != Some(&serde_json::Value::Null))
+        .filter(|(_, f)| worth_showing(f))
         .map(|(name, f)| field_change(name, Some(&f.value), None))
         .collect();
     Change {
@@ -95,7 +105,10 @@ fn delete(live: Resource) -> Change {
         kind: live.kind.to_string(),
         name: live.name.clone(),
         fields,
-        reason: Some("not declared in desired/".into()),
+        reason: Some(match &live.delete_note {
+            Some(note) => format!("not declared in desired/; {note}"),
+            None => "not declared in desired/".into(),
+        }),
         computed_against: live.version.clone(),
         desired: None,
         live: Some(Arc::new(live)),

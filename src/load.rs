@@ -379,10 +379,30 @@ fn load_environment(
             resources.push(resource);
         }
     }
-    for kind in kinds {
-        problems.extend(kind.check_together(&resources, env));
-    }
+    problems.extend(check_references(&resources, &declared));
     resources
+}
+
+/// Every reference names a declared resource.
+fn check_references(
+    resources: &[Resource],
+    declared: &BTreeMap<(&'static str, String), Origin>,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for resource in resources {
+        for reference in &resource.references {
+            if declared.contains_key(&(reference.kind, reference.name.clone())) {
+                continue;
+            }
+            let origin = resource.origin.clone().expect("desired resources have an origin");
+            let message = format!(
+                "{} `{}`: {} {} `{}` is not declared: {}",
+                resource.kind, resource.name, reference.field, reference.kind, reference.name, reference.hint
+            );
+            problems.push(Diagnostic::at(origin, message));
+        }
+    }
+    problems
 }
 
 fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {

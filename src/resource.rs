@@ -114,6 +114,22 @@ pub struct Resource {
     /// Why a declared resource that does not exist yet must not be created now
     /// (e.g. its `initial_value_from_env` variable is not set). Shown as a note.
     pub skip_create: Option<String>,
+    /// Other declared resources this one needs (a user's groups); the loader checks that they
+    /// are declared.
+    pub references: Vec<Reference>,
+    /// What deleting this live object also deletes (a user's access keys), for the plan.
+    pub delete_note: Option<String>,
+}
+
+/// A declared resource's reference to another declared resource.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub kind: &'static str,
+    pub name: String,
+    /// The referring field, for the message.
+    pub field: &'static str,
+    /// What to do when the referenced resource is not declared.
+    pub hint: &'static str,
 }
 
 impl Resource {

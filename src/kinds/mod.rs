@@ -9,7 +9,11 @@
 //! To add a kind: write `kinds/<kind>.rs` implementing [`Kind`], add it to [`registry`] at its
 //! place in the dependency order, and add its gaps in moto to `emulator/server.py`.
 
+pub mod group;
+pub mod iam;
 pub mod parameter;
+pub mod policy;
+pub mod user;
 
 use async_trait::async_trait;
 
@@ -33,11 +37,6 @@ pub trait Kind: Send + Sync {
     /// Parses and validates one declared entry, offline. Reports every problem it finds.
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
 
-    /// Checks that need all of an environment's resources (references between them).
-    fn check_together(&self, _resources: &[Resource], _env: &Environment) -> Vec<Diagnostic> {
-        Vec::new()
-    }
-
     /// Reads every live object of this kind in scope, normalised like the desired side.
     /// `desired` says which objects are declared, so that per-object reads (tags, say) can be
     /// limited to the objects that need them.
@@ -55,7 +54,12 @@ pub trait Kind: Send + Sync {
 
 /// Every kind, in dependency order.
 pub fn registry() -> Vec<&'static dyn Kind> {
-    vec![&parameter::Parameters]
+    vec![
+        &policy::Policies,
+        &group::Groups,
+        &user::Users,
+        &parameter::Parameters,
+    ]
 }
 
 /// The kind named `name` (as in a plan's `kind` field).

@@ -3,6 +3,7 @@
 mod support;
 
 mod guards;
+mod iam;
 mod render;
 mod ssm;
 mod validate;

@@ -122,13 +122,14 @@ impl World {
         world
     }
 
-    /// Writes plumb.toml for environment `dev`, with `extra` lines in its table.
+    /// Writes plumb.toml for environment `dev`, with `extra` lines in its table. It owns the
+    /// parameters under `/dev/app/` and the IAM resources under `/app/`.
     pub fn plumb_toml(&self, extra: &str) {
         self.write(
             "desired/plumb.toml",
             &format!(
                 "[environments.dev]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n{extra}\n\
-                 [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
+                 [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\niam_path = \"/app/\"\n",
                 self.account
             ),
         );
@@ -193,18 +194,27 @@ impl World {
         }
     }
 
-    /// The real SDK's SSM client, in this world's account.
-    pub async fn ssm(&self) -> aws_sdk_ssm::Client {
+    /// The real SDK's configuration for this world's account, retries off.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let credentials =
             aws_sdk_ssm::config::Credentials::new(self.access_key(), "emulator", None, None, "test");
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(REGION))
             .endpoint_url(&emulator().endpoint)
             .credentials_provider(credentials)
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
-            .await;
-        aws_sdk_ssm::Client::new(&config)
+            .await
+    }
+
+    /// The real SDK's SSM client, in this world's account.
+    pub async fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk_config().await)
+    }
+
+    /// The real SDK's IAM client, in this world's account.
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
 
     /// AWS calls made in this world's account, by operation.

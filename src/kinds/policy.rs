@@ -1,0 +1,348 @@
+//! IAM customer-managed policies (`[policies.NAME]`), under `scope.iam_path`.
+//!
+//! A changed document becomes a new default version; IAM keeps at most five, so the oldest
+//! non-default one is deleted first. A changed description cannot be made in place: the policy
+//! is replaced, and re-attached to every group, user and role it was attached to.
+
+use async_trait::async_trait;
+use aws_sdk_iam::Client;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::aws::{AwsError, Session};
+use crate::config::Environment;
+use crate::kinds::Kind;
+use crate::kinds::iam::{self, DocumentSource};
+use crate::load::{Diagnostic, Entry};
+use crate::plan::{Action, Change};
+use crate::resource::{Resource, Value};
+
+pub struct Policies;
+
+const KIND: &str = "policy";
+const MAX_VERSIONS: usize = 5;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    description: Option<String>,
+    document: Option<Json>,
+    file: Option<String>,
+    #[serde(default)]
+    protect: bool,
+}
+
+#[async_trait]
+impl Kind for Policies {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn table(&self) -> &'static str {
+        "policies"
+    }
+
+    fn in_scope(&self, env: &Environment, _name: &str) -> bool {
+        !iam::iam_path(env).is_empty()
+    }
+
+    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
+        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+        let mut problems = Vec::new();
+        iam::check_scope(entry, &mut problems);
+        iam::check_name(entry, "name", entry.name, 128, &mut problems);
+        if spec
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1000)
+        {
+            problems.push(entry.error(Some("description"), "AWS allows at most 1000 characters"));
+        }
+        let source = DocumentSource {
+            document: spec.document,
+            file: spec.file,
+        };
+        let mut resource = Resource::new(KIND, entry.name);
+        resource.protect = spec.protect;
+        resource.set("description", spec.description.map_or(Value::null(), Value::text));
+        match iam::load_document(entry, "document", &source) {
+            Ok(document) => resource.set("document", Value::Plain(document)),
+            Err(problem) => problems.push(problem),
+        }
+        if problems.is_empty() {
+            Ok(resource)
+        } else {
+            Err(problems)
+        }
+    }
+
+    async fn fetch(&self, session: &Session, _desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+        if !self.in_scope(&session.env, "") {
+            return Ok(Vec::new());
+        }
+        let snapshot = iam::snapshot(session).await?;
+        let live = snapshot
+            .policies
+            .iter()
+            .filter(|p| iam::in_scope(&session.env, p.path.as_deref()))
+            .filter_map(|policy| {
+                let name = policy.policy_name.as_deref()?;
+                let default = policy
+                    .policy_version_list()
+                    .iter()
+                    .find(|v| v.is_default_version)?;
+                let mut resource = Resource::new(KIND, name);
+                let description = policy.description.as_deref().filter(|d| !d.is_empty());
+                resource.set("description", description.map_or(Value::null(), Value::text));
+                let document = iam::parse_live_document(default.document.as_deref().unwrap_or_default());
+                resource.set("document", Value::Plain(document));
+                resource.version = default.version_id.as_ref().map(|v| format!("version {v}"));
+                Some(resource)
+            })
+            .collect();
+        Ok(live)
+    }
+
+    fn replace_reason(&self, field: &str, _before: &Value, _after: &Value) -> Option<String> {
+        (field == "description")
+            .then(|| "AWS cannot change a policy's description; it is re-attached where it was".into())
+    }
+
+    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+        let client = iam::client(session);
+        let account = iam::account_id(session).await?;
+        let arn = iam::policy_arn(&account, &session.env, &change.name);
+        match change.action {
+            Action::Create => create(&client, session, change).await,
+            Action::Update => new_default_version(&client, &arn, change).await,
+            Action::Delete => {
+                detach_everywhere(&client, &arn).await?;
+                delete(&client, &arn).await
+            }
+            Action::Replace => {
+                let attached = detach_everywhere(&client, &arn).await?;
+                delete(&client, &arn).await?;
+                create(&client, session, change).await?;
+                reattach(&client, &arn, &attached).await
+            }
+        }
+    }
+}
+
+fn document_text(change: &Change) -> String {
+    iam::field(change.desired.as_deref(), "document").to_string()
+}
+
+async fn create(client: &Client, session: &Session, change: &Change) -> Result<(), AwsError> {
+    let description = change
+        .desired
+        .as_deref()
+        .and_then(|d| d.get_str("description"))
+        .map(str::to_string);
+    client
+        .create_policy()
+        .policy_name(&change.name)
+        .path(iam::iam_path(&session.env))
+        .policy_document(document_text(change))
+        .set_description(description)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreatePolicy", &change.name, e))?;
+    Ok(())
+}
+
+async fn new_default_version(client: &Client, arn: &str, change: &Change) -> Result<(), AwsError> {
+    let versions = list_versions(client, arn).await?;
+    if versions.len() >= MAX_VERSIONS {
+        let oldest = versions
+            .iter()
+            .filter(|v| !v.is_default_version)
+            .min_by_key(|v| v.create_date);
+        if let Some(oldest) = oldest.and_then(|v| v.version_id.as_deref()) {
+            delete_version(client, arn, oldest).await?;
+        }
+    }
+    client
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document_text(change))
+        .set_as_default(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreatePolicyVersion", arn, e))?;
+    Ok(())
+}
+
+async fn list_versions(
+    client: &Client,
+    arn: &str,
+) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, AwsError> {
+    let output = client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListPolicyVersions", arn, e))?;
+    Ok(output.versions.unwrap_or_default())
+}
+
+async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<(), AwsError> {
+    client
+        .delete_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", arn, e))?;
+    Ok(())
+}
+
+/// Who a policy is attached to.
+#[derive(Default)]
+struct Attachments {
+    groups: Vec<String>,
+    users: Vec<String>,
+    roles: Vec<String>,
+}
+
+/// Detaches the policy from every group, user and role (IAM refuses to delete it otherwise)
+/// and says where it was attached.
+async fn detach_everywhere(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
+    let mut attached = Attachments::default();
+    let mut marker = None;
+    loop {
+        let page = match client
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .set_marker(marker)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                let error = AwsError::from_sdk("ListEntitiesForPolicy", arn, e);
+                return if error.code == "NoSuchEntity" {
+                    Ok(attached)
+                } else {
+                    Err(error)
+                };
+            }
+        };
+        attached
+            .groups
+            .extend(page.policy_groups().iter().filter_map(|g| g.group_name.clone()));
+        attached
+            .users
+            .extend(page.policy_users().iter().filter_map(|u| u.user_name.clone()));
+        attached
+            .roles
+            .extend(page.policy_roles().iter().filter_map(|r| r.role_name.clone()));
+        marker = page.marker;
+        if !page.is_truncated || marker.is_none() {
+            break;
+        }
+    }
+    for group in &attached.groups {
+        let result = client
+            .detach_group_policy()
+            .group_name(group)
+            .policy_arn(arn)
+            .send()
+            .await;
+        iam::ignore_not_found(
+            result
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", group, e)),
+        )?;
+    }
+    for user in &attached.users {
+        let result = client
+            .detach_user_policy()
+            .user_name(user)
+            .policy_arn(arn)
+            .send()
+            .await;
+        iam::ignore_not_found(
+            result
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("DetachUserPolicy", user, e)),
+        )?;
+    }
+    for role in &attached.roles {
+        let result = client
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await;
+        iam::ignore_not_found(
+            result
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("DetachRolePolicy", role, e)),
+        )?;
+    }
+    Ok(attached)
+}
+
+async fn reattach(client: &Client, arn: &str, attached: &Attachments) -> Result<(), AwsError> {
+    for group in &attached.groups {
+        let call = || async {
+            client
+                .attach_group_policy()
+                .group_name(group)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("AttachGroupPolicy", group, e))
+        };
+        iam::retry_not_found(call).await?;
+    }
+    for user in &attached.users {
+        let call = || async {
+            client
+                .attach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("AttachUserPolicy", user, e))
+        };
+        iam::retry_not_found(call).await?;
+    }
+    for role in &attached.roles {
+        let call = || async {
+            client
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("AttachRolePolicy", role, e))
+        };
+        iam::retry_not_found(call).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the non-default versions, then the policy (IAM's order); one already gone counts
+/// as deleted.
+async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
+    let versions = match list_versions(client, arn).await {
+        Err(error) if error.code == "NoSuchEntity" => return Ok(()),
+        other => other?,
+    };
+    for version in versions.iter().filter(|v| !v.is_default_version) {
+        if let Some(id) = version.version_id.as_deref() {
+            delete_version(client, arn, id).await?;
+        }
+    }
+    let result = client.delete_policy().policy_arn(arn).send().await;
+    iam::ignore_not_found(
+        result
+            .map(drop)
+            .map_err(|e| AwsError::from_sdk("DeletePolicy", arn, e)),
+    )
+}

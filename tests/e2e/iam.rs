@@ -1,0 +1,328 @@
+//! IAM users, groups and customer-managed policies end to end, against the emulator made as
+//! strict as AWS about deletion order (DeleteConflict) and paging.
+
+use aws_sdk_iam::Client;
+use serde_json::json;
+
+use crate::support::World;
+
+const TEAM: &str = r#"
+[policies.ssm-read]
+description = "Read the app's parameters"
+document = { Version = "2012-10-17", Statement = [
+  { Effect = "Allow", Action = ["ssm:GetParameter", "ssm:GetParametersByPath"], Resource = "arn:aws:ssm:*:*:parameter/dev/app/*" },
+] }
+
+[groups.operations]
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+policies = ["ssm-read"]
+[groups.operations.inline_policies.describe-ec2]
+document = { Version = "2012-10-17", Statement = { Effect = "Allow", Action = "ec2:Describe*", Resource = "*" } }
+
+[groups.devops]
+policies = ["ssm-read"]
+
+[users.alice]
+groups = ["operations", "devops"]
+tags = { email = "alice@example.com", team = "backend" }
+
+[users.bob]
+groups = ["operations"]
+tags = { team = "sre" }
+[users.bob.inline_policies.own-bucket]
+document = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = ["s3:*"], Resource = "arn:aws:s3:::bob/*" }] }
+"#;
+
+fn world_with_team() -> World {
+    let world = World::with_dev_env();
+    world.write("desired/dev/iam.toml", TEAM);
+    world
+}
+
+async fn group_names_of(iam: &Client, user: &str) -> Vec<String> {
+    let groups = iam
+        .list_groups_for_user()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .groups;
+    let mut names: Vec<String> = groups.into_iter().map(|g| g.group_name).collect();
+    names.sort();
+    names
+}
+
+async fn user_exists(iam: &Client, user: &str) -> bool {
+    iam.get_user().user_name(user).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn create_then_converge_then_catch_drift_then_converge_again() {
+    let world = world_with_team();
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 5 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    let iam = world.iam().await;
+    assert_eq!(group_names_of(&iam, "alice").await, ["devops", "operations"]);
+
+    // Drift by hand: an extra membership, an extra user in the path with an access key, and
+    // a changed policy.
+    iam.add_user_to_group()
+        .group_name("devops")
+        .user_name("bob")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("mallory")
+        .path("/app/")
+        .send()
+        .await
+        .unwrap();
+    iam.create_access_key().user_name("mallory").send().await.unwrap();
+    let policy_arn = format!("arn:aws:iam::{}:policy/app/ssm-read", world.account);
+    let widened = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]});
+    iam.create_policy_version()
+        .policy_arn(&policy_arn)
+        .policy_document(widened.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = world.plumb(&["plan"]);
+    let out = &plan.stdout;
+    assert!(
+        out.contains("- delete user mallory  (not declared in desired/; also deletes 1 access key)"),
+        "{out}"
+    );
+    assert!(out.contains("~ update user bob"), "{out}");
+    assert!(
+        out.contains(r#"groups: ["devops","operations"] -> ["operations"]"#),
+        "{out}"
+    );
+    assert!(out.contains("~ update policy ssm-read"), "{out}");
+    assert!(
+        out.contains(r#"-        "ssm:*""#),
+        "the policy change is a diff of its document:\n{out}"
+    );
+    assert!(
+        out.contains("Plan: 0 to create, 2 to update, 0 to replace, 1 to delete."),
+        "{out}"
+    );
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert!(!user_exists(&iam, "mallory").await);
+    assert_eq!(group_names_of(&iam, "bob").await, ["operations"]);
+}
+
+#[tokio::test]
+async fn removing_a_user_deletes_it_and_everything_it_holds_in_one_apply() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = world.iam().await;
+    iam.create_access_key().user_name("bob").send().await.unwrap();
+    iam.create_login_profile()
+        .user_name("bob")
+        .password("Initial-pass-123!")
+        .send()
+        .await
+        .unwrap();
+    iam.attach_user_policy()
+        .user_name("bob")
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+
+    world.write("desired/dev/iam.toml", &TEAM[..TEAM.find("[users.bob]").unwrap()]);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains(
+            "- delete user bob  (not declared in desired/; also deletes 1 access key, console login)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(!user_exists(&iam, "bob").await);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn removing_groups_and_policies_in_use_deletes_them_in_a_safe_order() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    // Everything goes: users first, then groups (members and policies removed), then policies.
+    world.write("desired/dev/iam.toml", "");
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 0 to update, 0 to replace, 5 to delete."),
+        "{}",
+        plan.stdout
+    );
+    let order: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- delete"))
+        .collect();
+    assert_eq!(
+        order
+            .iter()
+            .map(|l| l.split_whitespace().nth(2).unwrap())
+            .collect::<Vec<_>>(),
+        ["user", "user", "group", "group", "policy"]
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn reformatted_policy_json_shows_no_diff() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/iam.toml",
+        "[policies.p]\nfile = \"p.json\"\n[groups.g]\npolicies = [\"p\"]\n[groups.g.inline_policies.i]\nfile = \"i.json\"\n",
+    );
+    let compact =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#;
+    world.write("desired/dev/p.json", compact);
+    world.write("desired/dev/i.json", compact);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    let reformatted = r#"{
+        "Statement": [
+            { "Resource": ["*"], "Action": ["s3:GetObject"], "Effect": "Allow" }
+        ],
+        "Version": "2012-10-17"
+    }"#;
+    world.write("desired/dev/p.json", reformatted);
+    world.write("desired/dev/i.json", reformatted);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn nothing_outside_the_iam_path_is_read_for_deletion_or_touched() {
+    let world = world_with_team();
+    let iam = world.iam().await;
+    iam.create_user()
+        .user_name("outsider")
+        .path("/other/")
+        .send()
+        .await
+        .unwrap();
+    iam.create_group()
+        .group_name("outsiders")
+        .path("/other/")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("root-path-user")
+        .send()
+        .await
+        .unwrap();
+
+    let plan = world.plumb(&["plan"]);
+    assert!(!plan.stdout.contains("outsider"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("root-path-user"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(user_exists(&iam, "outsider").await);
+    assert!(user_exists(&iam, "root-path-user").await);
+    assert!(iam.get_group().group_name("outsiders").send().await.is_ok());
+}
+
+#[tokio::test]
+async fn iam_is_read_in_pages() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.fault(json!({ "operation": "GetAccountAuthorizationDetails", "kind": "page_cap", "max": 2 }));
+    let before = world.calls()["GetAccountAuthorizationDetails"];
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    // 2 users + 2 groups + 1 policy in pages of 2.
+    assert_eq!(world.calls()["GetAccountAuthorizationDetails"] - before, 3);
+}
+
+#[tokio::test]
+async fn a_policy_keeps_at_most_five_versions() {
+    let world = World::with_dev_env();
+    let policy = |action: &str| {
+        format!(
+            "[policies.p]\ndocument = {{ Version = \"2012-10-17\", Statement = [{{ Effect = \"Allow\", Action = \"{action}\", Resource = \"*\" }}] }}\n"
+        )
+    };
+    world.write("desired/dev/iam.toml", &policy("s3:GetObject"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    for action in ["s3:A", "s3:B", "s3:C", "s3:D", "s3:E", "s3:F"] {
+        world.write("desired/dev/iam.toml", &policy(action));
+        world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    }
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let iam = world.iam().await;
+    let arn = format!("arn:aws:iam::{}:policy/app/p", world.account);
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .versions
+        .unwrap();
+    assert_eq!(versions.len(), 5);
+}
+
+#[tokio::test]
+async fn a_changed_policy_description_replaces_it_and_keeps_its_attachments() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/iam.toml",
+        &TEAM.replace("Read the app's parameters", "Read parameters"),
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("-/+ replace policy ssm-read  (AWS cannot change a policy's description"),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn iam_declarations_are_validated_offline() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/iam.toml",
+        "[users.carol]\ngroups = [\"admins\"]\npolicies = [\"nope\"]\n\
+         [users.\"bad name!\"]\n\
+         [groups.g]\nmanaged_policies = [\"ReadOnlyAccess\"]\n\
+         [policies.p]\ndocument = { Statement = [] }\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    let expected = [
+        "desired/dev/iam.toml:1:8: user `carol`: groups group `admins` is not declared: declare it in a [groups.NAME] table, or list it in external_groups if it lives outside plumb's scope",
+        "desired/dev/iam.toml:1:8: user `carol`: policies policy `nope` is not declared: declare it in a [policies.NAME] table, or attach it by ARN in managed_policies",
+        "desired/dev/iam.toml:4:8: users.\"bad name!\": name `bad name!` has ` `; IAM allows letters, digits and `+=,.@_-`",
+        "desired/dev/iam.toml:6:1: groups.g.managed_policies: `ReadOnlyAccess` is not a managed policy ARN",
+        "desired/dev/iam.toml:8:1: policies.p.document: a policy document needs `Version` (\"2012-10-17\")",
+    ];
+    for line in expected {
+        assert!(
+            run.stderr.lines().any(|l| l == format!("error: {line}")),
+            "missing: {line}\n{}",
+            run.stderr
+        );
+    }
+}
