@@ -9,6 +9,8 @@
 //! To add a kind: write `kinds/<kind>.rs` implementing [`Kind`], add it to [`registry`] at its
 //! place in the dependency order, and add its gaps in moto to `emulator/server.py`.
 
+pub mod alarm;
+pub mod dashboard;
 pub mod group;
 pub mod iam;
 pub mod parameter;
@@ -59,6 +61,8 @@ pub fn registry() -> Vec<&'static dyn Kind> {
         &group::Groups,
         &user::Users,
         &parameter::Parameters,
+        &alarm::Alarms,
+        &dashboard::Dashboards,
     ]
 }
 

@@ -1,0 +1,197 @@
+//! CloudWatch dashboards (`[dashboards."NAME"]`) under `scope.dashboard_prefixes`.
+//!
+//! The body comes from a JSON file (`file`) or an inline table (`body`) and is compared as
+//! parsed JSON, so formatting never shows a diff; a changed body renders as a unified diff of
+//! the pretty-printed JSON, so a reviewer sees which widget changed.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::Client;
+use futures::{StreamExt, TryStreamExt};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::aws::{AwsError, Session};
+use crate::config::Environment;
+use crate::kinds::Kind;
+use crate::load::{Diagnostic, Entry};
+use crate::plan::{Action, Change};
+use crate::resource::{Resource, Value};
+
+pub struct Dashboards;
+
+const KIND: &str = "dashboard";
+const READ_CONCURRENCY: usize = 8;
+
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,255}$").expect("valid"));
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    file: Option<String>,
+    body: Option<Json>,
+    #[serde(default)]
+    protect: bool,
+}
+
+#[async_trait]
+impl Kind for Dashboards {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn table(&self) -> &'static str {
+        "dashboards"
+    }
+
+    fn in_scope(&self, env: &Environment, name: &str) -> bool {
+        env.scope
+            .dashboard_prefixes
+            .iter()
+            .any(|p| name.starts_with(p.as_str()))
+    }
+
+    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
+        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+        let mut problems = Vec::new();
+        if !NAME.is_match(entry.name) {
+            problems.push(entry.error(None, "a dashboard name has 1 to 255 letters, digits, `-` and `_`"));
+        }
+        if !self.in_scope(entry.env, entry.name) {
+            let prefixes = entry.env.scope.dashboard_prefixes.join("`, `");
+            problems.push(entry.error(
+                None,
+                format!("outside environment `{}`'s scope (dashboard_prefixes: `{prefixes}`); plumb does not touch it", entry.env.name),
+            ));
+        }
+        let mut resource = Resource::new(KIND, entry.name);
+        resource.protect = spec.protect;
+        match body(entry, &spec) {
+            Ok(body) => resource.set("body", Value::Plain(body)),
+            Err(problem) => problems.push(problem),
+        }
+        if problems.is_empty() {
+            Ok(resource)
+        } else {
+            Err(problems)
+        }
+    }
+
+    async fn fetch(&self, session: &Session, _desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+        let client = session.shared(|s| Client::new(&s.config));
+        let mut names = Vec::new();
+        for prefix in &session.env.scope.dashboard_prefixes {
+            names.extend(list(&client, prefix).await?);
+        }
+        names.retain(|(name, _)| self.in_scope(&session.env, name));
+        names.sort();
+        names.dedup();
+        let reads = names.into_iter().map(|(name, modified)| {
+            let client = client.clone();
+            async move {
+                let output = client
+                    .get_dashboard()
+                    .dashboard_name(&name)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("GetDashboard", &name, e))?;
+                let text = output.dashboard_body.unwrap_or_default();
+                let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+                let mut resource = Resource::new(KIND, &name);
+                resource.set("body", Value::Plain(body));
+                resource.version = modified;
+                Ok::<_, AwsError>(resource)
+            }
+        });
+        futures::stream::iter(reads)
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+        let client = session.shared(|s| Client::new(&s.config));
+        let name = change.name.as_str();
+        match change.action {
+            Action::Delete => delete(&client, name).await,
+            Action::Create | Action::Update | Action::Replace => {
+                let desired = change
+                    .desired
+                    .as_deref()
+                    .expect("a put carries the desired resource");
+                let body = desired
+                    .get("body")
+                    .and_then(Value::shown)
+                    .cloned()
+                    .unwrap_or(Json::Null);
+                client
+                    .put_dashboard()
+                    .dashboard_name(name)
+                    .dashboard_body(body.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("PutDashboard", name, e))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The declared body: valid JSON with a `widgets` list (AWS's rule).
+fn body(entry: &Entry, spec: &Spec) -> Result<Json, Diagnostic> {
+    let (field, body) = match (&spec.file, &spec.body) {
+        (Some(file), None) => {
+            let path = entry.relative_path(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| entry.error(Some("file"), format!("cannot read `{}`: {e}", path.display())))?;
+            let body = serde_json::from_str(&text)
+                .map_err(|e| entry.error(Some("file"), format!("`{}` is not JSON: {e}", path.display())))?;
+            ("file", body)
+        }
+        (None, Some(body)) => ("body", body.clone()),
+        _ => return Err(entry.error(None, "give exactly one of `file` and `body`")),
+    };
+    if !body.get("widgets").is_some_and(Json::is_array) {
+        return Err(entry.error(Some(field), "a dashboard body needs a `widgets` list"));
+    }
+    Ok(body)
+}
+
+async fn list(client: &Client, prefix: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+    let pages: Vec<_> = client
+        .list_dashboards()
+        .dashboard_name_prefix(prefix)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListDashboards", prefix, e))?;
+    let entries = pages
+        .into_iter()
+        .flat_map(|p| p.dashboard_entries.unwrap_or_default());
+    Ok(entries
+        .filter_map(|e| {
+            Some((
+                e.dashboard_name?,
+                e.last_modified.map(|t| format!("modified {t}")),
+            ))
+        })
+        .collect())
+}
+
+/// DeleteDashboards fails whole on an unknown name; one already gone counts as deleted.
+async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
+    match client.delete_dashboards().dashboard_names(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("DeleteDashboards", name, e);
+            if error.code.starts_with("ResourceNotFound") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
