@@ -42,8 +42,12 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
     - IAM ListGroups honours PathPrefix; ListGroups, GetGroup and
       GetAccountAuthorizationDetails honour MaxItems/Marker (moto returns one page).
 
-Later resource kinds add their gaps here (Budgets updates and subscribers, the CloudWatch
-protocol).
+    - CloudWatch DescribeAlarms honours MaxRecords/NextToken (pages of at most 100) and
+      AlarmTypes; moto returns every alarm at once, composite or not.
+
+aws-sdk-cloudwatch is pinned to 1.99.0 (Cargo.toml): later releases speak Smithy RPC v2 CBOR,
+which moto 5.2 does not serve. Later kinds add their gaps here (Budgets updates and
+subscribers).
 """
 
 import argparse
@@ -240,6 +244,33 @@ def patch_iam():
     Response.get_account_authorization_details = get_account_authorization_details
 
 
+def patch_cloudwatch():
+    from moto.cloudwatch import responses as cw_responses
+    from moto.core.responses import ActionResult
+
+    # DescribeAlarms: moto returns every alarm in one page and ignores AlarmTypes; AWS pages
+    # by MaxRecords (at most 100) and honours AlarmTypes. plumb asks for metric alarms only.
+    original = cw_responses.CloudWatchResponse.describe_alarms
+
+    def describe_alarms(self):
+        result = original(self).result
+        types = self._get_param("AlarmTypes", [])
+        alarms = []
+        if not types or "MetricAlarm" in types:
+            alarms += [("MetricAlarms", a) for a in result["MetricAlarms"]]
+        if not types or "CompositeAlarm" in types:
+            alarms += [("CompositeAlarms", a) for a in result["CompositeAlarms"]]
+        alarms.sort(key=lambda item: item[1].name)
+        cap = FAULTS.page_cap(self.current_account, "DescribeAlarms")
+        chunk, token = page(alarms, self._get_param("NextToken"), self._get_param("MaxRecords"), cap, default=50)
+        response = {key: [a for k, a in chunk if k == key] for key in ("MetricAlarms", "CompositeAlarms")}
+        if token:
+            response["NextToken"] = token
+        return ActionResult(response)
+
+    cw_responses.CloudWatchResponse.describe_alarms = describe_alarms
+
+
 # --- faults, counts, accounts ---------------------------------------------------------
 
 
@@ -428,6 +459,7 @@ def main():
 
     patch_ssm()
     patch_iam()
+    patch_cloudwatch()
     app = Emulator(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     print(f"PORT {server.server_port}", flush=True)

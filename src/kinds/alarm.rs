@@ -227,7 +227,7 @@ fn check_metric(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
                     "a metric-math alarm sets no namespace, metric, dimensions, statistic or period of its own",
                 ));
             }
-            check_metric_queries(entry, metrics, problems);
+            check_metric_queries(entry, metrics, spec.threshold_metric_id.as_deref(), problems);
         }
         (None, [true, true]) => {
             match (&spec.statistic, &spec.extended_statistic) {
@@ -275,7 +275,12 @@ fn check_metric(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_metric_queries(entry: &Entry, metrics: &[MetricQuery], problems: &mut Vec<Diagnostic>) {
+fn check_metric_queries(
+    entry: &Entry,
+    metrics: &[MetricQuery],
+    band: Option<&str>,
+    problems: &mut Vec<Diagnostic>,
+) {
     if metrics.is_empty() || metrics.len() > 20 {
         problems.push(entry.error(
             Some("metrics"),
@@ -309,12 +314,21 @@ fn check_metric_queries(entry: &Entry, metrics: &[MetricQuery], problems: &mut V
             check_period(entry, "metrics", stat.period, problems);
         }
     }
+    // AWS: the entry whose value is compared returns data, nothing else does; an anomaly
+    // detection alarm returns both the metric and its band (`threshold_metric_id`).
     let returned = metrics.iter().filter(|m| m.return_data).count();
-    if returned != 1 {
-        problems.push(entry.error(
+    match band {
+        None if returned != 1 => problems.push(entry.error(
             Some("metrics"),
             format!("exactly one entry must have `return_data = true` (the alarm's value); {returned} do (true is the default)"),
-        ));
+        )),
+        Some(band) if returned != 2 || !metrics.iter().any(|m| m.id == band && m.return_data) => {
+            problems.push(entry.error(
+                Some("metrics"),
+                format!("an anomaly detection alarm returns exactly two entries: the metric and the band `{band}`"),
+            ))
+        }
+        _ => {}
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cloudwatch;
 mod guards;
 mod iam;
 mod render;

@@ -123,13 +123,21 @@ impl World {
     }
 
     /// Writes plumb.toml for environment `dev`, with `extra` lines in its table. It owns the
-    /// parameters under `/dev/app/` and the IAM resources under `/app/`.
+    /// parameters under `/dev/app/`, the IAM resources under `/app/`, and the alarms and
+    /// dashboards named `app-*`.
     pub fn plumb_toml(&self, extra: &str) {
+        let scope = "parameter_paths = [\"/dev/app/\"]\niam_path = \"/app/\"\n\
+                     alarm_prefixes = [\"app-\"]\ndashboard_prefixes = [\"app-\"]\n";
+        self.plumb_toml_with_scope(extra, scope);
+    }
+
+    /// Writes plumb.toml for environment `dev` with the given `[environments.dev.scope]` body.
+    pub fn plumb_toml_with_scope(&self, extra: &str, scope: &str) {
         self.write(
             "desired/plumb.toml",
             &format!(
                 "[environments.dev]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n{extra}\n\
-                 [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\niam_path = \"/app/\"\n",
+                 [environments.dev.scope]\n{scope}",
                 self.account
             ),
         );
@@ -210,6 +218,11 @@ impl World {
     /// The real SDK's SSM client, in this world's account.
     pub async fn ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&self.sdk_config().await)
+    }
+
+    /// The real SDK's CloudWatch client, in this world's account.
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
     }
 
     /// The real SDK's IAM client, in this world's account.

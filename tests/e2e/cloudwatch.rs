@@ -1,0 +1,315 @@
+//! CloudWatch metric alarms and dashboards end to end.
+
+use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::types::ComparisonOperator;
+use serde_json::json;
+
+use crate::support::World;
+
+const MONITORING: &str = r#"
+[alarms."app-db-cpu-high"]
+description = "DB CPU > 80%"
+namespace = "AWS/RDS"
+metric = "CPUUtilization"
+dimensions = { DBInstanceIdentifier = "app-db" }
+statistic = "Average"
+period = 300
+evaluation_periods = 2
+threshold = 80.0
+comparison = "GreaterThanThreshold"
+alarm_actions = ["arn:aws:sns:us-east-1:123456789012:alerts"]
+tags = { team = "sre" }
+
+[alarms."app-search-latency-p99"]
+namespace = "AWS/ES"
+metric = "SearchLatency"
+dimensions = { DomainName = "app-search", ClientId = "123456789012" }
+extended_statistic = "p99"
+period = 60
+evaluation_periods = 5
+datapoints_to_alarm = 3
+threshold = 250
+comparison = "GreaterThanOrEqualToThreshold"
+treat_missing_data = "notBreaching"
+unit = "Milliseconds"
+evaluate_low_sample_count_percentile = "ignore"
+
+[alarms."app-storage-used"]
+comparison = "GreaterThanThreshold"
+threshold = 80.0
+evaluation_periods = 3
+metrics = [
+  { id = "free", return_data = false, metric_stat = { namespace = "AWS/ES", metric = "FreeStorageSpace", dimensions = { DomainName = "app-search" }, period = 300, stat = "Minimum" } },
+  { id = "used", return_data = false, metric_stat = { namespace = "AWS/ES", metric = "ClusterUsedSpace", dimensions = { DomainName = "app-search" }, period = 300, stat = "Maximum", unit = "Megabytes" } },
+  { id = "percent", expression = "100 * used / (used + free)", label = "Storage used (%)" },
+]
+
+[alarms."app-requests-anomaly"]
+comparison = "LessThanLowerOrGreaterThanUpperThreshold"
+threshold_metric_id = "band"
+evaluation_periods = 2
+metrics = [
+  { id = "requests", return_data = true, metric_stat = { namespace = "AWS/ApplicationELB", metric = "RequestCount", dimensions = { LoadBalancer = "app/web/1" }, period = 300, stat = "Sum" } },
+  { id = "band", expression = "ANOMALY_DETECTION_BAND(requests, 2)", label = "expected", return_data = true },
+]
+
+[dashboards."app-overview"]
+file = "overview.json"
+"#;
+
+fn overview(title: &str) -> String {
+    let widget = |title: &str, metric: &str| {
+        json!({"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+               "properties": {"title": title, "region": "us-east-1", "stat": "Average", "period": 300,
+                              "metrics": [["AWS/RDS", metric, "DBInstanceIdentifier", "app-db"]]}})
+    };
+    let body = json!({"widgets": [widget("CPU", "CPUUtilization"), widget(title, "DatabaseConnections"), widget("IOPS", "ReadIOPS")]});
+    serde_json::to_string_pretty(&body).unwrap()
+}
+
+fn world_with_monitoring() -> World {
+    let world = World::with_dev_env();
+    world.write("desired/dev/monitoring.toml", MONITORING);
+    world.write("desired/dev/overview.json", &overview("Connections"));
+    world
+}
+
+async fn put_cpu_alarm_by_hand(cloudwatch: &Client, threshold: f64) {
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("app-db-cpu-high")
+        .alarm_description("DB CPU > 80%")
+        .namespace("AWS/RDS")
+        .metric_name("CPUUtilization")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("DBInstanceIdentifier")
+                .value("app-db")
+                .build(),
+        )
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(300)
+        .evaluation_periods(2)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .alarm_actions("arn:aws:sns:us-east-1:123456789012:alerts")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn create_then_converge_then_catch_a_threshold_changed_by_hand() {
+    let world = world_with_monitoring();
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 5 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{}{}",
+        plan.stdout,
+        plan.stderr
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    // Metric math, anomaly bands, percentiles and defaults all round-trip with no diff.
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    put_cpu_alarm_by_hand(&world.cloudwatch().await, 95.0).await;
+    let drift = world.plumb(&["drift"]);
+    drift.expect_code(2);
+    assert!(
+        drift.stdout.contains("~ update alarm app-db-cpu-high"),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        drift.stdout.contains("threshold: 95.0 -> 80.0"),
+        "{}",
+        drift.stdout
+    );
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let alarms = world
+        .cloudwatch()
+        .await
+        .describe_alarms()
+        .alarm_names("app-db-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarms.metric_alarms()[0].threshold, Some(80.0));
+}
+
+#[tokio::test]
+async fn a_changed_widget_title_is_a_few_diff_lines() {
+    let world = world_with_monitoring();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write("desired/dev/overview.json", &overview("DB connections"));
+    let plan = world.plumb(&["plan"]);
+    let out = &plan.stdout;
+    assert!(out.contains(r#"-        "title": "Connections""#), "{out}");
+    assert!(out.contains(r#"+        "title": "DB connections""#), "{out}");
+    let diff_lines = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with(['-', '+']))
+        .count();
+    assert!(
+        diff_lines <= 4,
+        "the diff names the widget's title, not the whole body:\n{out}"
+    );
+    assert!(
+        !out.contains("ReadIOPS"),
+        "widgets far from the change are not shown:\n{out}"
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+
+    // Reformatting the file changes nothing.
+    let compact = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(&overview("DB connections")).unwrap(),
+    )
+    .unwrap();
+    world.write("desired/dev/overview.json", &compact);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn removed_alarms_are_deleted_and_foreign_ones_untouched() {
+    let world = world_with_monitoring();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let cloudwatch = world.cloudwatch().await;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("other-team-alarm")
+        .namespace("X")
+        .metric_name("Y")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let without_cpu = MONITORING.replace(
+        "[alarms.\"app-db-cpu-high\"]",
+        "[alarms.\"app-db-cpu-high-renamed\"]",
+    );
+    world.write("desired/dev/monitoring.toml", &without_cpu);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("- delete alarm app-db-cpu-high  (not declared in desired/)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("+ create alarm app-db-cpu-high-renamed"));
+    assert!(!plan.stdout.contains("other-team-alarm"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let left = cloudwatch
+        .describe_alarms()
+        .alarm_names("other-team-alarm")
+        .alarm_names("app-db-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = left
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name.as_deref())
+        .collect();
+    assert_eq!(names, ["other-team-alarm"]);
+}
+
+#[tokio::test]
+async fn alarm_tags_are_updated_in_place() {
+    let world = world_with_monitoring();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/monitoring.toml",
+        &MONITORING.replace("tags = { team = \"sre\" }", "tags = { team = \"dba\" }"),
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains(r#"tags: {"team":"sre"} -> {"team":"dba"}"#),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn alarms_are_read_in_pages() {
+    let world = world_with_monitoring();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.fault(json!({ "operation": "DescribeAlarms", "kind": "page_cap", "max": 2 }));
+    let before = world.calls()["DescribeAlarms"];
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(
+        world.calls()["DescribeAlarms"] - before,
+        2,
+        "4 alarms in pages of 2"
+    );
+}
+
+#[test]
+fn alarms_and_dashboards_are_validated_offline() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/bad.toml",
+        r#"[alarms."app-a"]
+namespace = "AWS/RDS"
+metric = "CPUUtilization"
+statistic = "Average"
+extended_statistic = "p99"
+period = 45
+evaluation_periods = 2
+threshold = 1.0
+comparison = "GreaterThan"
+alarm_actions = ["sns:alerts"]
+
+[alarms."app-b"]
+comparison = "GreaterThanThreshold"
+threshold = 1.0
+evaluation_periods = 2000
+metrics = [
+  { id = "m1", metric_stat = { namespace = "N", metric = "M", period = 60, stat = "Sum" } },
+  { id = "m1", expression = "m1 * 2" },
+]
+
+[alarms."other-c"]
+namespace = "N"
+metric = "M"
+statistic = "Sum"
+period = 60
+evaluation_periods = 1
+threshold = 1.0
+comparison = "GreaterThanThreshold"
+
+[dashboards."app-d"]
+body = { title = "no widgets" }
+"#,
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    let expected = [
+        "desired/dev/bad.toml:4:1: alarms.app-a.statistic: give exactly one of `statistic` and `extended_statistic`",
+        "desired/dev/bad.toml:6:1: alarms.app-a.period: period 45 must be 10, 30 or a multiple of 60 seconds",
+        "desired/dev/bad.toml:9:1: alarms.app-a.comparison: `GreaterThan` is not one of `GreaterThanOrEqualToThreshold`, `GreaterThanThreshold`, `LessThanThreshold`, `LessThanOrEqualToThreshold`, `LessThanLowerOrGreaterThanUpperThreshold`, `LessThanLowerThreshold`, `GreaterThanUpperThreshold`",
+        "desired/dev/bad.toml:10:1: alarms.app-a.alarm_actions: `sns:alerts` is not an alarm action ARN (SNS topic, EC2 action, Auto Scaling policy, ...)",
+        "desired/dev/bad.toml:16:1: alarms.app-b.metrics: id `m1` is used twice",
+        "desired/dev/bad.toml:16:1: alarms.app-b.metrics: exactly one entry must have `return_data = true` (the alarm's value); 2 do (true is the default)",
+        "desired/dev/bad.toml:15:1: alarms.app-b.evaluation_periods: period × evaluation_periods is 120000 seconds; AWS allows 86400 (one day)",
+        "desired/dev/bad.toml:21:9: alarms.other-c: outside environment `dev`'s scope (alarm_prefixes: `app-`); plumb does not touch it",
+        "desired/dev/bad.toml:31:1: dashboards.app-d.body: a dashboard body needs a `widgets` list",
+    ];
+    for line in expected {
+        assert!(
+            run.stderr.lines().any(|l| l == format!("error: {line}")),
+            "missing: {line}\n{}",
+            run.stderr
+        );
+    }
+}
