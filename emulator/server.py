@@ -45,9 +45,15 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
     - CloudWatch DescribeAlarms honours MaxRecords/NextToken (pages of at most 100) and
       AlarmTypes; moto returns every alarm at once, composite or not.
 
+    - Budgets: UpdateBudget, UpdateNotification, CreateSubscriber, DeleteSubscriber and
+      DescribeSubscribersForNotification are served (moto answers 500), with AWS's errors:
+      NotFoundException for a missing budget, notification or subscriber (moto: 500 or
+      silence), DuplicateRecordException for a duplicate notification or subscriber (moto
+      accepts duplicates). Notifications are matched by type, comparison, threshold and
+      threshold type, as AWS matches them.
+
 aws-sdk-cloudwatch is pinned to 1.99.0 (Cargo.toml): later releases speak Smithy RPC v2 CBOR,
-which moto 5.2 does not serve. Later kinds add their gaps here (Budgets updates and
-subscribers).
+which moto 5.2 does not serve.
 """
 
 import argparse
@@ -271,6 +277,101 @@ def patch_cloudwatch():
     cw_responses.CloudWatchResponse.describe_alarms = describe_alarms
 
 
+def patch_budgets():
+    """moto serves create/describe/delete of budgets and notifications only (UpdateBudget,
+    UpdateNotification and every subscriber call answer HTTP 500) and is lax where AWS is not.
+    These fill the gaps over moto's own store, with AWS's errors."""
+    from moto.budgets import responses as budgets_responses
+    from moto.budgets.exceptions import DuplicateRecordException, NotFoundException
+    from moto.budgets.models import Notification
+
+    Response = budgets_responses.BudgetsResponse
+
+    def key(details):
+        return (details.get("NotificationType"), details.get("ComparisonOperator"),
+                float(details.get("Threshold", 0)), details.get("ThresholdType", "PERCENTAGE"))
+
+    def budget_of(self, verb):
+        account, name = self._get_param("AccountId"), self._get_param("BudgetName")
+        budget = self.backend.budgets[account].get(name)
+        if budget is None:
+            raise NotFoundException(f"Unable to {verb} - the budget {name} doesn't exist.")
+        return budget
+
+    def notification_of(budget, details, verb):
+        for notification in budget.notifications:
+            if key(notification.details) == key(details):
+                return notification
+        raise NotFoundException(f"Unable to {verb} - the notification doesn't exist.")
+
+    def update_budget(self):
+        new = self._get_param("NewBudget")
+        account = self._get_param("AccountId")
+        budget = self.backend.budgets[account].get(new["BudgetName"])
+        if budget is None:
+            raise NotFoundException(f"Unable to update budget - the budget {new['BudgetName']} doesn't exist.")
+        time_period = new.get("TimePeriod") or budget.budget.get("TimePeriod")
+        budget.budget = dict(new)
+        budget.budget["TimePeriod"] = time_period
+        return json.dumps({})
+
+    def describe_notifications_for_budget(self):
+        budget = budget_of(self, "describe notifications")
+        return json.dumps({"Notifications": [n.details for n in budget.notifications]})
+
+    def create_notification(self):
+        budget = budget_of(self, "create notification")
+        details = self._get_param("Notification")
+        if any(key(n.details) == key(details) for n in budget.notifications):
+            raise DuplicateRecordException(record_type="notification", record_name=str(key(details)))
+        budget.notifications.append(Notification(details, list(self._get_param("Subscribers", []))))
+        return json.dumps({})
+
+    def delete_notification(self):
+        budget = budget_of(self, "delete notification")
+        notification = notification_of(budget, self._get_param("Notification"), "delete notification")
+        budget.notifications.remove(notification)
+        return json.dumps({})
+
+    def update_notification(self):
+        budget = budget_of(self, "update notification")
+        notification = notification_of(budget, self._get_param("OldNotification"), "update notification")
+        new = self._get_param("NewNotification")
+        if key(new) != key(notification.details) and any(key(n.details) == key(new) for n in budget.notifications):
+            raise DuplicateRecordException(record_type="notification", record_name=str(key(new)))
+        notification.details = new
+        return json.dumps({})
+
+    def describe_subscribers_for_notification(self):
+        budget = budget_of(self, "describe subscribers")
+        notification = notification_of(budget, self._get_param("Notification"), "describe subscribers")
+        return json.dumps({"Subscribers": list(notification.subscribers or [])})
+
+    def create_subscriber(self):
+        budget = budget_of(self, "create subscriber")
+        notification = notification_of(budget, self._get_param("Notification"), "create subscriber")
+        subscriber = self._get_param("Subscriber")
+        notification.subscribers = list(notification.subscribers or [])
+        if subscriber in notification.subscribers:
+            raise DuplicateRecordException(record_type="subscriber", record_name=subscriber.get("Address", ""))
+        notification.subscribers.append(subscriber)
+        return json.dumps({})
+
+    def delete_subscriber(self):
+        budget = budget_of(self, "delete subscriber")
+        notification = notification_of(budget, self._get_param("Notification"), "delete subscriber")
+        subscriber = self._get_param("Subscriber")
+        if subscriber not in (notification.subscribers or []):
+            raise NotFoundException("Unable to delete subscriber - the subscriber doesn't exist.")
+        notification.subscribers.remove(subscriber)
+        return json.dumps({})
+
+    for handler in (update_budget, describe_notifications_for_budget, create_notification,
+                    delete_notification, update_notification, describe_subscribers_for_notification,
+                    create_subscriber, delete_subscriber):
+        setattr(Response, handler.__name__, handler)
+
+
 # --- faults, counts, accounts ---------------------------------------------------------
 
 
@@ -460,6 +561,7 @@ def main():
     patch_ssm()
     patch_iam()
     patch_cloudwatch()
+    patch_budgets()
     app = Emulator(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     print(f"PORT {server.server_port}", flush=True)

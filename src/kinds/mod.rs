@@ -10,6 +10,7 @@
 //! place in the dependency order, and add its gaps in moto to `emulator/server.py`.
 
 pub mod alarm;
+pub mod budget;
 pub mod dashboard;
 pub mod group;
 pub mod iam;
@@ -63,6 +64,7 @@ pub fn registry() -> Vec<&'static dyn Kind> {
         &parameter::Parameters,
         &alarm::Alarms,
         &dashboard::Dashboards,
+        &budget::Budgets,
     ]
 }
 

@@ -165,7 +165,7 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
                 let _ = writeln!(out, "      {label} {text}");
             }
             FieldView::Diff(diff) => {
-                let _ = writeln!(out, "      {label}");
+                let _ = writeln!(out, "      {}", label.trim_end());
                 for line in diff.lines() {
                     let painted = match line.chars().next() {
                         Some('+') if !line.starts_with("+++") => style.green(line),

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod budgets;
 mod cloudwatch;
 mod guards;
 mod iam;

@@ -316,5 +316,9 @@ async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
     assert_eq!(calls["DescribeParameters"], N.div_ceil(50) as u64);
     assert_eq!(calls["ListTagsForResource"], 5, "tags read only where declared");
     assert_eq!(calls["GetCallerIdentity"], 1, "the account guard");
-    assert_eq!(calls.values().sum::<u64>(), 13 + 3 + 5 + 1, "nothing else is read");
+    assert_eq!(
+        calls.values().sum::<u64>(),
+        13 + 3 + 5 + 1,
+        "nothing else is read"
+    );
 }

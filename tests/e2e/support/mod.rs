@@ -124,10 +124,11 @@ impl World {
 
     /// Writes plumb.toml for environment `dev`, with `extra` lines in its table. It owns the
     /// parameters under `/dev/app/`, the IAM resources under `/app/`, and the alarms and
-    /// dashboards named `app-*`.
+    /// dashboards and budgets named `app-*`.
     pub fn plumb_toml(&self, extra: &str) {
         let scope = "parameter_paths = [\"/dev/app/\"]\niam_path = \"/app/\"\n\
-                     alarm_prefixes = [\"app-\"]\ndashboard_prefixes = [\"app-\"]\n";
+                     alarm_prefixes = [\"app-\"]\ndashboard_prefixes = [\"app-\"]\n\
+                     budget_prefixes = [\"app-\"]\n";
         self.plumb_toml_with_scope(extra, scope);
     }
 
@@ -223,6 +224,11 @@ impl World {
     /// The real SDK's CloudWatch client, in this world's account.
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+    }
+
+    /// The real SDK's Budgets client, in this world's account.
+    pub async fn budgets(&self) -> aws_sdk_budgets::Client {
+        aws_sdk_budgets::Client::new(&self.sdk_config().await)
     }
 
     /// The real SDK's IAM client, in this world's account.

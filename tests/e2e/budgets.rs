@@ -1,0 +1,251 @@
+//! AWS Budgets end to end, against the emulator extended with the calls moto lacks
+//! (UpdateBudget, UpdateNotification, the subscriber calls).
+
+use aws_sdk_budgets::types::{
+    Budget, BudgetType, ComparisonOperator, Notification, NotificationType, NotificationWithSubscribers,
+    Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit,
+};
+
+use crate::support::World;
+
+const MONTHLY: &str = r#"
+[budgets."app-monthly"]
+budget_type = "COST"
+time_unit = "MONTHLY"
+limit = { amount = "100", unit = "USD" }
+
+[[budgets."app-monthly".notifications]]
+notification_type = "ACTUAL"
+comparison = "GREATER_THAN"
+threshold = 80.0
+emails = ["ops@example.com"]
+
+[[budgets."app-monthly".notifications]]
+notification_type = "FORECASTED"
+comparison = "GREATER_THAN"
+threshold = 100.0
+emails = ["ops@example.com", "finance@example.com"]
+sns_topics = ["arn:aws:sns:us-east-1:123456789012:alerts"]
+"#;
+
+fn notification(kind: NotificationType, threshold: f64) -> Notification {
+    Notification::builder()
+        .notification_type(kind)
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(threshold)
+        .threshold_type(ThresholdType::Percentage)
+        .build()
+        .unwrap()
+}
+
+fn email(address: &str) -> Subscriber {
+    Subscriber::builder()
+        .subscription_type(SubscriptionType::Email)
+        .address(address)
+        .build()
+        .unwrap()
+}
+
+/// The budget as someone made it by hand, with AWS's "100.0".
+async fn create_by_hand(world: &World, name: &str) {
+    let budget = Budget::builder()
+        .budget_name(name)
+        .budget_limit(Spend::builder().amount("100.0").unit("USD").build().unwrap())
+        .time_unit(TimeUnit::Monthly)
+        .budget_type(BudgetType::Cost)
+        .build()
+        .unwrap();
+    let actual = NotificationWithSubscribers::builder()
+        .notification(notification(NotificationType::Actual, 80.0))
+        .subscribers(email("ops@example.com"))
+        .build()
+        .unwrap();
+    let forecasted = NotificationWithSubscribers::builder()
+        .notification(notification(NotificationType::Forecasted, 100.0))
+        .subscribers(email("finance@example.com"))
+        .subscribers(email("ops@example.com"))
+        .subscribers(
+            Subscriber::builder()
+                .subscription_type(SubscriptionType::Sns)
+                .address("arn:aws:sns:us-east-1:123456789012:alerts")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    world
+        .budgets()
+        .await
+        .create_budget()
+        .account_id(&world.account)
+        .budget(budget)
+        .notifications_with_subscribers(actual)
+        .notifications_with_subscribers(forecasted)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn create_then_converge() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("+ create budget app-monthly"),
+        "{}{}",
+        plan.stdout,
+        plan.stderr
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn amounts_compare_as_decimals_and_aws_defaults_show_no_diff() {
+    let world = World::with_dev_env();
+    create_by_hand(&world, "app-monthly").await;
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    // "100" declared, "100.0" live; the time period and cost types AWS filled in are not declared.
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn limit_notifications_and_subscribers_are_updated_in_place() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    let changed = MONTHLY
+        .replace("amount = \"100\"", "amount = \"150\"")
+        .replace(
+            "threshold = 80.0\nemails = [\"ops@example.com\"]",
+            "threshold = 90.0\nemails = [\"ops@example.com\", \"cto@example.com\"]",
+        )
+        .replace(
+            "emails = [\"ops@example.com\", \"finance@example.com\"]",
+            "emails = [\"finance@example.com\"]",
+        );
+    world.write("desired/dev/budgets.toml", &changed);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("~ update budget app-monthly"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(r#"limit:         {"amount":"100","unit":"USD"} -> {"amount":"150","unit":"USD"}"#),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.")
+    );
+
+    let before = world.calls();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let after = world.calls();
+    let made = |op: &str| after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
+    assert_eq!(made("UpdateBudget"), 1, "the limit changes in place");
+    assert_eq!(
+        made("UpdateNotification"),
+        1,
+        "the 80% notification becomes a 90% one"
+    );
+    assert_eq!(made("CreateSubscriber"), 1, "cto@ joins the actual notification");
+    assert_eq!(
+        made("DeleteSubscriber"),
+        1,
+        "ops@ leaves the forecasted notification"
+    );
+    assert_eq!(
+        made("DeleteBudget") + made("CreateBudget") + made("CreateNotification") + made("DeleteNotification"),
+        0
+    );
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn removed_budgets_are_deleted_and_others_untouched() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    create_by_hand(&world, "finance-quarterly").await;
+    create_by_hand(&world, "app-stray").await;
+
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("- delete budget app-stray  (not declared in desired/)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("finance-quarterly"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let budgets = world.budgets().await;
+    let left = budgets
+        .describe_budgets()
+        .account_id(&world.account)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = left.budgets().iter().map(|b| b.budget_name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["app-monthly", "finance-quarterly"]);
+}
+
+#[tokio::test]
+async fn a_budget_type_change_is_a_replace() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/budgets.toml",
+        &MONTHLY.replace("budget_type = \"COST\"", "budget_type = \"USAGE\""),
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout
+            .contains("-/+ replace budget app-monthly  (AWS cannot change a budget's type in place)"),
+        "{}",
+        plan.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn budgets_are_validated_offline() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/b.toml",
+        r#"[budgets."app-daily"]
+budget_type = "COST"
+time_unit = "DAILY"
+limit = { amount = "1e3", unit = "USD" }
+
+[[budgets."app-daily".notifications]]
+notification_type = "FORECASTED"
+comparison = "GREATER_THAN"
+threshold = 80.0
+sns_topics = ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123456789012:b"]
+"#,
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    let expected = [
+        "desired/dev/b.toml:4:1: budgets.app-daily.limit: amount `1e3` is not a decimal number such as \"100\" or \"99.5\"",
+        "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS does not allow FORECASTED notifications on a DAILY budget",
+        "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS allows 10 email subscribers and 1 SNS topic per notification",
+    ];
+    for line in expected {
+        assert!(
+            run.stderr.lines().any(|l| l == format!("error: {line}")),
+            "missing: {line}\n{}",
+            run.stderr
+        );
+    }
+}
