@@ -30,6 +30,10 @@ pub struct Target {
     /// Environments to work on (repeatable); default: all in plumb.toml.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Plan only the environments whose files changed since the merge base with REV (all of
+    /// them when plumb.toml changed), and mark each change as this branch's or as drift.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +72,9 @@ pub enum Command {
         /// Allow up to N deletions and replacements (overrides max_deletes).
         #[arg(long, value_name = "N")]
         allow_deletes: Option<usize>,
+        /// Write what was applied (and what failed) as JSON, for `plumb comment --apply-result`.
+        #[arg(long, value_name = "REPORT.json")]
+        report: Option<PathBuf>,
     },
     /// Report changes made outside git (exit 2 when there are any).
     Drift {
@@ -75,5 +82,30 @@ pub enum Command {
         target: Target,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Keep one GitHub issue per drifted environment: open or update it, close it when
+        /// the drift is gone (GitHub Actions' environment).
+        #[arg(long)]
+        issues: bool,
+    },
+    /// Post or update the plan comment on a pull request (GitHub Actions' environment).
+    Comment {
+        /// Plan files (`plumb plan --out`) to show in the one comment; repeatable.
+        #[arg(long = "plan", value_name = "PLAN.json", required_unless_present_any = ["apply_result", "print_digest"])]
+        plans: Vec<PathBuf>,
+        /// The pull request; default: the one of `GITHUB_EVENT_PATH`.
+        #[arg(long, value_name = "N")]
+        pr: Option<u64>,
+        /// The commit the plan was made at; default: `GITHUB_SHA`.
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// Post the outcome of an apply (`plumb apply --report`) instead of a plan.
+        #[arg(long, value_name = "REPORT.json", conflicts_with = "plans")]
+        apply_result: Option<PathBuf>,
+        /// Print the digest of the plan the pull request's comment shows (of one environment
+        /// with --env), for `plumb apply --expect-digest`.
+        #[arg(long, conflicts_with_all = ["plans", "apply_result"])]
+        print_digest: bool,
+        #[arg(long = "env", value_name = "NAME", requires = "print_digest")]
+        env: Option<String>,
     },
 }

@@ -3,7 +3,7 @@
 //! Every command that talks to AWS goes through [`plan_all`]: load → fetch → plan. `apply`
 //! then checks the guards and hands the plan to [`crate::apply`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -12,8 +12,11 @@ use futures::future::try_join_all;
 use crate::apply::{self, Outcome};
 use crate::aws::Session;
 use crate::cli::{Command, Format, Target};
+use crate::comment::{self, ApplyReport};
 use crate::engine::{self, EnvState};
 use crate::error::{Refused, Status};
+use crate::git;
+use crate::github::{self, DriftIssue, GitHub};
 use crate::kinds::{self, Kind};
 use crate::load::{self, DesiredEnv, Diagnostics, EnvVars, LoadOptions};
 use crate::output;
@@ -36,16 +39,38 @@ pub async fn run(command: Command) -> Result<Status> {
             auto_approve,
             expect_digest,
             allow_deletes,
+            report,
         } => {
             let options = ApplyOptions {
                 plan_file: plan,
                 auto_approve,
                 expect_digest,
                 allow_deletes,
+                report,
             };
             apply(&target, &options).await
         }
-        Command::Drift { target, format } => drift(&target, format).await,
+        Command::Drift {
+            target,
+            format,
+            issues,
+        } => drift(&target, format, issues).await,
+        Command::Comment {
+            plans,
+            pr,
+            commit,
+            apply_result,
+            print_digest,
+            env,
+        } => {
+            let github = GitHub::from_env()?;
+            let pr = github::pr_number(pr)?;
+            match (apply_result, print_digest) {
+                (Some(report), _) => comment_apply_result(&github, pr, &report).await,
+                (None, true) => print_pr_digest(&github, pr, env.as_deref()).await,
+                (None, false) => comment_plan(&github, pr, &plans, commit).await,
+            }
+        }
     }
 }
 
@@ -98,13 +123,16 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
     })
 }
 
-async fn drift(target: &Target, format: Format) -> Result<Status> {
+async fn drift(target: &Target, format: Format, issues: bool) -> Result<Status> {
     let planned = plan_all(target).await?;
     let text = match format {
         Format::Text => render::text::render_drift(&planned.plan, output::stdout_style()),
         other => render_plan(&planned.plan, other),
     };
     output::stdout(&text);
+    if issues {
+        sync_drift_issues(&GitHub::from_env()?, &planned.plan).await?;
+    }
     Ok(if planned.plan.has_changes() {
         Status::Changes
     } else {
@@ -112,11 +140,89 @@ async fn drift(target: &Target, format: Format) -> Result<Status> {
     })
 }
 
+/// One issue per drifted environment: opened or updated while drift lasts, closed after.
+async fn sync_drift_issues(github: &GitHub, plan: &Plan) -> Result<()> {
+    for env in &plan.environments {
+        let title = comment::drift_issue_title(&env.environment);
+        let body = (!env.changes.is_empty()).then(|| comment::drift_issue_body(env));
+        let outcome = match github.sync_drift_issue(&title, body.as_deref()).await? {
+            DriftIssue::Opened(n) => format!("opened issue #{n}"),
+            DriftIssue::Updated(n) => format!("updated issue #{n}"),
+            DriftIssue::Closed(n) => format!("closed issue #{n}: the drift is gone"),
+            DriftIssue::None => "no drift, no issue".into(),
+        };
+        output::stdout(&format!("{}: {outcome}\n", env.environment));
+    }
+    Ok(())
+}
+
+async fn comment_plan(github: &GitHub, pr: u64, files: &[PathBuf], commit: Option<String>) -> Result<Status> {
+    let mut environments = Vec::new();
+    for file in files {
+        environments.extend(read_plan_file(file)?.environments);
+    }
+    let plan = Plan::new(environments);
+    let commit = commit.or_else(|| std::env::var("GITHUB_SHA").ok());
+    write_step_summary(&render::markdown::render(&plan))?;
+    let body = comment::plan_comment(&plan, commit.as_deref(), comment::GITHUB_LIMIT);
+    let id = github.upsert_comment(pr, comment::PLAN_MARKER, &body).await?;
+    github
+        .replace_labels(pr, comment::LABEL_PREFIX, &comment::labels(&plan))
+        .await?;
+    output::stdout(&format!("Plan posted on pull request #{pr} (comment {id}).\n"));
+    Ok(Status::Clean)
+}
+
+async fn comment_apply_result(github: &GitHub, pr: u64, path: &Path) -> Result<Status> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let report: ApplyReport = serde_json::from_str(&text)
+        .with_context(|| format!("`{}` is not an apply report", path.display()))?;
+    github.post_comment(pr, &comment::apply_comment(&report)).await?;
+    output::stdout(&format!("Apply result posted on pull request #{pr}.\n"));
+    Ok(Status::Clean)
+}
+
+/// The digest the pull request's plan comment shows (of one environment with `env`).
+async fn print_pr_digest(github: &GitHub, pr: u64, env: Option<&str>) -> Result<Status> {
+    let Some((_, body)) = github.find_comment(pr, comment::PLAN_MARKER).await? else {
+        bail!("pull request #{pr} has no plumb plan comment");
+    };
+    let marker = match env {
+        Some(env) => format!("<!-- plumb-digest:{env}: "),
+        None => "<!-- plumb-digest: ".to_string(),
+    };
+    let digest = body
+        .lines()
+        .find_map(|line| line.strip_prefix(marker.as_str())?.strip_suffix(" -->"));
+    let Some(digest) = digest else {
+        let what = env.map(|e| format!(" for `{e}`")).unwrap_or_default();
+        bail!("the plan comment of #{pr} has no digest{what}");
+    };
+    output::stdout(&format!("{digest}\n"));
+    Ok(Status::Clean)
+}
+
+/// GitHub Actions shows `$GITHUB_STEP_SUMMARY` on the run's page: the full plan goes there.
+fn write_step_summary(markdown: &str) -> Result<()> {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open `{}`", Path::new(&path).display()))?;
+    file.write_all(markdown.as_bytes())
+        .context("cannot write the job summary")
+}
+
 pub struct ApplyOptions {
     pub plan_file: Option<PathBuf>,
     pub auto_approve: bool,
     pub expect_digest: Option<String>,
     pub allow_deletes: Option<usize>,
+    pub report: Option<PathBuf>,
 }
 
 async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
@@ -126,10 +232,12 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         Some(saved) => Target {
             dir: target.dir.clone(),
             envs: saved.environments.iter().map(|e| e.environment.clone()).collect(),
+            base: None,
         },
         None => Target {
             dir: target.dir.clone(),
             envs: target.envs.clone(),
+            base: target.base.clone(),
         },
     };
     let planned = plan_all(&target).await?;
@@ -159,8 +267,22 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         confirm(options.auto_approve)?;
     }
     let outcome = execute(&planned).await;
+    if let Some(path) = &options.report {
+        write_report(path, &planned.plan, &outcome)?;
+    }
     report_outcome(&outcome)?;
     Ok(Status::Clean)
+}
+
+fn write_report(path: &Path, plan: &Plan, outcome: &Outcome) -> Result<()> {
+    let report = ApplyReport {
+        digest: plan.digest.clone(),
+        environments: plan.environments.iter().map(|e| e.environment.clone()).collect(),
+        applied: outcome.applied,
+        failures: outcome.failures.iter().map(ToString::to_string).collect(),
+    };
+    let text = serde_json::to_string_pretty(&report).expect("a report always serialises");
+    std::fs::write(path, text).with_context(|| format!("cannot write the apply report `{}`", path.display()))
 }
 
 fn confirm(auto_approve: bool) -> Result<()> {
@@ -199,20 +321,36 @@ pub struct Planned {
 /// load → fetch → plan, for every selected environment (in parallel).
 pub async fn plan_all(target: &Target) -> Result<Planned> {
     let kinds = kinds::registry();
+    let base = target
+        .base
+        .as_deref()
+        .map(|rev| git::open(&target.dir, rev))
+        .transpose()?;
+    let Some(environments) = environments_to_plan(target, base.as_ref())? else {
+        let rev = target.base.as_deref().unwrap_or_default();
+        output::stderr(&format!(
+            "No environment's files changed since `{rev}`: nothing to plan.\n"
+        ));
+        return Ok(Planned {
+            plan: Plan::new(Vec::new()),
+            sessions: Vec::new(),
+        });
+    };
     let options = LoadOptions {
         dir: &target.dir,
-        environments: &target.envs,
+        environments: &environments,
         env_vars: EnvVars::Read,
     };
     let desired = load::load(&options, &kinds)?;
+    let mut base_desired = base.as_ref().and_then(|b| load_base(b, &environments, &kinds));
     let spinner = output::spinner("Reading live state");
-    let planned = try_join_all(
-        desired
-            .environments
-            .into_iter()
-            .map(|env| plan_environment(env, &kinds)),
-    )
-    .await;
+    let work = desired.environments.into_iter().map(|env| {
+        let base = base_desired
+            .as_mut()
+            .map(|b| b.remove(&env.env.name).unwrap_or_default());
+        plan_environment(env, base, &kinds)
+    });
+    let planned = try_join_all(work).await;
     spinner.finish_and_clear();
     let (env_plans, sessions) = planned?.into_iter().unzip();
     Ok(Planned {
@@ -221,8 +359,68 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
     })
 }
 
+/// The environments to plan: the ones asked for, narrowed by `--base` to the changed ones.
+/// `None` when `--base` found nothing changed.
+fn environments_to_plan(target: &Target, base: Option<&git::Base>) -> Result<Option<Vec<String>>> {
+    let Some(changed) = base.and_then(|b| b.changed.as_ref()) else {
+        return Ok(Some(target.envs.clone()));
+    };
+    let declared = load::environment_names(&target.dir)?;
+    let selected: Vec<String> = changed
+        .iter()
+        .filter(|e| declared.contains(e))
+        .filter(|e| target.envs.is_empty() || target.envs.contains(e))
+        .cloned()
+        .collect();
+    Ok((!selected.is_empty()).then_some(selected))
+}
+
+/// The base's declared resources per environment; `None` (no classification) when the base
+/// cannot be loaded, which is said as a warning.
+fn load_base(
+    base: &git::Base,
+    environments: &[String],
+    kinds: &[&dyn Kind],
+) -> Option<BTreeMap<String, Vec<Resource>>> {
+    let Some(dir) = base.desired_dir() else {
+        return Some(BTreeMap::new());
+    };
+    let existing = load::environment_names(dir).unwrap_or_default();
+    let wanted: Vec<String> = environments
+        .iter()
+        .filter(|e| existing.contains(e))
+        .cloned()
+        .collect();
+    if wanted.is_empty() {
+        return Some(BTreeMap::new());
+    }
+    let options = LoadOptions {
+        dir,
+        environments: &wanted,
+        env_vars: EnvVars::Read,
+    };
+    match load::load(&options, kinds) {
+        Ok(desired) => Some(
+            desired
+                .environments
+                .into_iter()
+                .map(|e| (e.env.name.clone(), e.resources))
+                .collect(),
+        ),
+        Err(problems) => {
+            let first = problems.0.first().map(|p| p.message.clone()).unwrap_or_default();
+            output::stderr(&format!(
+                "warning: the base's desired/ (commit {}) does not load ({first}); changes are not split into this branch's and drift\n",
+                base.merge_base
+            ));
+            None
+        }
+    }
+}
+
 async fn plan_environment(
     desired: DesiredEnv,
+    base: Option<Vec<Resource>>,
     kinds: &[&dyn Kind],
 ) -> Result<(crate::plan::EnvPlan, Session)> {
     let env = &desired.env;
@@ -231,13 +429,25 @@ async fn plan_environment(
     let live = fetch_live(&session, &desired.resources, kinds)
         .await
         .with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
+    let base_plan = base.map(|base| {
+        let state = EnvState {
+            env,
+            account_id: account_id.clone(),
+            desired: base,
+            live: live.clone(),
+        };
+        engine::plan_environment(state, kinds)
+    });
     let state = EnvState {
         env,
         account_id,
         desired: desired.resources,
         live,
     };
-    let plan = engine::plan_environment(state, kinds);
+    let mut plan = engine::plan_environment(state, kinds);
+    if let Some(base_plan) = &base_plan {
+        engine::classify(&mut plan, base_plan);
+    }
     Ok((plan, session))
 }
 

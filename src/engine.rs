@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::config::Environment;
 use crate::glob;
 use crate::kinds::Kind;
-use crate::plan::{Action, Change, EnvPlan, FieldChange};
+use crate::plan::{Action, Change, EnvPlan, FieldChange, Source};
 use crate::resource::{Field, Resource, Value};
 
 /// Everything the plan for one environment is computed from.
@@ -88,6 +88,7 @@ fn create(desired: Resource) -> Change {
         fields,
         reason: None,
         computed_against: None,
+        source: None,
         desired: Some(Arc::new(desired)),
         live: None,
     }
@@ -110,6 +111,7 @@ fn delete(live: Resource) -> Change {
             None => "not declared in desired/".into(),
         }),
         computed_against: live.version.clone(),
+        source: None,
         desired: None,
         live: Some(Arc::new(live)),
     }
@@ -147,6 +149,7 @@ fn compare(kind: &dyn Kind, desired: Resource, live: Resource) -> Option<Change>
         fields,
         reason: (!replace_reasons.is_empty()).then(|| replace_reasons.join("; ")),
         computed_against: live.version.clone(),
+        source: None,
         desired: Some(Arc::new(desired)),
         live: Some(Arc::new(live)),
     })
@@ -181,6 +184,18 @@ fn sort_changes(changes: &mut [Change], kinds: &[&dyn Kind]) {
         };
         (c.action, order, c.name.clone())
     });
+}
+
+/// Marks each change of `head` as this change's own or as pre-existing drift: a change that
+/// planning the base's desired/ against the same live state gives too was there before.
+pub fn classify(head: &mut EnvPlan, base: &EnvPlan) {
+    for change in &mut head.changes {
+        let before = base.changes.iter().any(|b| {
+            (b.action, &b.kind, &b.name, &b.fields)
+                == (change.action, &change.kind, &change.name, &change.fields)
+        });
+        change.source = Some(if before { Source::Drift } else { Source::ThisChange });
+    }
 }
 
 /// Why carrying out this plan must be refused before any write.

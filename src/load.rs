@@ -266,6 +266,12 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagn
     }
 }
 
+/// The environments `dir/plumb.toml` declares.
+pub fn environment_names(dir: &Path) -> Result<Vec<String>, Diagnostics> {
+    let config = load_config(&dir.join("plumb.toml")).map_err(|d| Diagnostics(vec![d]))?;
+    Ok(config.environments.into_keys().collect())
+}
+
 fn load_config(path: &Path) -> Result<Config, Diagnostic> {
     let source = SourceFile::read(path)?;
     let mut config: Config = toml::from_str(&source.text).map_err(|e| source.toml_error(&e, None))?;

@@ -48,6 +48,16 @@ pub struct FieldChange {
     pub sensitive: bool,
 }
 
+/// Where a change comes from, when the plan was made against a base revision (`--base`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The change is the pull request's own edit of desired/.
+    ThisChange,
+    /// Live state already differed from the base's desired/: someone changed AWS by hand.
+    Drift,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Change {
     pub action: Action,
@@ -62,6 +72,10 @@ pub struct Change {
     /// The live object's version this change was computed against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub computed_against: Option<String>,
+    /// This PR's edit or pre-existing drift (plans made with `--base` only). Not part of the
+    /// digest: the plan applied after the merge is the same plan, whatever its base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
     /// What apply needs: the declared resource (with secret values) and the live one.
     /// Never serialised: a plan file is re-planned, not replayed.
     #[serde(skip)]
@@ -168,6 +182,12 @@ impl Plan {
     }
 }
 
+/// The digest of one environment's part of a plan (the PR comment carries one per
+/// environment, so environments can be applied one by one).
+pub fn env_digest(environment: &EnvPlan) -> String {
+    digest(std::slice::from_ref(environment))
+}
+
 /// `sha256:` of the canonical JSON of every environment's changes (names, regions, accounts,
 /// actions, fields, versions computed against). Notes are left out: they explain, they do not
 /// change anything. serde_json's maps are sorted, so the encoding is canonical.
@@ -179,13 +199,24 @@ pub fn digest(environments: &[EnvPlan]) -> String {
         region: &'a str,
         changes: &'a [Change],
     }
+    let without_source: Vec<Vec<Change>> = environments
+        .iter()
+        .map(|e| {
+            e.changes
+                .iter()
+                .cloned()
+                .map(|c| Change { source: None, ..c })
+                .collect()
+        })
+        .collect();
     let canonical: Vec<Canonical> = environments
         .iter()
-        .map(|e| Canonical {
+        .zip(&without_source)
+        .map(|(e, changes)| Canonical {
             environment: &e.environment,
             account_id: &e.account_id,
             region: &e.region,
-            changes: &e.changes,
+            changes,
         })
         .collect();
     let bytes = serde_json::to_vec(&canonical).expect("plan data always serialises");

@@ -1,55 +1,80 @@
-//! The Markdown rendering for pull-request comments: a summary table first, deletions and
-//! replacements called out, each environment's details in a collapsed `<details>`, the digest
-//! in a hidden marker.
+//! The Markdown rendering, for pull-request comments, job summaries and drift issues: a
+//! summary table first, deletions and replacements called out, each environment's details in
+//! a collapsed `<details>`, the digests in hidden markers.
 //!
-//! Values appear only inside fenced code blocks whose fence is longer than any run of
-//! backticks in them, so no value can close the block, open HTML or mention anyone.
+//! Nothing from a plan can break the structure, ping anyone or inject HTML: values appear only
+//! inside fenced code blocks whose fence is longer than any run of backticks in them (GitHub
+//! renders their content literally), names only in code spans built the same way, and free
+//! text (notes) HTML-escaped with `@` neutralised.
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
+use crate::plan::{Action, Change, EnvPlan, Plan, Source, Summary, env_digest};
 use crate::render::{FieldView, field_view, sensitive_label};
 
-/// The hidden marker that carries the plan digest.
+/// The hidden marker that carries the whole plan's digest.
 pub fn digest_marker(digest: &str) -> String {
     format!("<!-- plumb-digest: {digest} -->")
 }
 
+/// The hidden marker that carries one environment's digest.
+pub fn env_digest_marker(environment: &str, digest: &str) -> String {
+    format!("<!-- plumb-digest:{environment}: {digest} -->")
+}
+
 pub fn render(plan: &Plan) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "### plumb plan\n");
-    if !plan.has_changes() {
-        let _ = writeln!(out, "No changes. Live AWS matches `desired/`.\n");
-    }
-    let _ = writeln!(out, "| Environment | Create | Update | Replace | Delete |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for env in &plan.environments {
-        let s = Summary::of(&env.changes);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            code(&env.environment),
-            s.create,
-            s.update,
-            s.replace,
-            s.delete
-        );
-    }
-    let _ = writeln!(out, "\n**{}**\n", plan.summary.line());
-    render_destructive(&mut out, plan);
+    let mut out = String::from("### plumb plan\n\n");
+    out.push_str(&summary(plan));
     for env in plan
         .environments
         .iter()
         .filter(|e| !e.changes.is_empty() || !e.notes.is_empty())
     {
-        render_env(&mut out, env);
+        out.push_str(&env_details(env, usize::MAX));
     }
-    let _ = writeln!(out, "Digest: `{}`\n", plan.digest);
-    let _ = writeln!(out, "{}", digest_marker(&plan.digest));
+    out.push_str(&digest_footer(plan));
     out
 }
 
-fn render_destructive(out: &mut String, plan: &Plan) {
+/// The summary table, the summary line and the call-out of destructive changes.
+pub fn summary(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.has_changes() {
+        let _ = writeln!(out, "No changes. Live AWS matches `desired/`.\n");
+    }
+    if plan.environments.is_empty() {
+        let _ = writeln!(out, "No environment was planned.\n");
+    } else {
+        let _ = writeln!(out, "| Environment | Create | Update | Replace | Delete |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+        for env in &plan.environments {
+            let s = Summary::of(&env.changes);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                code(&env.environment),
+                s.create,
+                s.update,
+                s.replace,
+                s.delete
+            );
+        }
+    }
+    let _ = writeln!(out, "\n**{}**\n", plan.summary.line());
+    out.push_str(&destructive(plan));
+    out
+}
+
+/// The digest line and the hidden markers (whole plan and per environment).
+pub fn digest_footer(plan: &Plan) -> String {
+    let mut out = format!("Digest: `{}`\n\n{}\n", plan.digest, digest_marker(&plan.digest));
+    for env in &plan.environments {
+        let _ = writeln!(out, "{}", env_digest_marker(&env.environment, &env_digest(env)));
+    }
+    out
+}
+
+fn destructive(plan: &Plan) -> String {
     let destructive: Vec<(&EnvPlan, &Change)> = plan
         .environments
         .iter()
@@ -57,11 +82,10 @@ fn render_destructive(out: &mut String, plan: &Plan) {
         .filter(|(_, c)| matches!(c.action, Action::Delete | Action::Replace))
         .collect();
     if destructive.is_empty() {
-        return;
+        return String::new();
     }
-    let _ = writeln!(
-        out,
-        "> [!WARNING]\n> This plan deletes or replaces {} resource(s):",
+    let mut out = format!(
+        "> [!WARNING]\n> This plan deletes or replaces {} resource(s):\n",
         destructive.len()
     );
     for (env, change) in destructive {
@@ -74,32 +98,79 @@ fn render_destructive(out: &mut String, plan: &Plan) {
             code(&env.environment)
         );
     }
-    let _ = writeln!(out);
+    out.push('\n');
+    out
 }
 
-fn render_env(out: &mut String, env: &EnvPlan) {
+/// One environment's collapsed details, at most about `budget` bytes: past it, the changes
+/// are cut at a line, the code block and `<details>` are closed properly, and the cut is said.
+pub fn env_details(env: &EnvPlan, budget: usize) -> String {
     let summary = Summary::of(&env.changes);
-    let _ = writeln!(
-        out,
-        "<details><summary>{}: {} change(s)</summary>\n",
+    let mut out = format!(
+        "<details><summary>{}: {} change(s)</summary>\n\n",
         escape_html(&env.environment),
         summary.total()
     );
     for note in &env.notes {
         let _ = writeln!(out, "- note: {}", escape_html(note));
     }
-    let mut body = String::new();
-    for change in &env.changes {
-        render_change(&mut body, change);
+    let classified = env.changes.iter().any(|c| c.source.is_some());
+    let groups: Vec<(Option<&str>, Vec<&Change>)> = if classified {
+        vec![
+            (
+                Some("From this pull request"),
+                env.changes
+                    .iter()
+                    .filter(|c| c.source == Some(Source::ThisChange))
+                    .collect(),
+            ),
+            (
+                Some("Pre-existing drift (live AWS already differed from the base branch)"),
+                env.changes
+                    .iter()
+                    .filter(|c| c.source == Some(Source::Drift))
+                    .collect(),
+            ),
+        ]
+    } else {
+        vec![(None, env.changes.iter().collect())]
+    };
+    let closing = "</details>\n\n";
+    for (title, changes) in groups.into_iter().filter(|(_, c)| !c.is_empty()) {
+        if let Some(title) = title {
+            let _ = writeln!(out, "**{title}**\n");
+        }
+        let body: String = changes.iter().map(|c| render_change(c)).collect();
+        let room = budget.saturating_sub(out.len() + closing.len() + 200);
+        out.push_str(&fenced_diff(&body, room));
     }
-    if !body.is_empty() {
-        let fence = fence_for(&body);
-        let _ = writeln!(out, "{fence}diff\n{body}{fence}\n");
-    }
-    let _ = writeln!(out, "</details>\n");
+    out.push_str(closing);
+    out
 }
 
-fn render_change(out: &mut String, change: &Change) {
+/// `body` in a diff code block, cut at a line boundary to fit `room` bytes.
+fn fenced_diff(body: &str, room: usize) -> String {
+    let fence = fence_for(body);
+    let overhead = 2 * fence.len() + 16;
+    if body.len() + overhead <= room {
+        return format!("{fence}diff\n{body}{fence}\n\n");
+    }
+    let mut kept = String::new();
+    for line in body.lines() {
+        if kept.len() + line.len() + 1 + overhead > room {
+            break;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    let left_out = body.lines().count() - kept.lines().count();
+    format!(
+        "{fence}diff\n{kept}{fence}\n\n_… {left_out} more line(s) not shown: the full plan is in the job summary._\n\n"
+    )
+}
+
+fn render_change(change: &Change) -> String {
+    let mut out = String::new();
     let marker = match change.action {
         Action::Create => "+",
         Action::Update => "!",
@@ -140,6 +211,7 @@ fn render_change(out: &mut String, change: &Change) {
             }
         }
     }
+    out
 }
 
 /// A fence of backticks longer than the longest run inside `body`.
@@ -149,14 +221,16 @@ fn fence_for(body: &str) -> String {
 }
 
 /// Inline code that no content can break out of.
-fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     let fence = "`".repeat(text.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1);
-    format!("{fence} {} {fence}", text.replace('\n', " "))
+    format!("{fence} {} {fence}", text.replace(['\n', '\r'], " "))
 }
 
-fn escape_html(text: &str) -> String {
+/// Free text made inert: no HTML, no mentions.
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('@', "&#64;")
+        .replace(['\n', '\r'], " ")
 }

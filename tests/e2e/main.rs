@@ -4,6 +4,7 @@ mod support;
 
 mod budgets;
 mod cloudwatch;
+mod github;
 mod guards;
 mod iam;
 mod render;

@@ -3,6 +3,8 @@
 //! (through the access key, so tests never see each other), its own `desired/` in a temporary
 //! folder, and the real `plumb` binary run against both.
 
+pub mod github;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

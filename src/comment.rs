@@ -1,0 +1,133 @@
+//! What plumb posts on GitHub, composed from plan data (pure: no I/O): the one plan comment
+//! per pull request, the apply result, the drift issue of an environment, and the labels.
+//!
+//! GitHub refuses comments over 65,536 characters. The summary table, the warnings and the
+//! digest markers always fit; environment details are added while they fit, the last one cut
+//! at a line, and the comment then says where the full plan is (the job summary).
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Action, EnvPlan, Plan};
+use crate::render::markdown::{self, code};
+use crate::render::text::drift_counts;
+
+/// Marks plumb's plan comment, so each run edits it instead of adding another.
+pub const PLAN_MARKER: &str = "<!-- plumb:plan -->";
+/// GitHub's limit on a comment or issue body, in characters.
+pub const GITHUB_LIMIT: usize = 65_536;
+/// Room kept for the truncation notice and the closing of the last block.
+const SLACK: usize = 1_000;
+
+/// The labels that say what a plan does; every other `plumb:` label is removed.
+pub const LABEL_PREFIX: &str = "plumb:";
+
+pub fn labels(plan: &Plan) -> Vec<String> {
+    if !plan.has_changes() {
+        return vec!["plumb:no-changes".into()];
+    }
+    let mut labels = vec!["plumb:changes".to_string()];
+    if plan
+        .changes()
+        .any(|c| matches!(c.action, Action::Delete | Action::Replace))
+    {
+        labels.push("plumb:destroy".into());
+    }
+    labels
+}
+
+/// The plan comment for a pull request, at most `limit` characters.
+pub fn plan_comment(plan: &Plan, commit: Option<&str>, limit: usize) -> String {
+    let mut head = format!("{PLAN_MARKER}\n### plumb plan\n\n");
+    if let Some(commit) = commit {
+        head.push_str(&format!("Planned at commit {}.\n\n", code(commit)));
+    }
+    head.push_str(&markdown::summary(plan));
+    let footer = markdown::digest_footer(plan);
+    let mut details = String::new();
+    let mut left_out = 0;
+    for env in plan
+        .environments
+        .iter()
+        .filter(|e| !e.changes.is_empty() || !e.notes.is_empty())
+    {
+        let room = limit.saturating_sub(head.len() + footer.len() + details.len() + SLACK);
+        if room < 2 * SLACK {
+            left_out += 1;
+            continue;
+        }
+        details.push_str(&markdown::env_details(env, room));
+    }
+    if left_out > 0 {
+        details.push_str(&format!(
+            "_{left_out} environment(s) not shown: the comment would be over GitHub's limit. The full plan is in the job summary of this run._\n\n"
+        ));
+    }
+    format!("{head}{details}{footer}")
+}
+
+/// What `plumb apply --report` writes and `plumb comment --apply-result` posts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    pub digest: String,
+    pub environments: Vec<String>,
+    pub applied: usize,
+    pub failures: Vec<String>,
+}
+
+pub fn apply_comment(report: &ApplyReport) -> String {
+    let environments: Vec<String> = report.environments.iter().map(|e| code(e)).collect();
+    let mut out = if report.failures.is_empty() {
+        format!(
+            "### plumb apply: done\n\n{} change(s) made in {}.\n\n",
+            report.applied,
+            environments.join(", ")
+        )
+    } else {
+        format!(
+            "### plumb apply: {} change(s) failed\n\n{} change(s) made in {}; run the apply again once the cause is fixed.\n\n",
+            report.failures.len(),
+            report.applied,
+            environments.join(", ")
+        )
+    };
+    if !report.failures.is_empty() {
+        let body = report.failures.join("\n");
+        let fence = "`".repeat(body.split(|c| c != '`').map(str::len).max().unwrap_or(0).max(2) + 1);
+        out.push_str(&format!("{fence}\n{body}\n{fence}\n\n"));
+    }
+    out.push_str(&format!("Plan digest: `{}`\n", report.digest));
+    truncate(out, GITHUB_LIMIT)
+}
+
+/// The title of an environment's drift issue: how plumb finds it again.
+pub fn drift_issue_title(environment: &str) -> String {
+    format!("plumb: drift in {environment}")
+}
+
+pub fn drift_issue_body(env: &EnvPlan) -> String {
+    let counts = drift_counts(env);
+    let mut out = format!(
+        "### Drift in {}\n\nLive AWS no longer matches `desired/`: {} changed, {} missing, {} unmanaged in scope. \
+         Either bring `desired/` in line with a pull request, or run `plumb apply` to put AWS back. \
+         This issue closes by itself once the drift is gone.\n\n",
+        code(&env.environment),
+        counts.changed,
+        counts.missing,
+        counts.unmanaged
+    );
+    let room = GITHUB_LIMIT.saturating_sub(out.len() + SLACK);
+    out.push_str(&markdown::env_details(env, room));
+    truncate(out, GITHUB_LIMIT)
+}
+
+fn truncate(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut cut = limit - 100;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("\n\n_(cut at GitHub's limit)_\n");
+    }
+    text
+}
