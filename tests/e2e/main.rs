@@ -4,6 +4,7 @@ mod support;
 
 mod budgets;
 mod cloudwatch;
+mod git;
 mod github;
 mod guards;
 mod iam;
