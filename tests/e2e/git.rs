@@ -16,8 +16,14 @@ fn two_environments(world: &World) {
              [environments.prod]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n[environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n"
         ),
     );
-    world.write("desired/dev/app.toml", "[parameters.\"/dev/app/a\"]\nvalue = \"1\"\n[parameters.\"/dev/app/b\"]\nvalue = \"1\"\n");
-    world.write("desired/prod/app.toml", "[parameters.\"/prod/app/a\"]\nvalue = \"1\"\n");
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/a\"]\nvalue = \"1\"\n[parameters.\"/dev/app/b\"]\nvalue = \"1\"\n",
+    );
+    world.write(
+        "desired/prod/app.toml",
+        "[parameters.\"/prod/app/a\"]\nvalue = \"1\"\n",
+    );
 }
 
 fn init(world: &World) -> Repository {
@@ -34,7 +40,8 @@ fn commit_all(repo: &Repository, message: &str) {
     let signature = Signature::now("Test", "test@example.com").unwrap();
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).unwrap();
+    repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents)
+        .unwrap();
 }
 
 fn branch(repo: &Repository, name: &str) {
@@ -50,7 +57,12 @@ fn planned(world: &World, args: &[&str]) -> Json {
 }
 
 fn environments(plan: &Json) -> Vec<&str> {
-    plan["environments"].as_array().unwrap().iter().map(|e| e["environment"].as_str().unwrap()).collect()
+    plan["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["environment"].as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -60,7 +72,10 @@ async fn only_the_environments_a_branch_changed_are_planned() {
     let repo = init(&world);
     commit_all(&repo, "desired state");
     branch(&repo, "feature");
-    world.write("desired/dev/app.toml", "[parameters.\"/dev/app/a\"]\nvalue = \"2\"\n");
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/a\"]\nvalue = \"2\"\n",
+    );
     commit_all(&repo, "change dev");
 
     let plan = planned(&world, &["plan", "--base", "main", "--format", "json"]);
@@ -68,7 +83,10 @@ async fn only_the_environments_a_branch_changed_are_planned() {
 
     // A change to plumb.toml affects every environment.
     let toml = std::fs::read_to_string(world.path("desired/plumb.toml")).unwrap();
-    world.write("desired/plumb.toml", &toml.replace("[environments.prod]\n", "[environments.prod]\nmax_deletes = 5\n"));
+    world.write(
+        "desired/plumb.toml",
+        &toml.replace("[environments.prod]\n", "[environments.prod]\nmax_deletes = 5\n"),
+    );
     commit_all(&repo, "guard prod");
     let plan = planned(&world, &["plan", "--base", "main", "--format", "json"]);
     assert_eq!(environments(&plan), ["dev", "prod"]);
@@ -83,7 +101,10 @@ async fn nothing_changed_means_nothing_planned() {
     branch(&repo, "feature");
     let run = world.plumb(&["plan", "--base", "main", "--detailed-exitcode"]);
     run.expect_code(0);
-    assert!(run.stderr.contains("No environment's files changed since `main`: nothing to plan."));
+    assert!(
+        run.stderr
+            .contains("No environment's files changed since `main`: nothing to plan.")
+    );
     assert_eq!(world.calls().values().sum::<u64>(), 0, "no AWS call");
 }
 
@@ -97,19 +118,38 @@ async fn the_branch_s_own_edit_is_told_apart_from_drift() {
 
     // Someone edits b by hand; the branch edits a.
     let ssm = world.ssm().await;
-    ssm.put_parameter().name("/dev/app/b").value("by hand").r#type(ParameterType::String).overwrite(true).send().await.unwrap();
+    ssm.put_parameter()
+        .name("/dev/app/b")
+        .value("by hand")
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
     branch(&repo, "feature");
-    world.write("desired/dev/app.toml", "[parameters.\"/dev/app/a\"]\nvalue = \"2\"\n[parameters.\"/dev/app/b\"]\nvalue = \"1\"\n");
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/a\"]\nvalue = \"2\"\n[parameters.\"/dev/app/b\"]\nvalue = \"1\"\n",
+    );
     commit_all(&repo, "raise a");
 
     let plan = planned(&world, &["plan", "--base", "main", "--format", "json"]);
     let changes = plan["environments"][0]["changes"].as_array().unwrap();
-    let source_of = |name: &str| changes.iter().find(|c| c["name"] == name).map(|c| c["source"].as_str().unwrap().to_string());
+    let source_of = |name: &str| {
+        changes
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["source"].as_str().unwrap().to_string())
+    };
     assert_eq!(source_of("/dev/app/a").as_deref(), Some("this_change"));
     assert_eq!(source_of("/dev/app/b").as_deref(), Some("drift"));
 
-    let markdown = world.plumb(&["plan", "--base", "main", "--format", "markdown"]).stdout;
-    let ours = markdown.find("**From this pull request**").expect("the branch's group");
+    let markdown = world
+        .plumb(&["plan", "--base", "main", "--format", "markdown"])
+        .stdout;
+    let ours = markdown
+        .find("**From this pull request**")
+        .expect("the branch's group");
     let drift = markdown.find("**Pre-existing drift").expect("the drift group");
     assert!(ours < markdown.find("! update parameter /dev/app/a").unwrap());
     assert!(drift < markdown.find("! update parameter /dev/app/b").unwrap());

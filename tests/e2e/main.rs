@@ -11,3 +11,4 @@ mod iam;
 mod render;
 mod ssm;
 mod validate;
+mod workflows;

@@ -32,22 +32,28 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(start_emulator)
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python of the test tools' virtual environment (moto, the workflow linters), installed
+/// by `emulator/setup` when missing.
+pub fn tools_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let setup = Command::new("bash")
+            .arg(repo_root().join("emulator/setup"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("cannot run emulator/setup");
+        assert!(setup.status.success(), "emulator/setup failed");
+        PathBuf::from(String::from_utf8(setup.stdout).expect("utf-8 path").trim())
+    })
 }
 
 fn start_emulator() -> Emulator {
     let root = repo_root();
-    let setup = Command::new("bash")
-        .arg(root.join("emulator/setup"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cannot run emulator/setup");
-    assert!(setup.status.success(), "emulator/setup failed");
-    let python = String::from_utf8(setup.stdout)
-        .expect("utf-8 path")
-        .trim()
-        .to_string();
+    let python = tools_python();
     let mut child = Command::new(python)
         .arg(root.join("emulator/server.py"))
         .args(["--port", "0"])
