@@ -42,6 +42,14 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn Kind]) -> EnvPlan {
     for desired in state.desired {
         let kind = kinds.iter().find(|k| k.name() == desired.kind).copied();
         let Some(kind) = kind else { continue };
+        let renamed = desired
+            .renamed_from
+            .clone()
+            .filter(|_| !live.contains_key(&(desired.kind, desired.name.clone())));
+        if let Some(old) = renamed.and_then(|old| live.remove(&(desired.kind, old))) {
+            changes.push(rename(desired, old));
+            continue;
+        }
         match live.remove(&(desired.kind, desired.name.clone())) {
             None => match &desired.skip_create {
                 Some(why) => notes.push(format!(
@@ -92,6 +100,20 @@ fn create(desired: Resource) -> Change {
         desired: Some(Arc::new(desired)),
         live: None,
     }
+}
+
+/// A declaration that takes over a live object under a new name: the old one is deleted and
+/// the new one created (AWS has no rename for such kinds), as one replacement.
+fn rename(desired: Resource, old: Resource) -> Change {
+    let mut change = create(desired);
+    change.action = Action::Replace;
+    change.reason = Some(format!(
+        "renamed from `{}`: AWS cannot rename it, so it is deleted and created anew",
+        old.name
+    ));
+    change.computed_against = old.version.clone();
+    change.live = Some(Arc::new(old));
+    change
 }
 
 fn delete(live: Resource) -> Change {
@@ -252,7 +274,14 @@ pub fn protected_changes(plan: &EnvPlan, env: &Environment) -> Vec<Refusal> {
     destructive
         .filter_map(|change| {
             let declared = change.desired.as_ref().is_some_and(|d| d.protect);
-            let pattern = env.protect.iter().find(|p| glob::matches(p, &change.name));
+            // A rename deletes the live object of the old name: its name counts too.
+            let names =
+                std::iter::once(change.name.as_str()).chain(change.live.as_ref().map(|l| l.name.as_str()));
+            let names: Vec<&str> = names.collect();
+            let pattern = env
+                .protect
+                .iter()
+                .find(|p| names.iter().any(|n| glob::matches(p, n)));
             let rule = match (declared, pattern) {
                 (true, _) => "protect = true".to_string(),
                 (false, Some(pattern)) => format!("matches protect pattern `{pattern}` in plumb.toml"),

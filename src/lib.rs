@@ -18,6 +18,9 @@
 //!   as plain data with its digest; [`aws`] is the edge to the SDK (sessions, errors, pacing).
 //! - Secrets live in [`resource::Secret`], which cannot be printed or serialised; the plan
 //!   never holds one.
+//! - The pull-request flow sits at the edges too: [`git`] (git2) finds what a branch changed
+//!   and reads the base's desired/ for `--base`; [`comment`] composes what is posted (pure);
+//!   [`github`] (octocrab) posts it.
 
 pub mod apply;
 pub mod aws;

@@ -119,6 +119,9 @@ pub struct Resource {
     pub references: Vec<Reference>,
     /// What deleting this live object also deletes (a user's access keys), for the plan.
     pub delete_note: Option<String>,
+    /// The live object this declaration takes over under a new name (`renamed_from`, for
+    /// kinds AWS cannot rename): planned as one replacement, the old one deleted.
+    pub renamed_from: Option<String>,
 }
 
 /// A declared resource's reference to another declared resource.

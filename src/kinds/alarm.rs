@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
+use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -200,13 +200,10 @@ fn check_name(entry: &Entry, kind: &Alarms, problems: &mut Vec<Diagnostic>) {
         problems.push(entry.error(None, "an alarm name must not contain control characters"));
     }
     if !kind.in_scope(entry.env, name) {
-        let prefixes = entry.env.scope.alarm_prefixes.join("`, `");
-        problems.push(entry.error(
-            None,
-            format!(
-                "outside environment `{}`'s scope (alarm_prefixes: `{prefixes}`); plumb does not touch it",
-                entry.env.name
-            ),
+        problems.push(kinds::outside_scope(
+            entry,
+            "alarm_prefixes",
+            &entry.env.scope.alarm_prefixes,
         ));
     }
 }

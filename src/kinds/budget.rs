@@ -24,7 +24,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
+use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -71,6 +71,8 @@ struct Spec {
     cost_types: Option<BTreeMap<String, bool>>,
     #[serde(default)]
     notifications: Vec<NotificationSpec>,
+    /// The budget's previous name: Budgets cannot rename, so the old one is replaced.
+    renamed_from: Option<String>,
     #[serde(default)]
     protect: bool,
 }
@@ -209,7 +211,9 @@ impl Kind for Budgets {
             Action::Delete => delete(&client, &account, name).await,
             Action::Create => create(&client, &account, change).await,
             Action::Replace => {
-                delete(&client, &account, name).await?;
+                // A renamed budget replaces the live one of its old name.
+                let old = change.live.as_deref().map_or(name, |live| live.name.as_str());
+                delete(&client, &account, old).await?;
                 create(&client, &account, change).await
             }
             Action::Update => {
@@ -233,13 +237,10 @@ fn check_name(entry: &Entry, kind: &Budgets, problems: &mut Vec<Diagnostic>) {
         problems.push(entry.error(None, "a budget name has 1 to 100 characters, without `:` or `\\`"));
     }
     if !kind.in_scope(entry.env, name) {
-        let prefixes = entry.env.scope.budget_prefixes.join("`, `");
-        problems.push(entry.error(
-            None,
-            format!(
-                "outside environment `{}`'s scope (budget_prefixes: `{prefixes}`); plumb does not touch it",
-                entry.env.name
-            ),
+        problems.push(kinds::outside_scope(
+            entry,
+            "budget_prefixes",
+            &entry.env.scope.budget_prefixes,
         ));
     }
 }
@@ -416,6 +417,7 @@ fn notifications_value(mut notifications: Vec<NotificationSpec>) -> Value {
 fn desired_resource(name: &str, spec: Spec) -> Resource {
     let mut r = Resource::new(KIND, name);
     r.protect = spec.protect;
+    r.renamed_from = spec.renamed_from.clone();
     r.set("budget_type", Value::text(&spec.budget_type));
     r.set("time_unit", Value::text(&spec.time_unit));
     let amount = canonical_amount(&spec.limit.amount).unwrap_or_default();

@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
+use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -60,10 +60,10 @@ impl Kind for Dashboards {
             problems.push(entry.error(None, "a dashboard name has 1 to 255 letters, digits, `-` and `_`"));
         }
         if !self.in_scope(entry.env, entry.name) {
-            let prefixes = entry.env.scope.dashboard_prefixes.join("`, `");
-            problems.push(entry.error(
-                None,
-                format!("outside environment `{}`'s scope (dashboard_prefixes: `{prefixes}`); plumb does not touch it", entry.env.name),
+            problems.push(kinds::outside_scope(
+                entry,
+                "dashboard_prefixes",
+                &entry.env.scope.dashboard_prefixes,
             ));
         }
         let mut resource = Resource::new(KIND, entry.name);

@@ -18,6 +18,8 @@ pub mod parameter;
 pub mod policy;
 pub mod user;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use crate::aws::{AwsError, Session};
@@ -53,6 +55,37 @@ pub trait Kind: Send + Sync {
     /// Carries out one change. Must be idempotent enough that running apply again after a
     /// partial failure finishes the job.
     async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
+}
+
+/// AWS's tag rules (SSM, IAM and CloudWatch alike): at most 50 tags, keys of 1 to 128
+/// characters not starting with `aws:`, values of at most 256 characters.
+pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut Vec<Diagnostic>) {
+    if tags.len() > 50 {
+        problems.push(entry.error(Some("tags"), "AWS allows at most 50 tags"));
+    }
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
+            let message = format!("tag key {key:?} must be 1-128 characters and not start with `aws:`");
+            problems.push(entry.error(Some("tags"), message));
+        }
+        if value.chars().count() > 256 {
+            problems.push(entry.error(
+                Some("tags"),
+                format!("tag `{key}`'s value is over 256 characters"),
+            ));
+        }
+    }
+}
+
+/// The problem of a declared resource outside the environment's scope (`setting` names the
+/// scope setting, `prefixes` its values).
+pub fn outside_scope(entry: &Entry, setting: &str, prefixes: &[String]) -> Diagnostic {
+    let message = format!(
+        "outside environment `{}`'s scope ({setting}: `{}`); plumb does not touch it",
+        entry.env.name,
+        prefixes.join("`, `")
+    );
+    entry.error(None, message)
 }
 
 /// Every kind, in dependency order.

@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, RateLimiter, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
+use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry, EnvLookup};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Secret, Value};
@@ -212,10 +212,10 @@ fn check_name(entry: &Entry, kind: &Parameters, problems: &mut Vec<Diagnostic>) 
         fail("names beginning with `aws` or `ssm` are reserved by AWS".into());
     }
     if !kind.in_scope(entry.env, name) {
-        let paths = entry.env.scope.parameter_paths.join("`, `");
-        fail(format!(
-            "outside environment `{}`'s scope (parameter_paths: `{paths}`); plumb does not touch it",
-            entry.env.name
+        problems.push(kinds::outside_scope(
+            entry,
+            "parameter_paths",
+            &entry.env.scope.parameter_paths,
         ));
     }
 }
@@ -282,33 +282,13 @@ fn check_spec(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
         ));
     }
     if let Some(tags) = &spec.tags {
-        check_tags(entry, tags, problems);
+        kinds::check_tags(entry, tags, problems);
     }
     if let Some(Literal::One(text)) = &spec.value {
         check_value(entry, spec, "value", text, problems);
     }
     if let Some(Literal::List(items)) = &spec.value {
         check_value(entry, spec, "value", &items.join(","), problems);
-    }
-}
-
-fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut Vec<Diagnostic>) {
-    if tags.len() > 50 {
-        problems.push(entry.error(Some("tags"), "AWS allows at most 50 tags"));
-    }
-    for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
-            problems.push(entry.error(
-                Some("tags"),
-                format!("tag key {key:?} must be 1-128 characters and not start with `aws:`"),
-            ));
-        }
-        if value.chars().count() > 256 {
-            problems.push(entry.error(
-                Some("tags"),
-                format!("tag `{key}`'s value is over 256 characters"),
-            ));
-        }
     }
 }
 

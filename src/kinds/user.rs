@@ -17,8 +17,8 @@ use serde_json::json;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
 use crate::kinds::iam::{self, DocumentSource, Permissions, Principal};
+use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Reference, Resource, Value};
@@ -71,7 +71,7 @@ impl Kind for Users {
         let mut resource = Resource::new(KIND, entry.name);
         resource.protect = spec.protect;
         set_groups(entry, &spec, &mut resource, &mut problems);
-        check_tags(entry, &spec.tags, &mut problems);
+        kinds::check_tags(entry, &spec.tags, &mut problems);
         resource.set("tags", Value::Plain(json!(spec.tags)));
         let permissions = Permissions {
             managed_policies: &spec.managed_policies,
@@ -173,24 +173,6 @@ fn set_groups(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mu
     }
     let all: Vec<String> = spec.groups.iter().chain(&spec.external_groups).cloned().collect();
     resource.set("groups", Value::Plain(json!(iam::sorted(&all))));
-}
-
-fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut Vec<Diagnostic>) {
-    if tags.len() > 50 {
-        problems.push(entry.error(Some("tags"), "AWS allows at most 50 tags"));
-    }
-    for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
-            let message = format!("tag key {key:?} must be 1-128 characters and not start with `aws:`");
-            problems.push(entry.error(Some("tags"), message));
-        }
-        if value.chars().count() > 256 {
-            problems.push(entry.error(
-                Some("tags"),
-                format!("tag `{key}`'s value is over 256 characters"),
-            ));
-        }
-    }
 }
 
 fn live_user(env: &Environment, user: &aws_sdk_iam::types::UserDetail) -> Option<Resource> {

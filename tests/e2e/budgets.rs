@@ -249,3 +249,42 @@ sns_topics = ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123
         );
     }
 }
+
+#[tokio::test]
+async fn a_rename_is_one_replacement_that_says_so() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/budgets.toml", MONTHLY);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let renamed = MONTHLY
+        .replace(
+            "[budgets.\"app-monthly\"]",
+            "[budgets.\"app-monthly-cost\"]\nrenamed_from = \"app-monthly\"",
+        )
+        .replace(
+            "budgets.\"app-monthly\".notifications",
+            "budgets.\"app-monthly-cost\".notifications",
+        );
+    world.write("desired/dev/budgets.toml", &renamed);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("-/+ replace budget app-monthly-cost  (renamed from `app-monthly`: AWS cannot rename it, so it is deleted and created anew)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.")
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let left = world
+        .budgets()
+        .await
+        .describe_budgets()
+        .account_id(&world.account)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = left.budgets().iter().map(|b| b.budget_name.clone()).collect();
+    assert_eq!(names, ["app-monthly-cost"]);
+}

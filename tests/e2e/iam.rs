@@ -326,3 +326,18 @@ fn iam_declarations_are_validated_offline() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_group_not_yet_visible_after_its_creation_is_waited_for() {
+    // IAM is eventually consistent: right after CreateGroup, AddUserToGroup may answer
+    // NoSuchEntity. The emulator answers so twice; apply must still converge.
+    let world = world_with_team();
+    world.fault(json!({ "operation": "AddUserToGroup", "kind": "error", "status": 404, "code": "NoSuchEntity", "count": 2 }));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    assert_eq!(
+        world.calls()["AddUserToGroup"],
+        3 + 2,
+        "three memberships, two retried"
+    );
+}
