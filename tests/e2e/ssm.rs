@@ -322,3 +322,14 @@ async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
         "nothing else is read"
     );
 }
+
+#[tokio::test]
+async fn apply_without_a_terminal_asks_for_auto_approve_and_changes_nothing() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/app.toml", APP);
+    let apply = world.plumb(&["apply"]);
+    apply.expect_code(1);
+    assert!(apply.stderr.contains("standard input is not a terminal: pass --auto-approve to apply without asking"));
+    assert!(apply.stdout.contains("Plan: 3 to create"), "the plan is shown first");
+    assert_eq!(world.calls().get("PutParameter"), None);
+}
