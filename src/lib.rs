@@ -10,7 +10,8 @@
 //! ```
 //!
 //! - [`cli`] parses arguments (clap derive only); [`commands`] has one function per
-//!   subcommand, each a thin wrapper that calls the steps above and [`output`].
+//!   subcommand, each a thin wrapper around [`pipeline`] (load → fetch → plan, execute) and
+//!   [`output`].
 //! - [`kinds`] holds one module per resource kind behind the [`kinds::Kind`] trait and the
 //!   registry whose order is the dependency order. The engine, renderers and executor are
 //!   written once for all kinds.
@@ -36,6 +37,7 @@ pub mod glob;
 pub mod kinds;
 pub mod load;
 pub mod output;
+pub mod pipeline;
 pub mod plan;
 pub mod render;
 pub mod resource;

@@ -329,7 +329,14 @@ async fn apply_without_a_terminal_asks_for_auto_approve_and_changes_nothing() {
     world.write("desired/dev/app.toml", APP);
     let apply = world.plumb(&["apply"]);
     apply.expect_code(1);
-    assert!(apply.stderr.contains("standard input is not a terminal: pass --auto-approve to apply without asking"));
-    assert!(apply.stdout.contains("Plan: 3 to create"), "the plan is shown first");
+    assert!(
+        apply
+            .stderr
+            .contains("standard input is not a terminal: pass --auto-approve to apply without asking")
+    );
+    assert!(
+        apply.stdout.contains("Plan: 3 to create"),
+        "the plan is shown first"
+    );
     assert_eq!(world.calls().get("PutParameter"), None);
 }
