@@ -370,15 +370,17 @@ pub fn set_live_permissions<'a>(
     resource.set("inline_policies", Value::Plain(Json::Object(inline)));
 }
 
-/// A group or a user: what policies are attached to.
+/// A group, a user or a role: what policies are attached to. (plumb manages no roles; a
+/// policy it deletes or replaces may still be attached to some.)
 #[derive(Clone, Copy, Debug)]
 pub enum Principal<'a> {
     Group(&'a str),
     User(&'a str),
+    Role(&'a str),
 }
 
 impl Principal<'_> {
-    async fn attach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
+    pub async fn attach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
         match self {
             Principal::Group(g) => client
                 .attach_group_policy()
@@ -396,10 +398,18 @@ impl Principal<'_> {
                 .await
                 .map(drop)
                 .map_err(|e| AwsError::from_sdk("AttachUserPolicy", u, e)),
+            Principal::Role(r) => client
+                .attach_role_policy()
+                .role_name(*r)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("AttachRolePolicy", r, e)),
         }
     }
 
-    async fn detach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
+    pub async fn detach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
         ignore_not_found(match self {
             Principal::Group(g) => client
                 .detach_group_policy()
@@ -417,6 +427,14 @@ impl Principal<'_> {
                 .await
                 .map(drop)
                 .map_err(|e| AwsError::from_sdk("DetachUserPolicy", u, e)),
+            Principal::Role(r) => client
+                .detach_role_policy()
+                .role_name(*r)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("DetachRolePolicy", r, e)),
         })
     }
 
@@ -441,6 +459,15 @@ impl Principal<'_> {
                 .await
                 .map(drop)
                 .map_err(|e| AwsError::from_sdk("PutUserPolicy", u, e)),
+            Principal::Role(r) => client
+                .put_role_policy()
+                .role_name(*r)
+                .policy_name(name)
+                .policy_document(text)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("PutRolePolicy", r, e)),
         }
     }
 
@@ -462,6 +489,14 @@ impl Principal<'_> {
                 .await
                 .map(drop)
                 .map_err(|e| AwsError::from_sdk("DeleteUserPolicy", u, e)),
+            Principal::Role(r) => client
+                .delete_role_policy()
+                .role_name(*r)
+                .policy_name(name)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| AwsError::from_sdk("DeleteRolePolicy", r, e)),
         })
     }
 }

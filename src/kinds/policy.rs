@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
 use crate::kinds::Kind;
-use crate::kinds::iam::{self, DocumentSource};
+use crate::kinds::iam::{self, DocumentSource, Principal};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -205,6 +205,16 @@ struct Attachments {
     roles: Vec<String>,
 }
 
+impl Attachments {
+    fn principals(&self) -> impl Iterator<Item = Principal<'_>> {
+        let groups = self.groups.iter().map(|g| Principal::Group(g));
+        let users = self.users.iter().map(|u| Principal::User(u));
+        groups
+            .chain(users)
+            .chain(self.roles.iter().map(|r| Principal::Role(r)))
+    }
+}
+
 /// Detaches the policy from every group, user and role (IAM refuses to delete it otherwise)
 /// and says where it was attached.
 async fn detach_everywhere(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
@@ -242,87 +252,15 @@ async fn detach_everywhere(client: &Client, arn: &str) -> Result<Attachments, Aw
             break;
         }
     }
-    for group in &attached.groups {
-        let result = client
-            .detach_group_policy()
-            .group_name(group)
-            .policy_arn(arn)
-            .send()
-            .await;
-        iam::ignore_not_found(
-            result
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", group, e)),
-        )?;
-    }
-    for user in &attached.users {
-        let result = client
-            .detach_user_policy()
-            .user_name(user)
-            .policy_arn(arn)
-            .send()
-            .await;
-        iam::ignore_not_found(
-            result
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachUserPolicy", user, e)),
-        )?;
-    }
-    for role in &attached.roles {
-        let result = client
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await;
-        iam::ignore_not_found(
-            result
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachRolePolicy", role, e)),
-        )?;
+    for principal in attached.principals() {
+        principal.detach(client, arn).await?;
     }
     Ok(attached)
 }
 
 async fn reattach(client: &Client, arn: &str, attached: &Attachments) -> Result<(), AwsError> {
-    for group in &attached.groups {
-        let call = || async {
-            client
-                .attach_group_policy()
-                .group_name(group)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachGroupPolicy", group, e))
-        };
-        iam::retry_not_found(call).await?;
-    }
-    for user in &attached.users {
-        let call = || async {
-            client
-                .attach_user_policy()
-                .user_name(user)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachUserPolicy", user, e))
-        };
-        iam::retry_not_found(call).await?;
-    }
-    for role in &attached.roles {
-        let call = || async {
-            client
-                .attach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachRolePolicy", role, e))
-        };
-        iam::retry_not_found(call).await?;
+    for principal in attached.principals() {
+        iam::retry_not_found(|| principal.attach(client, arn)).await?;
     }
     Ok(())
 }
