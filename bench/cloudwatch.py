@@ -10,15 +10,13 @@ calls by operation.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import boto3
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import RELEASE_BINARY, measured_plan, print_plan_report, start_emulator
+
 ACCOUNT = "300000000003"
 
 
@@ -34,14 +32,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--alarms", type=int, default=1000)
     parser.add_argument("--dashboards", type=int, default=50)
-    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/plumb"))
+    parser.add_argument("--binary", default=RELEASE_BINARY)
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "emulator/server.py"), "--port", "0"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    endpoint = f"http://127.0.0.1:{server.stdout.readline().split()[1]}"
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=f"AKIDTEST{ACCOUNT}",
-               AWS_SECRET_ACCESS_KEY="emulator", AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    server, endpoint = start_emulator()
     cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id=f"AKIDTEST{ACCOUNT}", aws_secret_access_key="emulator")
 
@@ -70,27 +64,9 @@ def main():
     with open(os.path.join(work, "desired", "bench", "monitoring.toml"), "w") as f:
         f.write("\n".join(toml))
 
-    before = json.loads(urllib.request.urlopen(f"{endpoint}/_plumb/calls?account={ACCOUNT}").read())
-    start = time.monotonic()
-    process = subprocess.Popen([args.binary, "plan", "--detailed-exitcode"], cwd=work, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - start
-    code = os.waitstatus_to_exitcode(status)
-    assert code == 0, f"plan should show no changes (exit {code}): {process.stderr.read().decode()}"
-    after = json.loads(urllib.request.urlopen(f"{endpoint}/_plumb/calls?account={ACCOUNT}").read())
-    calls = {op: after[op] - before.get(op, 0) for op in sorted(after) if after[op] - before.get(op, 0)}
+    wall, rss, made = measured_plan(args.binary, work, endpoint, ACCOUNT)
     server.stdin.close()
-
-    print(f"## CloudWatch: {args.alarms} alarms, {args.dashboards} dashboards\n")
-    print(f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, release build, moto 5.2.1 on loopback.\n")
-    print("| figure | result |")
-    print("|---|---|")
-    print(f"| `plumb plan` wall time (no changes) | {wall:.2f} s |")
-    print(f"| `plumb plan` peak memory (max RSS) | {usage.ru_maxrss / 1024.0:.1f} MB |")
-    print(f"| `plumb plan` AWS calls | {sum(calls.values())} |")
-    for op, count in calls.items():
-        print(f"| &nbsp;&nbsp;{op} | {count} |")
+    print_plan_report(f"CloudWatch: {args.alarms} alarms, {args.dashboards} dashboards", wall, rss, made)
     return 0
 
 

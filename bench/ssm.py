@@ -15,45 +15,16 @@ page); call counts do not.
 """
 
 import argparse
-import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import RELEASE_BINARY, control, plumb_env, run_measured, start_emulator
+
 ACCOUNT = "300000000001"
 PATH = "/bench/app/"
-
-
-def start_emulator(python):
-    server = subprocess.Popen(
-        [python, os.path.join(ROOT, "emulator/server.py"), "--port", "0"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    port = int(server.stdout.readline().split()[1])
-    return server, f"http://127.0.0.1:{port}"
-
-
-def control(endpoint, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(endpoint + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
-
-
-def run_measured(binary, args, cwd, env):
-    start = time.monotonic()
-    process = subprocess.Popen([binary, *args], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - start
-    stderr = process.stderr.read().decode()
-    return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024.0, stderr
 
 
 def write_desired(folder, count, changed=0):
@@ -72,15 +43,12 @@ def main():
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--apply-count", type=int, default=300)
     parser.add_argument("--rate", type=float, default=3.0, help="PutParameter quota a second")
-    parser.add_argument("--binary", default=os.path.join(ROOT, "target/release/plumb"))
+    parser.add_argument("--binary", default=RELEASE_BINARY)
     args = parser.parse_args()
     n, m = args.count, args.apply_count
 
-    python = subprocess.run(["bash", os.path.join(ROOT, "emulator/setup")],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    server, endpoint = start_emulator(python)
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID=f"AKIDTEST{ACCOUNT}",
-               AWS_SECRET_ACCESS_KEY="emulator", AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    server, endpoint = start_emulator()
+    env = plumb_env(endpoint, ACCOUNT)
     work = tempfile.mkdtemp(prefix="plumb-bench-")
     desired = os.path.join(work, "desired")
 

@@ -94,12 +94,8 @@ impl Session {
                 ))
                 .build();
         }
-        Session::with_config(env.clone(), config)
-    }
-
-    pub fn with_config(env: Environment, config: SdkConfig) -> Session {
         Session {
-            env,
+            env: env.clone(),
             config,
             shared: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),

@@ -92,7 +92,7 @@ pub fn apply_comment(report: &ApplyReport) -> String {
     };
     if !report.failures.is_empty() {
         let body = report.failures.join("\n");
-        let fence = "`".repeat(body.split(|c| c != '`').map(str::len).max().unwrap_or(0).max(2) + 1);
+        let fence = markdown::fence_for(&body);
         out.push_str(&format!("{fence}\n{body}\n{fence}\n\n"));
     }
     out.push_str(&format!("Plan digest: `{}`\n", report.digest));

@@ -181,6 +181,16 @@ impl Resource {
         self.field(field).map(|f| &f.value)
     }
 
+    /// A plain field decoded into a typed value (`None` when absent, null or secret): how
+    /// kinds read back the fields they wrote when they build AWS requests.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, field: &str) -> Option<T> {
+        let value = self.get(field)?.shown()?;
+        if value.is_null() {
+            return None;
+        }
+        serde_json::from_value(value.clone()).ok()
+    }
+
     pub fn get_str(&self, field: &str) -> Option<&str> {
         self.get(field).and_then(Value::as_str)
     }

@@ -670,14 +670,6 @@ async fn read_declared_tags(
 
 // --- writing ----------------------------------------------------------------------------
 
-fn json_field<T: serde::de::DeserializeOwned>(resource: &Resource, field: &str) -> Option<T> {
-    let value = resource.get(field)?.shown()?;
-    if value.is_null() {
-        return None;
-    }
-    serde_json::from_value(value.clone()).ok()
-}
-
 fn dimension_list(dimensions: &BTreeMap<String, String>) -> Vec<Dimension> {
     dimensions
         .iter()
@@ -715,11 +707,11 @@ async fn put(client: &Client, change: &Change, with_tags: bool) -> Result<(), Aw
         .desired
         .as_deref()
         .expect("create and update carry the desired resource");
-    let text = |field: &str| json_field::<String>(desired, field);
-    let int = |field: &str| json_field::<i64>(desired, field).map(|v| v as i32);
-    let dimensions: BTreeMap<String, String> = json_field(desired, "dimensions").unwrap_or_default();
-    let metrics: Vec<MetricQuery> = json_field(desired, "metrics").unwrap_or_default();
-    let tags: BTreeMap<String, String> = json_field(desired, "tags").unwrap_or_default();
+    let text = |field: &str| desired.decode::<String>(field);
+    let int = |field: &str| desired.decode::<i64>(field).map(|v| v as i32);
+    let dimensions: BTreeMap<String, String> = desired.decode("dimensions").unwrap_or_default();
+    let metrics: Vec<MetricQuery> = desired.decode("metrics").unwrap_or_default();
+    let tags: BTreeMap<String, String> = desired.decode("tags").unwrap_or_default();
     let mut request = client
         .put_metric_alarm()
         .alarm_name(&change.name)
@@ -731,16 +723,16 @@ async fn put(client: &Client, change: &Change, with_tags: bool) -> Result<(), Aw
         .set_period(int("period"))
         .set_evaluation_periods(int("evaluation_periods"))
         .set_datapoints_to_alarm(int("datapoints_to_alarm"))
-        .set_threshold(json_field(desired, "threshold"))
+        .set_threshold(desired.decode("threshold"))
         .set_threshold_metric_id(text("threshold_metric_id"))
         .set_comparison_operator(text("comparison").map(|c| ComparisonOperator::from(c.as_str())))
         .set_treat_missing_data(text("treat_missing_data"))
         .set_unit(text("unit").map(|u| StandardUnit::from(u.as_str())))
         .set_evaluate_low_sample_count_percentile(text("evaluate_low_sample_count_percentile"))
-        .set_alarm_actions(json_field(desired, "alarm_actions"))
-        .set_ok_actions(json_field(desired, "ok_actions"))
-        .set_insufficient_data_actions(json_field(desired, "insufficient_data_actions"))
-        .set_actions_enabled(json_field(desired, "actions_enabled"));
+        .set_alarm_actions(desired.decode("alarm_actions"))
+        .set_ok_actions(desired.decode("ok_actions"))
+        .set_insufficient_data_actions(desired.decode("insufficient_data_actions"))
+        .set_actions_enabled(desired.decode("actions_enabled"));
     if !dimensions.is_empty() {
         request = request.set_dimensions(Some(dimension_list(&dimensions)));
     }
@@ -763,8 +755,8 @@ async fn update_tags(client: &Client, change: &Change) -> Result<(), AwsError> {
         return Ok(());
     };
     let arn = alarm_arn(client, &change.name).await?;
-    let want: BTreeMap<String, String> = json_field(desired, "tags").unwrap_or_default();
-    let have: BTreeMap<String, String> = json_field(live, "tags").unwrap_or_default();
+    let want: BTreeMap<String, String> = desired.decode("tags").unwrap_or_default();
+    let have: BTreeMap<String, String> = live.decode("tags").unwrap_or_default();
     let removed: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
     let added: Vec<Tag> = want
         .iter()

@@ -577,32 +577,28 @@ fn built<T>(result: Result<T, BuildError>, name: &str) -> Result<T, AwsError> {
     })
 }
 
-fn field<T: serde::de::DeserializeOwned>(resource: &Resource, name: &str) -> Option<T> {
-    serde_json::from_value(resource.get(name)?.shown()?.clone()).ok()
-}
-
 // CostFilters and CostTypes are deprecated in favour of FilterExpression and Metrics, but AWS
 // still accepts them and they are the form the emulator serves; the newer form is not supported
 // yet (see README).
 #[allow(deprecated)]
 fn budget_of(desired: &Resource) -> Result<Budget, AwsError> {
     let name = desired.name.as_str();
-    let limit: Json = field(desired, "limit").unwrap_or_default();
+    let limit: Json = desired.decode("limit").unwrap_or_default();
     let spend = Spend::builder()
         .amount(limit["amount"].as_str().unwrap_or_default())
         .unit(limit["unit"].as_str().unwrap_or_default())
         .build();
-    let filters: Option<BTreeMap<String, Vec<String>>> = field(desired, "cost_filters");
+    let filters: Option<BTreeMap<String, Vec<String>>> = desired.decode("cost_filters");
     let filters: Option<HashMap<String, Vec<String>>> =
         filters.filter(|f| !f.is_empty()).map(|f| f.into_iter().collect());
-    let period: Option<Period> = field(desired, "time_period");
+    let period: Option<Period> = desired.decode("time_period");
     let period = period.map(|p| {
         TimePeriod::builder()
             .set_start(to_datetime(&p.start))
             .set_end(to_datetime(&p.end))
             .build()
     });
-    let cost_types: Option<BTreeMap<String, bool>> = field(desired, "cost_types");
+    let cost_types: Option<BTreeMap<String, bool>> = desired.decode("cost_types");
     let cost_types = cost_types.map(|c| {
         let get = |key: &str| c.get(key).copied();
         CostTypes::builder()
@@ -668,7 +664,7 @@ async fn create(client: &Client, account: &str, change: &Change) -> Result<(), A
         .desired
         .as_deref()
         .expect("a create carries the desired resource");
-    let notifications: Vec<NotificationSpec> = field(desired, "notifications").unwrap_or_default();
+    let notifications: Vec<NotificationSpec> = desired.decode("notifications").unwrap_or_default();
     let mut with_subscribers = Vec::new();
     for n in &notifications {
         let item = NotificationWithSubscribers::builder()
@@ -711,8 +707,8 @@ async fn update_notifications(client: &Client, account: &str, change: &Change) -
         return Ok(());
     };
     let name = change.name.as_str();
-    let want: Vec<NotificationSpec> = field(desired, "notifications").unwrap_or_default();
-    let mut have: Vec<NotificationSpec> = field(live, "notifications").unwrap_or_default();
+    let want: Vec<NotificationSpec> = desired.decode("notifications").unwrap_or_default();
+    let mut have: Vec<NotificationSpec> = live.decode("notifications").unwrap_or_default();
     let mut unmatched = Vec::new();
     for new in want {
         match have.iter().position(|old| old.identity() == new.identity()) {

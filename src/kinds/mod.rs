@@ -101,11 +101,6 @@ pub fn registry() -> Vec<&'static dyn Kind> {
     ]
 }
 
-/// The kind named `name` (as in a plan's `kind` field).
-pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
-    registry().into_iter().find(|kind| kind.name() == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::registry;

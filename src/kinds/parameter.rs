@@ -614,11 +614,7 @@ fn value_text(value: &Value) -> Option<String> {
 }
 
 fn tags_of(resource: &Resource) -> BTreeMap<String, String> {
-    resource
-        .get("tags")
-        .and_then(Value::shown)
-        .and_then(|t| serde_json::from_value(t.clone()).ok())
-        .unwrap_or_default()
+    resource.decode("tags").unwrap_or_default()
 }
 
 /// A PutParameter request carrying every managed field of `desired`.

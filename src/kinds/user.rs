@@ -252,7 +252,7 @@ async fn update_groups(
 }
 
 fn tags_of(resource: Option<&Resource>) -> BTreeMap<String, String> {
-    serde_json::from_value(iam::field(resource, "tags")).unwrap_or_default()
+    resource.and_then(|r| r.decode("tags")).unwrap_or_default()
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {

@@ -214,15 +214,19 @@ fn render_change(change: &Change) -> String {
     out
 }
 
-/// A fence of backticks longer than the longest run inside `body`.
-fn fence_for(body: &str) -> String {
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
+/// A code-block fence of backticks longer than the longest run inside `body`, so nothing in
+/// it can close the block.
+pub fn fence_for(body: &str) -> String {
+    "`".repeat(longest_backtick_run(body).max(2) + 1)
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// Inline code that no content can break out of.
 pub fn code(text: &str) -> String {
-    let fence = "`".repeat(text.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1);
+    let fence = "`".repeat(longest_backtick_run(text) + 1);
     format!("{fence} {} {fence}", text.replace(['\n', '\r'], " "))
 }
 
