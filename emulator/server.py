@@ -13,7 +13,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
   puts the request in that account, as moto's `x-moto-account-id` header would. Every test
   uses its own account, so tests share one server without seeing each other, and plumb runs
   unchanged: only AWS_ACCESS_KEY_ID differs.
-* Call counts per account and operation: `GET /_plumb/calls?account=...`; seconds between
+* Call counts per account and operation (calls on plumb's apply lock, an SSM parameter under
+  `/plumb/lock/`, count as `<Operation>:lock`): `GET /_plumb/calls?account=...`; seconds between
   the first and last call of one operation: `GET /_plumb/calls/span?account=...&operation=...`. The benchmark and
   the efficiency tests read them: AWS calls are the figure that does not depend on the machine.
 * Fault injection, per account and operation (moto has none): `POST /_plumb/faults` with
@@ -495,7 +496,16 @@ class Emulator:
     def operation_of(environ):
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
-            return target.split(".")[-1], "json"
+            operation = target.split(".")[-1]
+            # plumb's apply lock is an SSM parameter under /plumb/lock/: its calls are counted
+            # (and faulted) as `<Operation>:lock`, so that tests counting an environment's
+            # writes (and faults aimed at them) are about the environment's own parameters.
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            if b'"Name":"/plumb/lock/' in body.replace(b" ", b""):
+                operation += ":lock"
+            return operation, "json"
         # Query protocol (IAM, STS, CloudWatch): the action is a form field. Read the body and
         # put it back for moto.
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -8,16 +8,33 @@
 //! - **Nothing lost**: a change that fails is recorded with its AWS error and the others
 //!   still run; the caller exits 1. Kinds make each change idempotent enough that running
 //!   apply again finishes the job.
+//! - **Already there is done**: a create that fails because its object exists (a write that
+//!   succeeded but answered 500, then was retried by the SDK) is checked against a fresh read:
+//!   equal to the declaration, it is done; otherwise the difference is applied as an update.
+//! - **Interruptible**: after SIGINT or SIGTERM no new change starts; the ones in flight get
+//!   [`interrupt::GRACE`] to finish, and the outcome lists what was done and what was not.
+
+use std::cell::RefCell;
 
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
 use crate::aws::{AwsError, Session};
+use crate::engine;
+use crate::interrupt;
 use crate::kinds::Kind;
 use crate::plan::{Action, Change, EnvPlan};
 
 /// Changes of one kind in flight at once.
 pub const CONCURRENCY: usize = 8;
+
+/// AWS's codes for "a create found its object already there".
+const ALREADY_EXISTS: [&str; 4] = [
+    "ParameterAlreadyExists",
+    "EntityAlreadyExists",
+    "DuplicateRecordException",
+    "ResourceAlreadyExistsException",
+];
 
 #[derive(Debug)]
 pub struct Failure {
@@ -46,6 +63,24 @@ impl std::fmt::Display for Failure {
 pub struct Outcome {
     pub applied: usize,
     pub failures: Vec<Failure>,
+    /// Changes not started because a signal stopped the apply (`env: verb kind `name``).
+    pub not_started: Vec<String>,
+    /// Changes still in flight when the grace period after a signal ran out: their state is
+    /// unknown until the next plan.
+    pub abandoned: Vec<String>,
+}
+
+impl Outcome {
+    pub fn interrupted(&self) -> bool {
+        !self.not_started.is_empty() || !self.abandoned.is_empty()
+    }
+
+    pub fn absorb(&mut self, other: Outcome) {
+        self.applied += other.applied;
+        self.failures.extend(other.failures);
+        self.not_started.extend(other.not_started);
+        self.abandoned.extend(other.abandoned);
+    }
 }
 
 pub async fn apply_environment(
@@ -72,6 +107,16 @@ pub async fn apply_environment(
     outcome
 }
 
+fn describe(plan: &EnvPlan, change: &Change) -> String {
+    format!(
+        "{}: {} {} `{}`",
+        plan.environment,
+        change.action.verb(),
+        change.kind,
+        change.name
+    )
+}
+
 async fn run_phase<'a>(
     session: &Session,
     plan: &EnvPlan,
@@ -80,22 +125,111 @@ async fn run_phase<'a>(
     progress: &ProgressBar,
     outcome: &mut Outcome,
 ) {
-    let results: Vec<(&Change, Result<(), AwsError>)> = futures::stream::iter(changes)
-        .map(|change| async move { (change, kind.apply(session, change).await) })
-        .buffer_unordered(CONCURRENCY)
-        .inspect(|_| progress.inc(1))
-        .collect()
-        .await;
-    for (change, result) in results {
+    let changes: Vec<&Change> = changes.collect();
+    let started = RefCell::new(vec![false; changes.len()]);
+    let mut results: Vec<(usize, Result<(), AwsError>)> = Vec::new();
+    let mut out_of_time = false;
+    {
+        let stream = futures::stream::iter(changes.iter().enumerate())
+            .take_while(|_| std::future::ready(!interrupt::requested()))
+            .inspect(|(i, _)| started.borrow_mut()[*i] = true)
+            .map(|(i, change)| async move { (i, kind.apply(session, change).await) })
+            .buffer_unordered(CONCURRENCY)
+            .inspect(|_| progress.inc(1));
+        tokio::pin!(stream);
+        let grace = interrupt::grace_over();
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = stream.next() => match next {
+                    Some(result) => results.push(result),
+                    None => break,
+                },
+                _ = &mut grace => {
+                    out_of_time = true;
+                    break;
+                }
+            }
+        }
+    }
+    let finished: Vec<usize> = results.iter().map(|(i, _)| *i).collect();
+    let started = started.into_inner();
+    for (i, change) in changes.iter().enumerate() {
+        if finished.contains(&i) {
+            continue;
+        }
+        match (started[i], out_of_time) {
+            (true, true) => outcome.abandoned.push(describe(plan, change)),
+            _ => outcome.not_started.push(describe(plan, change)),
+        }
+    }
+    let mut existing = Vec::new();
+    for (i, result) in results {
+        let change = changes[i];
         match result {
             Ok(()) => outcome.applied += 1,
-            Err(error) => outcome.failures.push(Failure {
-                environment: plan.environment.clone(),
-                action: change.action,
-                kind: change.kind.clone(),
-                name: change.name.clone(),
-                error,
-            }),
+            Err(error)
+                if change.action == Action::Create && ALREADY_EXISTS.contains(&error.code.as_str()) =>
+            {
+                existing.push((change, error));
+            }
+            Err(error) => outcome.failures.push(failure(plan, change, error)),
+        }
+    }
+    if !existing.is_empty() {
+        finish_existing(session, plan, kind, existing, outcome).await;
+    }
+}
+
+fn failure(plan: &EnvPlan, change: &Change, error: AwsError) -> Failure {
+    Failure {
+        environment: plan.environment.clone(),
+        action: change.action,
+        kind: change.kind.clone(),
+        name: change.name.clone(),
+        error,
+    }
+}
+
+/// Creates that found their object already there: read the kind again, and apply whatever
+/// still differs from the declaration as an update (nothing, when the first write had in fact
+/// succeeded). One read of the kind for all of them.
+async fn finish_existing(
+    session: &Session,
+    plan: &EnvPlan,
+    kind: &dyn Kind,
+    existing: Vec<(&Change, AwsError)>,
+    outcome: &mut Outcome,
+) {
+    session.invalidate_reads();
+    let desired: Vec<_> = existing
+        .iter()
+        .filter_map(|(c, _)| c.desired.as_deref())
+        .collect();
+    let live = match kind.fetch(session, &desired).await {
+        Ok(live) => live,
+        Err(read_error) => {
+            for (change, error) in existing {
+                let mut error = error;
+                error.message = format!("{} (and reading it back failed: {read_error})", error.message);
+                outcome.failures.push(failure(plan, change, error));
+            }
+            return;
+        }
+    };
+    for (change, error) in existing {
+        let found = live.iter().find(|l| l.name == change.name).cloned();
+        let (Some(declared), Some(found)) = (change.desired.as_deref(), found) else {
+            outcome.failures.push(failure(plan, change, error));
+            continue;
+        };
+        match engine::diff(kind, declared.clone(), found) {
+            None => outcome.applied += 1,
+            Some(update) if update.action == Action::Update => match kind.apply(session, &update).await {
+                Ok(()) => outcome.applied += 1,
+                Err(error) => outcome.failures.push(failure(plan, change, error)),
+            },
+            Some(_) => outcome.failures.push(failure(plan, change, error)),
         }
     }
 }

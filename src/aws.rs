@@ -3,6 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use aws_config::{Region, SdkConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::time::Instant;
 
 use crate::config::Environment;
@@ -19,6 +21,34 @@ use crate::config::Environment;
 /// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise. More than the SDK's default 3:
 /// plumb writes in bulk and SSM throttles early; the SDK backs off exponentially between tries.
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// How long plumb waits for AWS, unless `PLUMB_CONNECT_TIMEOUT`, `PLUMB_ATTEMPT_TIMEOUT` or
+/// `PLUMB_OPERATION_TIMEOUT` (seconds) say otherwise: an endpoint that accepts connections and
+/// never answers must end in an error that names the call, not in a hang.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// All attempts of one call, backoff included.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn timeout_from_env(variable: &str, default: Duration) -> Duration {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .map_or(default, Duration::from_secs_f64)
+}
+
+/// The timeouts every AWS call of a session gets.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeout_from_env("PLUMB_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT))
+        .operation_attempt_timeout(timeout_from_env("PLUMB_ATTEMPT_TIMEOUT", DEFAULT_ATTEMPT_TIMEOUT))
+        .operation_timeout(timeout_from_env(
+            "PLUMB_OPERATION_TIMEOUT",
+            DEFAULT_OPERATION_TIMEOUT,
+        ))
+        .build()
+}
 
 /// A failed AWS call, with what a user needs to act on it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +61,14 @@ pub struct AwsError {
 }
 
 impl AwsError {
+    /// The error of a step of a multi-step change, saying which steps were done before it.
+    pub fn after_steps(mut self, done: &[String]) -> AwsError {
+        if !done.is_empty() {
+            self.message = format!("{} (done before: {})", self.message, done.join(", "));
+        }
+        self
+    }
+
     pub fn from_sdk<E, R>(operation: &'static str, resource: &str, error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -63,14 +101,18 @@ pub struct Session {
     pub config: SdkConfig,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     account: tokio::sync::OnceCell<Result<String, AwsError>>,
+    /// Bumped by [`Session::invalidate_reads`]; kinds that keep a read for the session
+    /// (IAM's snapshot) read again when it changed.
+    generation: AtomicU64,
 }
 
 impl Session {
     /// Configures the SDK from its standard environment (`AWS_PROFILE`, `AWS_ENDPOINT_URL`,
     /// the credential chain), with the environment's region, profile and role.
     pub async fn connect(env: &Environment) -> Session {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(env.region.clone()));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(env.region.clone()))
+            .timeout_config(timeouts());
         if let Some(profile) = &env.profile {
             loader = loader.profile_name(profile);
         }
@@ -99,6 +141,7 @@ impl Session {
             config,
             shared: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -109,6 +152,17 @@ impl Session {
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Arc::new(make(self)));
         entry.downcast_ref::<T>().expect("keyed by its TypeId").clone()
+    }
+
+    /// Says that what was read may be out of date (apply wrote since): the next read of a
+    /// kind that keeps one per session goes to AWS again.
+    pub fn invalidate_reads(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current read generation (see [`Session::invalidate_reads`]).
+    pub fn read_generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity, asked once a session).

@@ -75,6 +75,19 @@ pub enum Command {
         /// Write what was applied (and what failed) as JSON, for `plumb comment --apply-result`.
         #[arg(long, value_name = "REPORT.json")]
         report: Option<PathBuf>,
+        /// Wait up to this many seconds for another apply's lock on an environment (default:
+        /// refuse at once, exit 3).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        lock_timeout: u64,
+    },
+    /// Break an environment's apply lock (left behind by an apply that was killed).
+    Unlock {
+        /// The desired-state folder.
+        #[arg(long, default_value = "desired")]
+        dir: PathBuf,
+        /// The environment whose lock to remove.
+        #[arg(long = "env", value_name = "NAME")]
+        env: String,
     },
     /// Report changes made outside git (exit 2 when there are any).
     Drift {

@@ -5,17 +5,21 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::apply::Outcome;
+use crate::aws::Session;
 use crate::cli::{Command, Format, Target};
 use crate::comment::{self, ApplyReport};
 use crate::engine;
-use crate::error::{Refused, Status};
+use crate::error::{Interrupted, Refused, Status};
 use crate::github::{self, DriftIssue, GitHub};
+use crate::interrupt;
 use crate::kinds;
 use crate::load::{self, Diagnostics, EnvVars, LoadOptions};
+use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
 use crate::plan::{FORMAT_VERSION, Plan};
@@ -37,6 +41,7 @@ pub async fn run(command: Command) -> Result<Status> {
             expect_digest,
             allow_deletes,
             report,
+            lock_timeout,
         } => {
             let options = ApplyOptions {
                 plan_file: plan,
@@ -44,9 +49,11 @@ pub async fn run(command: Command) -> Result<Status> {
                 expect_digest,
                 allow_deletes,
                 report,
+                lock_timeout: Duration::from_secs(lock_timeout),
             };
             apply(&target, &options).await
         }
+        Command::Unlock { dir, env } => unlock(&dir, &env).await,
         Command::Drift {
             target,
             format,
@@ -81,7 +88,13 @@ pub fn report_error(error: &anyhow::Error) {
         output::stderr(&format!("error: desired/ has {count} problem(s)\n"));
         return;
     }
-    let kind = if error.is::<Refused>() { "refused" } else { "error" };
+    let kind = if error.is::<Refused>() {
+        "refused"
+    } else if error.is::<Interrupted>() {
+        "interrupted"
+    } else {
+        "error"
+    };
     output::stderr(&format!("{kind}: {error:#}\n"));
 }
 
@@ -201,17 +214,12 @@ async fn print_pr_digest(github: &GitHub, pr: u64, env: Option<&str>) -> Result<
 
 /// GitHub Actions shows `$GITHUB_STEP_SUMMARY` on the run's page: the full plan goes there.
 fn write_step_summary(markdown: &str) -> Result<()> {
-    use std::io::Write as _;
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open `{}`", Path::new(&path).display()))?;
-    file.write_all(markdown.as_bytes())
-        .context("cannot write the job summary")
+    let path = Path::new(&path);
+    output::append_file(path, markdown)
+        .with_context(|| format!("cannot write the job summary `{}`", path.display()))
 }
 
 pub struct ApplyOptions {
@@ -220,9 +228,13 @@ pub struct ApplyOptions {
     pub expect_digest: Option<String>,
     pub allow_deletes: Option<usize>,
     pub report: Option<PathBuf>,
+    pub lock_timeout: Duration,
 }
 
+/// Apply under each environment's lock; the locks are released whatever happens (a second
+/// signal aside, which exits at once).
 async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
+    interrupt::install();
     let saved = options.plan_file.as_deref().map(read_plan_file).transpose()?;
     let target = match &saved {
         // A saved plan names its environments; re-plan exactly those.
@@ -237,8 +249,21 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             base: target.base.clone(),
         },
     };
-    let planned = plan_all(&target).await?;
-    if let Some(saved) = &saved {
+    let plan_label = saved
+        .as_ref()
+        .map_or_else(|| "computed under the lock".to_string(), |s| s.digest.clone());
+    let locks = pipeline::lock_environments(&target, &plan_label, options.lock_timeout).await?;
+    let result = apply_locked(&target, options, saved.as_ref()).await;
+    pipeline::release_all(locks).await;
+    result
+}
+
+async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Plan>) -> Result<Status> {
+    let planned = tokio::select! {
+        planned = plan_all(target) => planned?,
+        _ = interrupt::wait() => bail!(Interrupted("interrupted while planning: nothing was changed".into())),
+    };
+    if let Some(saved) = saved {
         check_not_stale(saved, &planned.plan)?;
     }
     if let Some(expected) = &options.expect_digest
@@ -251,6 +276,9 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     }
     let mut refusals = protected_refusals(&planned);
     refusals.extend(delete_guard_refusals(&planned, options.allow_deletes));
+    if refusals.is_empty() && planned.plan.has_changes() {
+        refusals.extend(pipeline::preflight(&planned).await?);
+    }
     if !refusals.is_empty() {
         output::stdout(&render_plan(&planned.plan, Format::Text));
         bail!(Refused(refusals.join("\n")));
@@ -261,13 +289,31 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     }
     if saved.is_none() {
         output::stdout(&render_plan(&planned.plan, Format::Text));
-        confirm(options.auto_approve)?;
+        confirm(options.auto_approve).await?;
+    }
+    if interrupt::requested() {
+        bail!(Interrupted(
+            "interrupted before applying: nothing was changed".into()
+        ));
     }
     let outcome = pipeline::execute(&planned).await;
     if let Some(path) = &options.report {
         write_report(path, &planned.plan, &outcome)?;
     }
     report_outcome(&outcome)?;
+    Ok(Status::Clean)
+}
+
+async fn unlock(dir: &Path, name: &str) -> Result<Status> {
+    let env = load::environment(dir, name)?;
+    let session = Session::connect(&env).await;
+    pipeline::check_account(&session).await?;
+    match lock::unlock(&session).await? {
+        Some(holder) => output::stdout(&format!(
+            "Unlocked `{name}`: removed the lock held by {holder}.\n"
+        )),
+        None => output::stdout(&format!("`{name}` is not locked.\n")),
+    }
     Ok(Status::Clean)
 }
 
@@ -279,23 +325,68 @@ fn write_report(path: &Path, plan: &Plan, outcome: &Outcome) -> Result<()> {
         failures: outcome.failures.iter().map(ToString::to_string).collect(),
     };
     let text = serde_json::to_string_pretty(&report).expect("a report always serialises");
-    std::fs::write(path, text).with_context(|| format!("cannot write the apply report `{}`", path.display()))
+    output::write_file(path, &text)
+        .with_context(|| format!("cannot write the apply report `{}`", path.display()))
 }
 
-fn confirm(auto_approve: bool) -> Result<()> {
+async fn confirm(auto_approve: bool) -> Result<()> {
     if auto_approve {
         return Ok(());
     }
     if !output::stdin_is_terminal() {
         bail!("standard input is not a terminal: pass --auto-approve to apply without asking");
     }
-    if !output::confirm("\nApply these changes? Only 'yes' is accepted: ") {
+    let question =
+        tokio::task::spawn_blocking(|| output::confirm("\nApply these changes? Only 'yes' is accepted: "));
+    let yes = tokio::select! {
+        answer = question => answer.unwrap_or(false),
+        _ = interrupt::wait() => false,
+    };
+    if !yes {
         bail!("apply cancelled: nothing was changed");
     }
     Ok(())
 }
 
+/// At most this many changes are listed under each heading of an interrupted apply.
+const LISTED: usize = 20;
+
+fn listed(heading: &str, items: &[String]) -> String {
+    let mut lines: Vec<String> = items
+        .iter()
+        .take(LISTED)
+        .map(|i| format!("  {heading}: {i}"))
+        .collect();
+    if items.len() > LISTED {
+        lines.push(format!("  ... and {} more {heading}", items.len() - LISTED));
+    }
+    lines.join("\n")
+}
+
 fn report_outcome(outcome: &Outcome) -> Result<()> {
+    if outcome.interrupted() {
+        let failures: Vec<String> = outcome.failures.iter().map(ToString::to_string).collect();
+        let sections: Vec<String> = [
+            listed("failed", &failures),
+            listed("in flight when plumb stopped (state unknown)", &outcome.abandoned),
+            listed("not started", &outcome.not_started),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+        bail!(Interrupted(format!(
+            "apply interrupted: {} change(s) made, {} failed, {} not started{}; run `plumb apply` again to finish:\n{}",
+            outcome.applied,
+            outcome.failures.len(),
+            outcome.not_started.len(),
+            if outcome.abandoned.is_empty() {
+                String::new()
+            } else {
+                format!(", {} in flight", outcome.abandoned.len())
+            },
+            sections.join("\n")
+        )));
+    }
     if outcome.failures.is_empty() {
         output::stdout(&format!("Apply complete: {} change(s) made.\n", outcome.applied));
         return Ok(());
@@ -343,7 +434,7 @@ fn render_plan(plan: &Plan, format: Format) -> String {
 }
 
 fn write_plan_file(path: &Path, plan: &Plan) -> Result<()> {
-    std::fs::write(path, render::json::render(plan))
+    output::write_file(path, &render::json::render(plan))
         .with_context(|| format!("cannot write the plan to `{}`", path.display()))
 }
 

@@ -4,8 +4,17 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::scope;
+
 /// PutParameter calls a second that plumb allows itself by default: AWS's default quota.
 pub const DEFAULT_SSM_PUT_RATE: f64 = 3.0;
+
+/// Deletions (and replacements) an apply makes without `--allow-deletes` when `max_deletes`
+/// is not set: an emptied folder or a mistyped scope must not prune an account unasked.
+pub const DEFAULT_MAX_DELETES: usize = 10;
+
+/// The longest environment name plumb accepts.
+const MAX_ENV_NAME: usize = 64;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +39,7 @@ pub struct Environment {
     #[serde(default)]
     pub protect: Vec<String>,
     /// A plan deleting (or replacing) more resources than this is refused by apply unless
-    /// `--allow-deletes N` allows at least as many.
+    /// `--allow-deletes N` allows at least as many. Default: [`DEFAULT_MAX_DELETES`].
     pub max_deletes: Option<usize>,
     /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
     #[serde(default = "default_ssm_put_rate")]
@@ -56,9 +65,27 @@ pub struct Scope {
     pub dashboard_prefixes: Vec<String>,
     #[serde(default)]
     pub budget_prefixes: Vec<String>,
+    /// The settings above that may cover a whole service (`/`, or an empty prefix): an
+    /// explicit opt-in, since such a scope prunes everything of that kind in the account.
+    #[serde(default)]
+    pub whole_service: Vec<String>,
+}
+
+/// Whether `name` can name an environment: a simple identifier (letters, digits, `-`, `_`,
+/// starting with a letter or digit). Names become folder names, markers in PR comments and
+/// lock names, so nothing that could climb out of `desired/` or break a marker is accepted.
+pub fn is_valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok && name.len() <= MAX_ENV_NAME && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Environment {
+    /// The deletion guard's limit: `max_deletes`, or [`DEFAULT_MAX_DELETES`].
+    pub fn delete_limit(&self) -> usize {
+        self.max_deletes.unwrap_or(DEFAULT_MAX_DELETES)
+    }
+
     /// Checks the rules serde cannot express; returns (field, message) pairs.
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
@@ -79,14 +106,7 @@ impl Environment {
                 "must be a positive number of calls a second".into(),
             ));
         }
-        for path in &self.scope.parameter_paths {
-            if !path.starts_with('/') {
-                problems.push((
-                    "scope.parameter_paths",
-                    format!("`{path}` must start with `/` (SSM hierarchies are absolute)"),
-                ));
-            }
-        }
+        problems.extend(scope::check(&self.scope));
         problems
     }
 }

@@ -58,7 +58,7 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn Kind]) -> EnvPlan {
                 )),
                 None => changes.push(create(desired)),
             },
-            Some(existing) => changes.extend(compare(kind, desired, existing)),
+            Some(existing) => changes.extend(diff(kind, desired, existing)),
         }
     }
     changes.extend(live.into_values().map(delete));
@@ -139,7 +139,8 @@ fn delete(live: Resource) -> Change {
     }
 }
 
-fn compare(kind: &dyn Kind, desired: Resource, live: Resource) -> Option<Change> {
+/// The change that brings `live` to `desired` (both of `kind`, same name), if any.
+pub fn diff(kind: &dyn Kind, desired: Resource, live: Resource) -> Option<Change> {
     let null = Value::null();
     let mut fields = Vec::new();
     let mut replace_reasons = Vec::new();
@@ -298,9 +299,10 @@ pub fn protected_changes(plan: &EnvPlan, env: &Environment) -> Vec<Refusal> {
         .collect()
 }
 
-/// The deletion guard: `--allow-deletes N` when given, else the environment's `max_deletes`.
+/// The deletion guard: `--allow-deletes N` when given, else the environment's `max_deletes`
+/// (10 when unset).
 pub fn too_many_deletes(plan: &EnvPlan, env: &Environment, allow: Option<usize>) -> Option<Refusal> {
-    let limit = allow.or(env.max_deletes)?;
+    let limit = allow.unwrap_or(env.delete_limit());
     let count = plan
         .changes
         .iter()

@@ -8,6 +8,8 @@ use octocrab::Octocrab;
 use octocrab::models::IssueState;
 use octocrab::params::State;
 
+use crate::resource::mask;
+
 pub struct GitHub {
     crab: Octocrab,
     owner: String,
@@ -76,6 +78,7 @@ impl GitHub {
 
     /// Edits the comment that carries `marker`, or creates it: one comment per pull request.
     pub async fn upsert_comment(&self, issue: u64, marker: &str, body: &str) -> Result<u64> {
+        let body = &mask(body);
         match self.find_comment(issue, marker).await? {
             Some((id, _)) => {
                 self.issues()
@@ -96,6 +99,7 @@ impl GitHub {
     }
 
     pub async fn post_comment(&self, issue: u64, body: &str) -> Result<u64> {
+        let body = mask(body);
         let comment = self
             .issues()
             .create_comment(issue, body)
@@ -136,6 +140,8 @@ impl GitHub {
     /// Opens or updates the drift issue titled `title` with `body`, or closes it when `body`
     /// is `None` (no drift any more).
     pub async fn sync_drift_issue(&self, title: &str, body: Option<&str>) -> Result<DriftIssue> {
+        let body = body.map(mask);
+        let body = body.as_deref();
         let labels = vec!["plumb:drift".to_string()];
         let first = self
             .issues()

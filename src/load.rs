@@ -16,6 +16,7 @@ use toml::de::{DeTable, DeValue};
 use crate::config::{Config, Environment};
 use crate::kinds::Kind;
 use crate::resource::Resource;
+use crate::scope;
 use crate::suggest;
 
 /// A place in a file, 1-based.
@@ -253,6 +254,9 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagn
     let selected = select_environments(&config, options, &config_path, &mut problems);
     let mut environments = Vec::new();
     for env in selected {
+        if !crate::config::is_valid_env_name(&env.name) {
+            continue; // reported above; its folder name must not be used
+        }
         let resources = load_environment(options, env, kinds, &mut problems);
         environments.push(DesiredEnv {
             env: env.clone(),
@@ -263,6 +267,28 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagn
         Ok(Desired { config, environments })
     } else {
         Err(Diagnostics(problems))
+    }
+}
+
+/// One environment's settings from `dir/plumb.toml`, checked, without loading its files
+/// (`unlock` must work even when desired/ has problems).
+pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
+    let path = dir.join("plumb.toml");
+    let config = load_config(&path).map_err(|d| Diagnostics(vec![d]))?;
+    let options = LoadOptions {
+        dir,
+        environments: &[name.to_string()],
+        env_vars: EnvVars::Skip,
+    };
+    let mut problems = Vec::new();
+    let selected = select_environments(&config, &options, &path, &mut problems);
+    match selected.first() {
+        Some(env) if problems.is_empty() && crate::config::is_valid_env_name(&env.name) => Ok((*env).clone()),
+        _ if problems.is_empty() => Err(Diagnostics(vec![Diagnostic::file(
+            &path,
+            format!("`{name}` is not a valid environment name"),
+        )])),
+        _ => Err(Diagnostics(problems)),
     }
 }
 
@@ -290,11 +316,21 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         ));
     }
     for env in config.environments.values() {
+        if !crate::config::is_valid_env_name(&env.name) {
+            let message = format!(
+                "environments.{}: an environment name is letters, digits, `-` and `_`, starting \
+                 with a letter or digit (it names a folder under desired/)",
+                toml_key(&env.name)
+            );
+            problems.push(Diagnostic::file(path, message));
+            continue;
+        }
         for (field, message) in env.check() {
             let message = format!("environments.{}.{field}: {message}", toml_key(&env.name));
             problems.push(Diagnostic::file(path, message));
         }
     }
+    problems.extend(overlapping_environments(config, path));
     // A folder that is not an environment is most likely one that was forgotten in plumb.toml:
     // silently skipping it would leave its resources unmanaged.
     if let Ok(entries) = std::fs::read_dir(options.dir) {
@@ -307,6 +343,23 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
                     toml_key(&name)
                 );
                 problems.push(Diagnostic::file(path, message));
+            }
+        }
+    }
+    problems
+}
+
+/// Environments that name the same account and region must not own the same objects: each
+/// would prune the other's. (Where `account_id` is not set on both, `plan` asks STS.)
+fn overlapping_environments(config: &Config, path: &Path) -> Vec<Diagnostic> {
+    let envs: Vec<&Environment> = config.environments.values().collect();
+    let mut problems = Vec::new();
+    for (i, a) in envs.iter().enumerate() {
+        for b in &envs[i + 1..] {
+            let same_place = a.region == b.region && a.account_id.is_some() && a.account_id == b.account_id;
+            let found = scope::overlaps(&a.scope, &b.scope);
+            if same_place && !found.is_empty() {
+                problems.push(Diagnostic::file(path, scope::overlap_message(a, b, &found)));
             }
         }
     }

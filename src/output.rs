@@ -1,20 +1,36 @@
-//! The one place plumb writes to the terminal (clippy's `print_stdout` lint enforces it).
+//! The one place plumb writes to the terminal and its own files (clippy's `print_stdout`
+//! lint enforces it), and so the one place every secret is masked.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::render::text::Style;
+use crate::resource::mask;
 
+/// Writes to stdout, every secret read in this run masked.
 #[allow(clippy::print_stdout)]
 pub fn stdout(text: &str) {
-    print!("{text}");
+    print!("{}", mask(text));
     let _ = std::io::stdout().flush();
 }
 
+/// Writes to stderr, every secret read in this run masked.
 #[allow(clippy::print_stderr)]
 pub fn stderr(text: &str) {
-    eprint!("{text}");
+    eprint!("{}", mask(text));
+}
+
+/// Writes a file plumb produces (plan, report, job summary), every secret masked.
+pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, mask(text))
+}
+
+/// Appends to a file (the job summary), every secret masked.
+pub fn append_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(mask(text).as_bytes())
 }
 
 /// Colour on a terminal only, and never when `NO_COLOR` is set (https://no-color.org).

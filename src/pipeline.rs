@@ -2,6 +2,7 @@
 //! parallel, and the execution of a plan. Commands decide what to show and what to refuse.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::future::try_join_all;
@@ -9,14 +10,18 @@ use futures::future::try_join_all;
 use crate::apply::{self, Outcome};
 use crate::aws::Session;
 use crate::cli::Target;
+use crate::config::Environment;
 use crate::engine::{self, EnvState};
 use crate::error::Refused;
 use crate::git;
 use crate::kinds::{self, Kind};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
+use crate::lock::{self, Lock};
 use crate::output;
 use crate::plan::{EnvPlan, Plan};
-use crate::resource::Resource;
+use crate::resource::{Resource, Secret, Value};
+use crate::scope;
+use serde_json::Value as Json;
 
 /// A plan and the sessions it was computed with.
 pub struct Planned {
@@ -48,6 +53,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         env_vars: EnvVars::Read,
     };
     let desired = load::load(&options, &kinds)?;
+    check_shared_accounts(&desired).await?;
     let mut base_desired = base.as_ref().and_then(|b| load_base(b, &environments, &kinds));
     let spinner = output::spinner("Reading live state");
     let work = desired.environments.into_iter().map(|env| {
@@ -132,9 +138,12 @@ async fn plan_environment(
     let env = &desired.env;
     let session = Session::connect(env).await;
     let account_id = check_account(&session).await?;
-    let live = fetch_live(&session, &desired.resources, kinds)
+    let mut live = fetch_live(&session, &desired.resources, kinds)
         .await
         .with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
+    if let Some(base) = &base {
+        hide_values_secret_in(base, &mut live);
+    }
     let base_plan = base.map(|base| {
         let state = EnvState {
             env,
@@ -157,8 +166,154 @@ async fn plan_environment(
     Ok((plan, session))
 }
 
+/// A live field whose value the base's declaration reads from the environment is secret,
+/// whatever the branch declares now: a PR that drops `value_from_env` must not show it.
+fn hide_values_secret_in(base: &[Resource], live: &mut [Resource]) {
+    for resource in live.iter_mut() {
+        let Some(declared) = base
+            .iter()
+            .find(|b| b.kind == resource.kind && b.name == resource.name)
+        else {
+            continue;
+        };
+        for (field, value) in &declared.fields {
+            if !value.value.is_sensitive() {
+                continue;
+            }
+            let text = resource.get(field).and_then(plain_text);
+            if let Some(text) = text {
+                resource.set(field, Value::Secret(Secret::new(text)));
+            }
+        }
+    }
+}
+
+/// A plain value as the text AWS stores (a list joined by commas, as SSM stores StringLists).
+fn plain_text(value: &Value) -> Option<String> {
+    match value.shown()? {
+        Json::String(s) => Some(s.clone()),
+        Json::Array(items) => {
+            let items: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
+            items.map(|i| i.join(","))
+        }
+        Json::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Two environments of one account and region must not own the same objects. Where
+/// `account_id` settles it, `validate` already refused; otherwise STS says which accounts the
+/// environments' credentials reach. An account plumb cannot learn counts as shared: this
+/// check fails closed.
+async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
+    let mut accounts: BTreeMap<String, Result<String, String>> = BTreeMap::new();
+    let all: Vec<&Environment> = desired.config.environments.values().collect();
+    for selected in &desired.environments {
+        let a = &selected.env;
+        for b in all.iter().filter(|b| b.name != a.name && b.region == a.region) {
+            let overlaps = scope::overlaps(&a.scope, &b.scope);
+            if overlaps.is_empty() || (a.account_id.is_some() && b.account_id.is_some()) {
+                continue;
+            }
+            let account_a = account_of(a, &mut accounts).await;
+            let account_b = account_of(b, &mut accounts).await;
+            match (account_a, account_b) {
+                (Ok(x), Ok(y)) if x != y => continue,
+                (Ok(_), Ok(_)) => bail!(Refused(format!(
+                    "{} (STS says both credentials reach one account; set account_id on both if they are meant to differ)",
+                    scope::overlap_message(a, b, &overlaps)
+                ))),
+                (Err(why), _) | (_, Err(why)) => bail!(Refused(format!(
+                    "environments `{}` and `{}` have overlapping scopes in region {}, and plumb cannot \
+                     tell whether they share an account ({why}); set account_id on both",
+                    a.name, b.name, a.region
+                ))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An environment's account: its `account_id`, or what STS says for its credentials.
+async fn account_of(
+    env: &Environment,
+    known: &mut BTreeMap<String, Result<String, String>>,
+) -> Result<String, String> {
+    if let Some(account) = &env.account_id {
+        return Ok(account.clone());
+    }
+    if let Some(answer) = known.get(&env.name) {
+        return answer.clone();
+    }
+    let session = Session::connect(env).await;
+    let answer = session
+        .caller_account()
+        .await
+        .map_err(|e| format!("STS for `{}`: {e}", env.name));
+    known.insert(env.name.clone(), answer.clone());
+    answer
+}
+
+/// Every change's preflight check (see [`Kind::preflight`]), before any write.
+pub async fn preflight(planned: &Planned) -> Result<Vec<String>> {
+    let kinds = kinds::registry();
+    let mut refusals = Vec::new();
+    for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
+        for change in &env_plan.changes {
+            let Some(kind) = kinds.iter().find(|k| k.name() == change.kind) else {
+                continue;
+            };
+            let why = kind
+                .preflight(session, change)
+                .await
+                .with_context(|| format!("cannot check {} `{}` before applying", change.kind, change.name))?;
+            if let Some(why) = why {
+                refusals.push(format!("{}: {why}", env_plan.environment));
+            }
+        }
+    }
+    Ok(refusals)
+}
+
+/// The apply locks of the environments `target` names (all of them when it names none), in
+/// name order so that two applies never wait on each other. Each environment's account guard
+/// is checked first: a lock is never written into the wrong account.
+pub async fn lock_environments(target: &Target, plan: &str, wait: Duration) -> Result<Vec<Lock>> {
+    let options = LoadOptions {
+        dir: &target.dir,
+        environments: &target.envs,
+        env_vars: EnvVars::Skip,
+    };
+    let desired = load::load(&options, &kinds::registry())?;
+    let mut locks = Vec::new();
+    for env in &desired.environments {
+        let session = Session::connect(&env.env).await;
+        let taken = async {
+            check_account(&session).await?;
+            lock::acquire(&session, plan, wait).await
+        };
+        match taken.await {
+            Ok(lock) => locks.push(lock),
+            Err(error) => {
+                release_all(locks).await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(locks)
+}
+
+/// Releases every lock; a lock that cannot be released is said, not fatal.
+pub async fn release_all(locks: Vec<Lock>) {
+    for lock in locks {
+        if let Err(error) = lock.release().await {
+            output::stderr(&format!("warning: {error:#}\n"));
+        }
+    }
+}
+
 /// The account guard: with `account_id` set, STS must agree before anything is read.
-async fn check_account(session: &Session) -> Result<Option<String>> {
+pub async fn check_account(session: &Session) -> Result<Option<String>> {
     let Some(expected) = &session.env.account_id else {
         return Ok(None);
     };
@@ -191,8 +346,7 @@ pub async fn execute(planned: &Planned) -> Outcome {
     let mut outcome = Outcome::default();
     for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
         let env_outcome = apply::apply_environment(session, env_plan, &kinds, &progress).await;
-        outcome.applied += env_outcome.applied;
-        outcome.failures.extend(env_outcome.failures);
+        outcome.absorb(env_outcome);
     }
     progress.finish_and_clear();
     outcome

@@ -6,6 +6,7 @@
 //! these maps without knowing any kind.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use serde_json::Value as Json;
 
@@ -20,13 +21,64 @@ use crate::load::Origin;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value and remembers its text for [`mask`], so that no byte plumb writes
+    /// can carry it, whatever path it took (an AWS error echoing a request, say).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        remember(&value);
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Secrets shorter than this are not masked in free text: masking `on` or `1` would garble
+/// every line. plumb's own renderers never print any secret, whatever its length.
+pub const MIN_MASKED_LEN: usize = 4;
+
+/// The masked forms of every secret read in this run, longest first.
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn remember(value: &str) {
+    // The text as it is, each of its lines, and the escaped forms in which an error message
+    // or a JSON body would quote it.
+    let mut forms: Vec<String> = vec![value.to_string()];
+    forms.extend(value.lines().map(str::to_string));
+    let json = serde_json::to_string(value).unwrap_or_default();
+    forms.push(json.trim_matches('"').to_string());
+    forms.push(percent_encode(value));
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    for form in forms {
+        if form.chars().count() >= MIN_MASKED_LEN && !seen.contains(&form) {
+            seen.push(form);
+        }
+    }
+    seen.sort_by_key(|f| std::cmp::Reverse(f.len()));
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `text` with every secret read in this run replaced by `***`, as GitHub Actions masks its
+/// secrets. Every byte plumb writes (terminal, plan file, report, comment) passes through it.
+pub fn mask(text: &str) -> String {
+    let seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = text.to_string();
+    for secret in seen.iter() {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
 }
 
 impl fmt::Debug for Secret {
@@ -81,6 +133,13 @@ impl Value {
             (Value::Secret(a), Value::Secret(b)) => a == b,
             (Value::Secret(s), Value::Plain(Json::String(p)))
             | (Value::Plain(Json::String(p)), Value::Secret(s)) => s.expose() == p,
+            // A StringList's items are stored joined by commas; from the environment the
+            // value is that text.
+            (Value::Secret(s), Value::Plain(Json::Array(items)))
+            | (Value::Plain(Json::Array(items)), Value::Secret(s)) => {
+                let texts: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
+                texts.is_some_and(|t| t.join(",") == s.expose())
+            }
             _ => false,
         }
     }

@@ -36,8 +36,12 @@ pub struct Snapshot {
     pub policies: Vec<ManagedPolicyDetail>,
 }
 
+/// The snapshot, read once.
+type SnapshotCell = Arc<OnceCell<Result<Arc<Snapshot>, AwsError>>>;
+
+/// The snapshot of one read generation (see `Session::invalidate_reads`).
 #[derive(Clone)]
-struct SharedSnapshot(Arc<OnceCell<Result<Arc<Snapshot>, AwsError>>>);
+struct SharedSnapshot(Arc<std::sync::Mutex<(u64, SnapshotCell)>>);
 
 pub fn client(session: &Session) -> Client {
     session.shared(|s| Client::new(&s.config))
@@ -45,11 +49,20 @@ pub fn client(session: &Session) -> Client {
 
 /// The session's IAM snapshot, read on first use.
 pub async fn snapshot(session: &Session) -> Result<Arc<Snapshot>, AwsError> {
-    let cell = session.shared(|_| SharedSnapshot(Arc::new(OnceCell::new())));
-    cell.0
-        .get_or_init(|| read_snapshot(client(session)))
-        .await
-        .clone()
+    let shared = session.shared(|s| {
+        SharedSnapshot(Arc::new(std::sync::Mutex::new((
+            s.read_generation(),
+            Arc::default(),
+        ))))
+    });
+    let cell = {
+        let mut slot = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.0 != session.read_generation() {
+            *slot = (session.read_generation(), Arc::default());
+        }
+        slot.1.clone()
+    };
+    cell.get_or_init(|| read_snapshot(client(session))).await.clone()
 }
 
 async fn read_snapshot(client: Client) -> Result<Arc<Snapshot>, AwsError> {
@@ -377,6 +390,16 @@ pub enum Principal<'a> {
     Group(&'a str),
     User(&'a str),
     Role(&'a str),
+}
+
+impl std::fmt::Display for Principal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Group(g) => write!(f, "group `{g}`"),
+            Principal::User(u) => write!(f, "user `{u}`"),
+            Principal::Role(r) => write!(f, "role `{r}`"),
+        }
+    }
 }
 
 impl Principal<'_> {

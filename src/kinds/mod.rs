@@ -52,20 +52,35 @@ pub trait Kind: Send + Sync {
         None
     }
 
+    /// Why this change must not be carried out, checked for every change before the apply
+    /// writes anything: a change that would touch what plumb does not own (a policy attached
+    /// to a role outside the scope, say) is refused up front instead of failing half-way.
+    async fn preflight(&self, _session: &Session, _change: &Change) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+
     /// Carries out one change. Must be idempotent enough that running apply again after a
     /// partial failure finishes the job.
     async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
 }
 
 /// AWS's tag rules (SSM, IAM and CloudWatch alike): at most 50 tags, keys of 1 to 128
-/// characters not starting with `aws:`, values of at most 256 characters.
+/// characters not starting with `aws:`, values of at most 256 characters. Keys starting with
+/// `plumb:` are plumb's own markers and cannot be declared.
 pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut Vec<Diagnostic>) {
     if tags.len() > 50 {
         problems.push(entry.error(Some("tags"), "AWS allows at most 50 tags"));
     }
     for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 || key.to_ascii_lowercase().starts_with("aws:") {
-            let message = format!("tag key {key:?} must be 1-128 characters and not start with `aws:`");
+        let lower = key.to_ascii_lowercase();
+        if key.is_empty()
+            || key.chars().count() > 128
+            || lower.starts_with("aws:")
+            || lower.starts_with("plumb:")
+        {
+            let message = format!(
+                "tag key {key:?} must be 1-128 characters and not start with `aws:` (AWS's) or `plumb:` (plumb's own markers)"
+            );
             problems.push(entry.error(Some("tags"), message));
         }
         if value.chars().count() > 256 {

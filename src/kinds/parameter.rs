@@ -23,6 +23,7 @@ use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry, EnvLookup};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Secret, Value};
+use crate::scope;
 
 pub struct Parameters;
 
@@ -34,6 +35,13 @@ const STANDARD_MAX_BYTES: usize = 4096;
 const ADVANCED_MAX_BYTES: usize = 8192;
 /// Concurrent per-parameter reads (tags).
 const READ_CONCURRENCY: usize = 8;
+/// The tag plumb puts on a String or StringList parameter whose value it wrote from the
+/// environment (`value_from_env`, `initial_value_from_env`). plumb keeps no state: this is how
+/// a later plan knows the value is secret after the declaration is removed or changed.
+pub const FROM_ENV_TAG: &str = "plumb:value-from-env";
+/// The field that shows the marker in plans: `value_source = "environment"`.
+const VALUE_SOURCE: &str = "value_source";
+const FROM_ENVIRONMENT: &str = "environment";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 enum Type {
@@ -110,7 +118,7 @@ impl Kind for Parameters {
         env.scope
             .parameter_paths
             .iter()
-            .any(|p| name.starts_with(p.as_str()))
+            .any(|p| scope::path_covers(p, name))
     }
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
@@ -135,9 +143,11 @@ impl Kind for Parameters {
         for (metadata, values) in futures::future::try_join_all(reads).await? {
             merge(&mut found, metadata, values);
         }
-        found.retain(|name, _| self.in_scope(&session.env, name));
+        found.retain(|name, _| self.in_scope(&session.env, name) && !crate::lock::is_lock_name(name));
         fill_missing_values(&client, &mut found).await?;
-        read_declared_tags(&client, &mut found, desired).await?;
+        let wanted = tags_to_read(&found, desired);
+        let tags = read_tags(&client, wanted).await?;
+        apply_tags(&mut found, desired, tags);
         Ok(found.into_values().collect())
     }
 
@@ -198,6 +208,12 @@ fn check_name(entry: &Entry, kind: &Parameters, problems: &mut Vec<Diagnostic>) 
     {
         fail(format!(
             "name has `{bad}`; AWS allows letters, digits and `_ . - /`"
+        ));
+    }
+    if crate::lock::is_lock_name(name) {
+        fail(format!(
+            "names under `{}` are reserved for plumb's apply locks",
+            crate::lock::LOCK_PREFIX
         ));
     }
     if name.contains("//") || name.ends_with('/') {
@@ -359,6 +375,12 @@ fn build(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) -> Resource
 }
 
 fn set_value(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut Vec<Diagnostic>) {
+    let from_env = spec.value_from_env.is_some() || spec.initial_value_from_env.is_some();
+    if from_env && spec.type_ != Type::SecureString {
+        // Compared like any field, so a parameter written before plumb marked such values
+        // gets its marker on the next apply.
+        resource.set(VALUE_SOURCE, Value::text(FROM_ENVIRONMENT));
+    }
     if let Some(literal) = &spec.value {
         let value = match literal {
             Literal::One(text) => Json::String(text.clone()),
@@ -558,17 +580,74 @@ async fn fill_missing_values(
     Ok(())
 }
 
-/// Tags cost one call per parameter, so they are read only where `tags` is declared.
-async fn read_declared_tags(
-    client: &Client,
+/// Tags cost one call per parameter, so they are read only where they matter: where `tags`
+/// is declared, and where a plain live value is about to be shown (a deletion, or a value
+/// that differs), to learn from [`FROM_ENV_TAG`] whether that value came from the environment.
+fn tags_to_read(found: &BTreeMap<String, Resource>, desired: &[&Resource]) -> Vec<String> {
+    let declared: HashMap<&str, &Resource> = desired.iter().map(|d| (d.name.as_str(), *d)).collect();
+    let shown_value = |live: &Resource| {
+        let Some(live_value) = live.get("value").filter(|v| !v.is_sensitive()) else {
+            return false;
+        };
+        match declared.get(live.name.as_str()) {
+            None => true,
+            Some(d) => d
+                .field("value")
+                .is_some_and(|f| !f.create_only && !f.value.is_sensitive() && !f.value.same_as(live_value)),
+        }
+    };
+    let declares = |live: &Resource, field: &str| {
+        declared
+            .get(live.name.as_str())
+            .is_some_and(|d| d.field(field).is_some())
+    };
+    found
+        .values()
+        .filter(|live| declares(live, "tags") || declares(live, VALUE_SOURCE) || shown_value(live))
+        .map(|live| live.name.clone())
+        .collect()
+}
+
+/// Sets `tags` where declared (without plumb's markers) and hides the value of every
+/// parameter whose value plumb wrote from the environment.
+fn apply_tags(
     found: &mut BTreeMap<String, Resource>,
     desired: &[&Resource],
-) -> Result<(), AwsError> {
-    let wanted: Vec<String> = desired
-        .iter()
-        .filter(|d| d.field("tags").is_some() && found.contains_key(&d.name))
-        .map(|d| d.name.clone())
-        .collect();
+    tags: Vec<(String, BTreeMap<String, String>)>,
+) {
+    for (name, mut tags) in tags {
+        let Some(resource) = found.get_mut(&name) else {
+            continue;
+        };
+        if tags.remove(FROM_ENV_TAG).is_some() {
+            hide_value(resource);
+            resource.set(VALUE_SOURCE, Value::text(FROM_ENVIRONMENT));
+        } else {
+            resource.set(VALUE_SOURCE, Value::null());
+        }
+        tags.retain(|key, _| !key.starts_with("plumb:"));
+        if desired
+            .iter()
+            .any(|d| d.name == name && d.field("tags").is_some())
+        {
+            resource.set("tags", Value::Plain(json!(tags)));
+        }
+    }
+}
+
+/// Makes a live value secret: it came from the environment, so no plan may show it, even
+/// once its declaration is gone or switched to a literal.
+pub fn hide_value(resource: &mut Resource) {
+    let text = resource.get("value").and_then(value_text);
+    if let Some(text) = text {
+        resource.set("value", Value::Secret(Secret::new(text)));
+    }
+}
+
+async fn read_tags(
+    client: &Client,
+    wanted: Vec<String>,
+) -> Result<Vec<(String, BTreeMap<String, String>)>, AwsError> {
     let reads = wanted.into_iter().map(|name| async move {
         let output = client
             .list_tags_for_resource()
@@ -585,16 +664,10 @@ async fn read_declared_tags(
             .collect();
         Ok::<_, AwsError>((name, tags))
     });
-    let tags: Vec<_> = futures::stream::iter(reads)
+    futures::stream::iter(reads)
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
-        .await?;
-    for (name, tags) in tags {
-        if let Some(resource) = found.get_mut(&name) {
-            resource.set("tags", Value::Plain(json!(tags)));
-        }
-    }
-    Ok(())
+        .await
 }
 
 // --- writing --------------------------------------------------------------------------
@@ -638,18 +711,26 @@ fn put_request(
     request
 }
 
+/// Whether `desired` writes a value from the environment into a type AWS shows in plain text.
+fn writes_env_value_in_plain(desired: &Resource) -> bool {
+    desired.get("value").is_some_and(Value::is_sensitive) && desired.get_str("type") != Some("SecureString")
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value are set")
+}
+
 async fn create(client: &Client, limiter: &PutLimiter, desired: &Resource) -> Result<(), AwsError> {
     let value = desired.get("value").and_then(value_text).unwrap_or_default();
-    let tags: Vec<Tag> = tags_of(desired)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
-        .collect();
+    let mut tags = tags_of(desired);
+    if writes_env_value_in_plain(desired) {
+        tags.insert(FROM_ENV_TAG.to_string(), "true".to_string());
+    }
+    let tags: Vec<Tag> = tags.iter().map(|(k, v)| tag(k, v)).collect();
     let request = put_request(client, desired, value)
         .set_description(desired.get_str("description").map(str::to_string))
         .set_tags((!tags.is_empty()).then_some(tags))
@@ -665,7 +746,14 @@ async fn create(client: &Client, limiter: &PutLimiter, desired: &Resource) -> Re
 async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Result<(), AwsError> {
     let desired = desired_of(change);
     let live = change.live.as_deref().expect("an update has a live side");
-    let needs_put = change.fields.iter().any(|f| f.field != "tags");
+    let changed = |field: &str| change.fields.iter().any(|f| f.field == field);
+    let needs_put = change
+        .fields
+        .iter()
+        .any(|f| f.field != "tags" && f.field != VALUE_SOURCE);
+    if changed(VALUE_SOURCE) && !needs_put && writes_env_value_in_plain(desired) {
+        add_tags(client, &desired.name, vec![tag(FROM_ENV_TAG, "true")]).await?;
+    }
     if needs_put {
         // A value plumb does not manage (initial_value_from_env) is written back as it is.
         let value = desired
@@ -677,6 +765,12 @@ async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Resul
             .unwrap_or_default();
         // An empty description clears the one AWS has: a missing one would keep it.
         let description = desired.get_str("description").unwrap_or_default().to_string();
+        let from_env =
+            writes_env_value_in_plain(desired) && desired.field("value").is_some_and(|f| !f.create_only);
+        if from_env {
+            // Marked before the value is written, so no moment exists where it is unmarked.
+            add_tags(client, &desired.name, vec![tag(FROM_ENV_TAG, "true")]).await?;
+        }
         limiter.0.acquire().await;
         put_request(client, desired, value)
             .description(description)
@@ -684,8 +778,16 @@ async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Resul
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("PutParameter", &desired.name, e))?;
+        let was_secret = live.get("value").is_some_and(Value::is_sensitive)
+            && live.get_str("type") != Some("SecureString");
+        let now_plain = desired
+            .field("value")
+            .is_some_and(|f| !f.create_only && !f.value.is_sensitive());
+        if was_secret && now_plain {
+            remove_tags(client, &desired.name, vec![FROM_ENV_TAG.to_string()]).await?;
+        }
     }
-    if change.fields.iter().any(|f| f.field == "tags") {
+    if changed("tags") {
         update_tags(client, &desired.name, &tags_of(live), &tags_of(desired)).await?;
     }
     Ok(())
@@ -705,34 +807,38 @@ async fn update_tags(
     let added: Vec<Tag> = desired
         .iter()
         .filter(|(k, v)| live.get(*k) != Some(*v))
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
+        .map(|(k, v)| tag(k, v))
         .collect();
     if !removed.is_empty() {
-        client
-            .remove_tags_from_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(name)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", name, e))?;
+        remove_tags(client, name, removed).await?;
     }
     if !added.is_empty() {
-        client
-            .add_tags_to_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(name)
-            .set_tags(Some(added))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("AddTagsToResource", name, e))?;
+        add_tags(client, name, added).await?;
     }
+    Ok(())
+}
+
+async fn add_tags(client: &Client, name: &str, tags: Vec<Tag>) -> Result<(), AwsError> {
+    client
+        .add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("AddTagsToResource", name, e))?;
+    Ok(())
+}
+
+async fn remove_tags(client: &Client, name: &str, keys: Vec<String>) -> Result<(), AwsError> {
+    client
+        .remove_tags_from_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .set_tag_keys(Some(keys))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", name, e))?;
     Ok(())
 }
 

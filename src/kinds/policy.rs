@@ -108,6 +108,57 @@ impl Kind for Policies {
             .then(|| "AWS cannot change a policy's description; it is re-attached where it was".into())
     }
 
+    /// Deleting or replacing a policy detaches it everywhere first (IAM refuses otherwise).
+    /// Attachments to principals outside the scope (roles, users and groups at other paths)
+    /// could not be restored by a later apply, since plumb does not manage them: refused.
+    async fn preflight(&self, session: &Session, change: &Change) -> Result<Option<String>, AwsError> {
+        if !matches!(change.action, Action::Delete | Action::Replace) {
+            return Ok(None);
+        }
+        let client = iam::client(session);
+        let account = iam::account_id(session).await?;
+        let arn = iam::policy_arn(&account, &session.env, &change.name);
+        let attached = list_attachments(&client, &arn).await?;
+        let snapshot = iam::snapshot(session).await?;
+        let ours = |path: Option<&str>| iam::in_scope(&session.env, path);
+        let own_users: Vec<&str> = snapshot
+            .users
+            .iter()
+            .filter(|u| ours(u.path.as_deref()))
+            .filter_map(|u| u.user_name.as_deref())
+            .collect();
+        let own_groups: Vec<&str> = snapshot
+            .groups
+            .iter()
+            .filter(|g| ours(g.path.as_deref()))
+            .filter_map(|g| g.group_name.as_deref())
+            .collect();
+        let outside: Vec<String> = attached
+            .principals()
+            .filter(|p| match p {
+                Principal::Group(g) => !own_groups.contains(g),
+                Principal::User(u) => !own_users.contains(u),
+                Principal::Role(_) => true,
+            })
+            .map(|p| p.to_string())
+            .collect();
+        if outside.is_empty() {
+            return Ok(None);
+        }
+        let hint = match change.action {
+            Action::Replace => "; or keep its description (a new description needs a new policy)",
+            _ => "",
+        };
+        Ok(Some(format!(
+            "{} policy `{}` would detach it from {}, outside plumb's scope (iam_path `{}`), and \
+             plumb could not attach it back: detach it from them yourself first{hint}",
+            change.action.verb(),
+            change.name,
+            outside.join(", "),
+            iam::iam_path(&session.env)
+        )))
+    }
+
     async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
         let client = iam::client(session);
         let account = iam::account_id(session).await?;
@@ -116,17 +167,63 @@ impl Kind for Policies {
             Action::Create => create(&client, session, change).await,
             Action::Update => new_default_version(&client, &arn, change).await,
             Action::Delete => {
-                detach_everywhere(&client, &arn).await?;
-                delete(&client, &arn).await
+                let attached = list_attachments(&client, &arn).await?;
+                let mut done = Vec::new();
+                detach_all(&client, &arn, &attached, &mut done).await?;
+                delete(&client, &arn).await.map_err(|e| e.after_steps(&done))
             }
-            Action::Replace => {
-                let attached = detach_everywhere(&client, &arn).await?;
-                delete(&client, &arn).await?;
-                create(&client, session, change).await?;
-                reattach(&client, &arn, &attached).await
-            }
+            Action::Replace => replace(&client, session, &arn, change).await,
         }
     }
+}
+
+/// Detach everywhere, delete, create anew, attach again where it was. A failure before the
+/// deletion attaches back what was detached; a failure after it says which steps were done
+/// (a second apply re-creates the policy, and the groups and users that declare it get it
+/// back: only principals inside the scope can be attached, see `preflight`).
+async fn replace(client: &Client, session: &Session, arn: &str, change: &Change) -> Result<(), AwsError> {
+    let attached = list_attachments(client, arn).await?;
+    let mut done = Vec::new();
+    let detached = detach_all(client, arn, &attached, &mut done).await;
+    let deleted = match detached {
+        Ok(()) => delete(client, arn).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = deleted {
+        // The policy still exists: put back what was detached before reporting.
+        let restored = reattach(client, arn, &attached).await;
+        let error = match restored {
+            Ok(()) => error.after_steps(&["detached it, then attached it back where it was".to_string()]),
+            Err(again) => error
+                .after_steps(&done)
+                .after_steps(&[format!("attaching it back failed too: {again}")]),
+        };
+        return Err(error);
+    }
+    done.push("deleted it".to_string());
+    create(client, session, change)
+        .await
+        .map_err(|e| e.after_steps(&done))?;
+    done.push("created it anew".to_string());
+    reattach(client, arn, &attached)
+        .await
+        .map_err(|e| e.after_steps(&done))
+}
+
+async fn detach_all(
+    client: &Client,
+    arn: &str,
+    attached: &Attachments,
+    done: &mut Vec<String>,
+) -> Result<(), AwsError> {
+    for principal in attached.principals() {
+        principal
+            .detach(client, arn)
+            .await
+            .map_err(|e| e.after_steps(done))?;
+        done.push(format!("detached it from {principal}"));
+    }
+    Ok(())
 }
 
 fn document_text(change: &Change) -> String {
@@ -215,9 +312,8 @@ impl Attachments {
     }
 }
 
-/// Detaches the policy from every group, user and role (IAM refuses to delete it otherwise)
-/// and says where it was attached.
-async fn detach_everywhere(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
+/// Where the policy is attached: every group, user and role (none when it does not exist).
+async fn list_attachments(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
     let mut attached = Attachments::default();
     let mut marker = None;
     loop {
@@ -251,9 +347,6 @@ async fn detach_everywhere(client: &Client, arn: &str) -> Result<Attachments, Aw
         if !page.is_truncated || marker.is_none() {
             break;
         }
-    }
-    for principal in attached.principals() {
-        principal.detach(client, arn).await?;
     }
     Ok(attached)
 }

@@ -1,0 +1,304 @@
+//! The per-environment apply lock, kept in AWS itself so that it binds every machine: an SSM
+//! parameter `/plumb/lock/<env>` created with `Overwrite=false`, which AWS creates atomically
+//! for exactly one caller. It holds who took it, when, for which plan, and when it expires.
+//!
+//! The lock lies outside every scope: parameter reads skip `/plumb/lock/`, and declaring a
+//! parameter there is a validation error, so plumb never prunes it. A lock older than its TTL
+//! (a killed apply) is broken by the next apply; `plumb unlock --env NAME` breaks one at once.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterType;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{AwsError, Session};
+use crate::error::{Interrupted, Refused};
+use crate::interrupt;
+
+pub const LOCK_PREFIX: &str = "/plumb/lock/";
+/// How long a lock holds when its holder never releases it (killed with SIGKILL, say).
+pub const TTL: Duration = Duration::from_secs(2 * 3600);
+/// How often a waiting apply (`--lock-timeout`) looks again.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Whether an SSM parameter name is one of plumb's locks (never read as a resource).
+pub fn is_lock_name(name: &str) -> bool {
+    name.starts_with(LOCK_PREFIX)
+}
+
+fn lock_name(environment: &str) -> String {
+    format!("{LOCK_PREFIX}{environment}")
+}
+
+/// What a lock parameter holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Holder {
+    /// Who: `user@host (pid N)`, or the GitHub Actions run.
+    pub holder: String,
+    /// Tells this process's lock from another's with the same description.
+    pub token: String,
+    pub plan: String,
+    pub acquired_at: u64,
+    pub expires_at: u64,
+}
+
+impl Holder {
+    fn describe(&self) -> String {
+        format!(
+            "{} since {} (plan: {}; expires {})",
+            self.holder,
+            utc(self.acquired_at),
+            self.plan,
+            utc(self.expires_at)
+        )
+    }
+}
+
+/// A lock this process holds; [`Lock::release`] gives it back.
+pub struct Lock {
+    environment: String,
+    client: Client,
+    token: String,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Who this process is, for the lock's holder and for `unlock`'s message.
+fn whoami() -> String {
+    if let (Ok(server), Ok(repo), Ok(run)) = (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
+        return format!("GitHub Actions run {server}/{repo}/actions/runs/{run}");
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{user}@{host} (pid {})", std::process::id())
+}
+
+/// Takes the lock of the session's environment, waiting up to `wait` for another holder.
+/// Refused (exit 3) when another apply holds it.
+pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lock> {
+    let client = session.shared(|s| Client::new(&s.config));
+    let environment = session.env.name.clone();
+    let name = lock_name(&environment);
+    let token = format!("{}-{}", std::process::id(), nanos());
+    let started = tokio::time::Instant::now();
+    loop {
+        let holder = Holder {
+            holder: whoami(),
+            token: token.clone(),
+            plan: plan.to_string(),
+            acquired_at: now(),
+            expires_at: now() + TTL.as_secs(),
+        };
+        match create(&client, &environment, &holder).await {
+            Ok(()) => {
+                return Ok(Lock {
+                    environment,
+                    client,
+                    token,
+                });
+            }
+            Err(error) if error.code == "ParameterAlreadyExists" => {}
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot take the apply lock of environment `{environment}`"));
+            }
+        }
+        let Some((other, version)) = read(&client, &name).await? else {
+            continue; // released in the meantime
+        };
+        if other.expires_at <= now() {
+            break_stale(&client, &name, version).await?;
+            continue;
+        }
+        if started.elapsed() >= wait {
+            bail!(Refused(format!(
+                "environment `{environment}` is locked by another apply: {}. Wait for it (or pass \
+                 --lock-timeout), or run `plumb unlock --env {environment}` if it is stale",
+                other.describe()
+            )));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = interrupt::wait() => bail!(Interrupted(format!(
+                "interrupted while waiting for the apply lock of `{environment}`: nothing was changed"
+            ))),
+        }
+    }
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(), AwsError> {
+    let name = lock_name(environment);
+    let value = serde_json::to_string(holder).expect("a holder always serialises");
+    let result = client
+        .put_parameter()
+        .name(&name)
+        .value(value)
+        .r#type(ParameterType::String)
+        .description(format!("plumb apply lock of environment {environment}"))
+        .overwrite(false)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("PutParameter", &name, e);
+            // "Succeeded but answered 500", then retried: the lock may be ours already.
+            if error.code == "ParameterAlreadyExists"
+                && let Ok(Some((current, _))) = read(client, &name).await
+                && current.token == holder.token
+            {
+                return Ok(());
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The lock's holder and the parameter's version; `None` when there is no lock. A lock that
+/// does not parse (written by hand?) counts as held by "an unknown holder" until it expires
+/// by its parameter's age.
+async fn read(client: &Client, name: &str) -> Result<Option<(Holder, i64)>> {
+    let output = match client.get_parameter().name(name).send().await {
+        Ok(output) => output,
+        Err(e) => {
+            let error = AwsError::from_sdk("GetParameter", name, e);
+            if error.code == "ParameterNotFound" {
+                return Ok(None);
+            }
+            return Err(error).context("cannot read the apply lock");
+        }
+    };
+    let Some(parameter) = output.parameter else {
+        return Ok(None);
+    };
+    let value = parameter.value.unwrap_or_default();
+    let holder = serde_json::from_str(&value).unwrap_or_else(|_| {
+        let written = parameter.last_modified_date.map_or(0, |d| d.secs().max(0) as u64);
+        Holder {
+            holder: "an unknown holder (the lock does not parse)".into(),
+            token: String::new(),
+            plan: "unknown".into(),
+            acquired_at: written,
+            expires_at: written + TTL.as_secs(),
+        }
+    });
+    Ok(Some((holder, parameter.version)))
+}
+
+/// Deletes an expired lock, unless someone replaced it since it was read.
+async fn break_stale(client: &Client, name: &str, version: i64) -> Result<()> {
+    if let Some((_, current)) = read(client, name).await?
+        && current != version
+    {
+        return Ok(());
+    }
+    delete(client, name).await
+}
+
+async fn delete(client: &Client, name: &str) -> Result<()> {
+    match client.delete_parameter().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let error = AwsError::from_sdk("DeleteParameter", name, e);
+            if error.code == "ParameterNotFound" {
+                Ok(())
+            } else {
+                Err(error).context("cannot remove the apply lock")
+            }
+        }
+    }
+}
+
+impl Lock {
+    /// Gives the lock back, if it is still this process's.
+    pub async fn release(self) -> Result<()> {
+        let name = lock_name(&self.environment);
+        match read(&self.client, &name).await? {
+            Some((holder, _)) if holder.token == self.token => delete(&self.client, &name).await,
+            _ => Ok(()),
+        }
+        .with_context(|| {
+            format!(
+                "the apply lock of `{}` could not be released: run `plumb unlock --env {}`",
+                self.environment, self.environment
+            )
+        })
+    }
+}
+
+/// `plumb unlock`: removes the environment's lock, whoever holds it; says whose it was.
+pub async fn unlock(session: &Session) -> Result<Option<String>> {
+    let client = session.shared(|s| Client::new(&s.config));
+    let name = lock_name(&session.env.name);
+    let Some((holder, _)) = read(&client, &name).await? else {
+        return Ok(None);
+    };
+    delete(&client, &name).await?;
+    Ok(Some(holder.describe()))
+}
+
+/// `2026-12-01T19:39:48Z` for seconds since the epoch.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_lock_name, utc};
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_796_146_788), "2026-12-01T17:39:48Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn lock_names_are_reserved() {
+        assert!(is_lock_name("/plumb/lock/dev"));
+        assert!(!is_lock_name("/plumb/locker"));
+    }
+}
