@@ -20,10 +20,17 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
 * Fault injection, per account and operation (moto has none): `POST /_plumb/faults` with
   `{"account", "operation", "kind": "throttle"|"error"|"latency"|"quota", ...}`.
     - throttle: the next `count` calls answer 400 ThrottlingException.
-    - error:    the next `count` calls answer `status` (default 500) with `code`.
+    - error:    the next `count` calls answer `status` (default 500) with `code`; with
+                `echo_request` the message quotes the request body, as a careless service
+                might (the secret-masking tests need one).
     - latency:  every call sleeps `delay_ms` first.
     - quota:    a token bucket of `rate` calls a second (burst `burst`); calls over it answer
                 400 ThrottlingException, as AWS does when a quota is exceeded.
+    - ghost:    the next `count` calls are carried out, then answer 500 InternalFailure:
+                AWS's "succeeded but answered 500", after which the SDK retries the write.
+    - random:   each call fails with probability `throttle` (400 ThrottlingException),
+                `error` (503) or, for writes, `ghost` (done, then 500); seeded by `seed`, so
+                a run is repeatable. `GET /_plumb/faults/injected?account=` counts them.
     - page_cap: pages of at most `max` items (AWS may return fewer than MaxItems), so that
                 paging code is exercised with few objects.
   `DELETE /_plumb/faults?account=...` removes an account's rules.
@@ -61,6 +68,7 @@ import argparse
 import io
 import json
 import os
+import random
 import re
 import sys
 import threading
@@ -416,8 +424,9 @@ class Faults:
         return min(caps) if caps else None
 
     def decide(self, account, operation):
-        """Returns (delay_seconds, error_response or None) for this call."""
-        delay, error = 0.0, None
+        """Returns (delay_seconds, error_response or None, after_success) for this call; with
+        after_success the call is served by moto first and the error answered after it."""
+        delay, error, after = 0.0, None, False
         with self.lock:
             for rule in self.rules.get(account, []):
                 if rule["operation"] not in ("*", operation):
@@ -425,13 +434,28 @@ class Faults:
                 kind = rule["kind"]
                 if kind == "latency":
                     delay += rule.get("delay_ms", 0) / 1000.0
+                elif error is None and kind == "ghost" and rule.get("count", 1) > 0:
+                    rule["count"] = rule.get("count", 1) - 1
+                    error, after = (500, "InternalFailure", "injected fault after the write"), True
+                elif error is None and kind == "random":
+                    rng = rule.setdefault("rng", random.Random(rule.get("seed", 0)))
+                    roll = rng.random()
+                    throttle, fail, ghost = (rule.get(k, 0.0) for k in ("throttle", "error", "ghost"))
+                    if roll < throttle:
+                        error = (400, "ThrottlingException", "Rate exceeded")
+                    elif roll < throttle + fail:
+                        error = (503, "ServiceUnavailable", "injected fault")
+                    elif roll < throttle + fail + ghost and not operation.startswith(("Get", "List", "Describe")):
+                        error, after = (500, "InternalFailure", "injected fault after the write"), True
+                    if error:
+                        rule["injected"] = rule.get("injected", 0) + 1
                 elif error is None and kind in ("throttle", "error") and rule.get("count", 1) > 0:
                     rule["count"] = rule.get("count", 1) - 1
                     if kind == "throttle":
                         error = (400, "ThrottlingException", "Rate exceeded")
                     else:
-                        error = (rule.get("status", 500), rule.get("code", "InternalFailure"),
-                                 "injected fault")
+                        message = ECHO if rule.get("echo_request") else "injected fault"
+                        error = (rule.get("status", 500), rule.get("code", "InternalFailure"), message)
                 elif error is None and kind == "quota":
                     now = time.monotonic()
                     burst = float(rule.get("burst", rule["rate"]))
@@ -442,7 +466,7 @@ class Faults:
                     else:
                         rule["throttled"] = rule.get("throttled", 0) + 1
                         error = (400, "ThrottlingException", "Rate exceeded")
-        return delay, error
+        return delay, error, after
 
 
 def error_response(request_kind, status, code, message):
@@ -457,6 +481,8 @@ def error_response(request_kind, status, code, message):
 
 
 FAULTS = Faults()
+# An error rule with `echo_request` answers with the request's body in its message.
+ECHO = object()
 
 
 class Emulator:
@@ -477,9 +503,19 @@ class Emulator:
         operation, request_kind = self.operation_of(environ)
         self.faults.record(account, operation)
 
-        delay, error = self.faults.decide(account, operation)
+        delay, error, after_success = self.faults.decide(account, operation)
         if delay:
             time.sleep(delay)
+        if error and after_success:
+            # The write happens; the answer is lost (AWS's "succeeded but answered 500").
+            body = self.moto_app(environ, lambda *args, **kwargs: None)
+            for _ in body:
+                pass
+            if hasattr(body, "close"):
+                body.close()
+        if error and error[2] is ECHO:
+            # A service that quotes the request in its error (secrets and all).
+            error = (error[0], error[1], "invalid request: " + environ.get("plumb.body", b"").decode("utf-8", "replace"))
         if error:
             return error_response(request_kind, *error)(environ, start_response)
         return self.moto_app(environ, start_response)
@@ -503,6 +539,7 @@ class Emulator:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
+            environ["plumb.body"] = body
             if b'"Name":"/plumb/lock/' in body.replace(b" ", b""):
                 operation += ":lock"
             return operation, "json"
@@ -511,6 +548,7 @@ class Emulator:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["plumb.body"] = body
         fields = parse_qs(body.decode("utf-8", "replace")) or parse_qs(environ.get("QUERY_STRING", ""))
         return fields.get("Action", ["unknown"])[0], "query"
 
@@ -530,6 +568,10 @@ class Emulator:
         if path == "/_plumb/faults" and request.method == "DELETE":
             self.faults.clear(request.args.get("account", DEFAULT_ACCOUNT))
             return json_response({"status": "ok"})
+        if path == "/_plumb/faults/injected":
+            with self.faults.lock:
+                rules = self.faults.rules.get(request.args.get("account", DEFAULT_ACCOUNT), [])
+                return json_response(sum(r.get("injected", 0) for r in rules))
         if path == "/_plumb/faults/throttled":
             with self.faults.lock:
                 rules = self.faults.rules.get(request.args.get("account", DEFAULT_ACCOUNT), [])

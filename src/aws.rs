@@ -94,6 +94,17 @@ impl AwsError {
     }
 }
 
+/// A write whose error says its effect is already there counts as done: a call that
+/// succeeded but answered 500 is retried by the SDK, and the retry finds its own work
+/// (`DuplicateRecordException` for a create, `NotFoundException` for a delete).
+pub fn done_if<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if codes.contains(&error.code.as_str()) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// One environment's connection to AWS: its SDK configuration and the clients and limiters
 /// the kinds create from it, made once and shared.
 pub struct Session {

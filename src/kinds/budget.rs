@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
 use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
@@ -738,7 +738,7 @@ async fn update_notifications(client: &Client, account: &str, change: &Change) -
                 update_subscribers(client, account, name, &old, &new).await?;
             }
             None => {
-                client
+                let created = client
                     .create_notification()
                     .account_id(account)
                     .budget_name(name)
@@ -746,22 +746,28 @@ async fn update_notifications(client: &Client, account: &str, change: &Change) -
                     .set_subscribers(Some(subscribers_of(&new, name)?))
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("CreateNotification", name, e))?;
+                    .map_err(|e| AwsError::from_sdk("CreateNotification", name, e));
+                done_if(created, &[DUPLICATE])?;
             }
         }
     }
     for old in have {
-        client
+        let deleted = client
             .delete_notification()
             .account_id(account)
             .budget_name(name)
             .notification(notification_of(&old, name)?)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteNotification", name, e))?;
+            .map_err(|e| AwsError::from_sdk("DeleteNotification", name, e));
+        done_if(deleted, &[NOT_FOUND])?;
     }
     Ok(())
 }
+
+/// Budgets' codes for "already there" and "already gone" (see [`done_if`]).
+const DUPLICATE: &str = "DuplicateRecordException";
+const NOT_FOUND: &str = "NotFoundException";
 
 async fn update_subscribers(
     client: &Client,
@@ -773,7 +779,7 @@ async fn update_subscribers(
     let notification = notification_of(new, name)?;
     let (before, after) = (subscribers_of(old, name)?, subscribers_of(new, name)?);
     for gone in before.iter().filter(|s| !after.contains(s)) {
-        client
+        let deleted = client
             .delete_subscriber()
             .account_id(account)
             .budget_name(name)
@@ -781,10 +787,11 @@ async fn update_subscribers(
             .subscriber(gone.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteSubscriber", name, e))?;
+            .map_err(|e| AwsError::from_sdk("DeleteSubscriber", name, e));
+        done_if(deleted, &[NOT_FOUND])?;
     }
     for added in after.iter().filter(|s| !before.contains(s)) {
-        client
+        let created = client
             .create_subscriber()
             .account_id(account)
             .budget_name(name)
@@ -792,30 +799,22 @@ async fn update_subscribers(
             .subscriber(added.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("CreateSubscriber", name, e))?;
+            .map_err(|e| AwsError::from_sdk("CreateSubscriber", name, e));
+        done_if(created, &[DUPLICATE])?;
     }
     Ok(())
 }
 
 /// Deletes the budget (its notifications go with it); one already gone counts as deleted.
 async fn delete(client: &Client, account: &str, name: &str) -> Result<(), AwsError> {
-    match client
+    let deleted = client
         .delete_budget()
         .account_id(account)
         .budget_name(name)
         .send()
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("DeleteBudget", name, e);
-            if error.code == "NotFoundException" {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+        .map_err(|e| AwsError::from_sdk("DeleteBudget", name, e));
+    done_if(deleted, &[NOT_FOUND])
 }
 
 #[cfg(test)]

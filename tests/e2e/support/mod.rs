@@ -181,12 +181,35 @@ impl World {
         self.run_plumb(args, None)
     }
 
+    /// Runs `plumb` against another endpoint (a server that never answers, say).
+    pub fn plumb_at(&self, endpoint: &str, args: &[&str]) -> Run {
+        self.run_plumb(args, Some(endpoint))
+    }
+
+    /// Starts `plumb` against the emulator without waiting for it (signals, concurrency).
+    pub fn spawn_plumb(&self, args: &[&str]) -> Child {
+        self.command(args, Some(&emulator().endpoint))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start plumb")
+    }
+
     fn run_plumb(&self, args: &[&str], endpoint: Option<&str>) -> Run {
+        let output = self.command(args, endpoint).output().expect("cannot run plumb");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn command(&self, args: &[&str], endpoint: Option<&str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_plumb"));
         if let Some(endpoint) = endpoint {
             command.env("AWS_ENDPOINT_URL", endpoint);
         }
-        let output = command
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("AWS_PROFILE")
@@ -201,14 +224,8 @@ impl World {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("NO_COLOR", "1")
             .envs(&self.env_vars)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run plumb");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .stdin(Stdio::null());
+        command
     }
 
     /// The real SDK's configuration for this world's account, retries off.
@@ -250,6 +267,21 @@ impl World {
         serde_json::from_str(&body).expect("calls are JSON")
     }
 
+    /// Removes this world's fault rules.
+    pub fn clear_faults(&self) {
+        control("DELETE", &format!("/_plumb/faults?account={}", self.account), "");
+    }
+
+    /// Faults a `random` rule injected so far in this world's account.
+    pub fn injected_faults(&self) -> u64 {
+        let body = control(
+            "GET",
+            &format!("/_plumb/faults/injected?account={}", self.account),
+            "",
+        );
+        body.trim().parse().expect("a count")
+    }
+
     /// Adds a fault rule (see emulator/server.py) for this world's account.
     pub fn fault(&self, mut rule: serde_json::Value) {
         rule["account"] = serde_json::Value::String(self.account.clone());
@@ -282,6 +314,26 @@ fn collect_text(dir: &Path, text: &mut String) {
             text.push_str(&content);
         }
     }
+}
+
+/// Waits for a spawned `plumb` to end and collects what it printed.
+pub fn finish(child: Child) -> Run {
+    let output = child.wait_with_output().expect("plumb ran");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Sends `signal` (`INT`, `TERM`) to a spawned process.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} failed");
 }
 
 /// A request to the emulator's control API (plain HTTP/1.0: no client library needed).

@@ -1,0 +1,243 @@
+//! Apply under pressure: a second apply on the same environment, a signal mid-apply, an
+//! endpoint that never answers. Each ends in a clear message and nothing lost.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::json;
+
+use crate::support::{self, World};
+
+const LOCK: &str = "/plumb/lock/dev";
+
+/// A world with `count` parameters to create, each PutParameter slowed to `delay_ms`.
+fn slow_world(count: usize, delay_ms: u64) -> World {
+    let world = World::new();
+    world.plumb_toml("ssm_put_rate = 1000");
+    let mut toml = String::new();
+    for i in 0..count {
+        toml.push_str(&format!("[parameters.\"/dev/app/p{i:03}\"]\nvalue = \"v{i}\"\n"));
+    }
+    world.write("desired/dev/a.toml", &toml);
+    world.fault(json!({"operation": "PutParameter", "kind": "latency", "delay_ms": delay_ms}));
+    world
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn puts(world: &World) -> u64 {
+    world.calls().get("PutParameter").copied().unwrap_or(0)
+}
+
+async fn live_count(world: &World) -> usize {
+    let ssm = world.ssm().await;
+    let mut count = 0;
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path("/dev/app")
+        .recursive(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        count += page.unwrap().parameters.unwrap_or_default().len();
+    }
+    count
+}
+
+async fn lock_exists(world: &World) -> bool {
+    world.ssm().await.get_parameter().name(LOCK).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
+    let world = slow_world(30, 100);
+    let first = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the first apply to start writing", || puts(&world) >= 1);
+    let second = world.plumb(&["apply", "--auto-approve"]);
+    second.expect_code(3);
+    assert!(
+        second
+            .stderr
+            .contains("environment `dev` is locked by another apply:"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("(pid "),
+        "names the holder: {}",
+        second.stderr
+    );
+    support::finish(first).expect_code(0);
+    assert_eq!(puts(&world), 30, "only the first apply wrote");
+    assert!(!lock_exists(&world).await, "the lock is released");
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[tokio::test]
+async fn a_saved_plan_waits_for_the_lock_with_lock_timeout_and_is_then_stale() {
+    let world = slow_world(10, 100);
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+    let first = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the first apply to start writing", || puts(&world) >= 1);
+    let second = world.plumb(&["apply", "plan.json", "--lock-timeout", "120"]);
+    support::finish(first).expect_code(0);
+    // It waited, then planned under the lock: the first apply made its plan stale.
+    second.expect_code(3);
+    assert!(second.stderr.contains("the plan is stale"), "{}", second.stderr);
+    assert_eq!(puts(&world), 10);
+}
+
+#[tokio::test]
+async fn a_stale_lock_is_named_broken_by_unlock_and_expires() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"v\"\n",
+    );
+    let ssm = world.ssm().await;
+    let held = json!({"holder": "carol@laptop (pid 42)", "token": "t", "plan": "sha256:abc",
+                      "acquired_at": 1_790_000_000u64, "expires_at": 4_000_000_000u64});
+    ssm.put_parameter()
+        .name(LOCK)
+        .value(held.to_string())
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply
+            .stderr
+            .contains("locked by another apply: carol@laptop (pid 42) since"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply.stderr.contains("plumb unlock --env dev"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(world.calls().get("PutParameter"), None, "nothing applied");
+    // The plan does not offer to delete the lock: it is outside every scope.
+    let plan = world.plumb(&["plan"]);
+    assert!(!plan.stdout.contains(LOCK), "{}", plan.stdout);
+
+    let unlock = world.plumb(&["unlock", "--env", "dev"]);
+    unlock.expect_code(0);
+    assert!(
+        unlock
+            .stdout
+            .contains("removed the lock held by carol@laptop (pid 42)"),
+        "{}",
+        unlock.stdout
+    );
+    world.plumb(&["unlock", "--env", "dev"]).expect_code(0);
+
+    // An expired lock (its holder was killed) is broken by the next apply.
+    let expired = json!({"holder": "dave@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
+    ssm.put_parameter()
+        .name(LOCK)
+        .value(expired.to_string())
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(!lock_exists(&world).await);
+}
+
+#[tokio::test]
+async fn sigint_mid_apply_finishes_what_is_in_flight_and_says_what_was_not_done() {
+    let world = slow_world(40, 200);
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("some writes", || puts(&world) >= 4);
+    support::signal(&apply, "INT");
+    let run = support::finish(apply);
+    run.expect_code(130);
+    assert!(
+        run.stderr.contains("Interrupted: starting no new changes"),
+        "{}",
+        run.stderr
+    );
+    let made: usize = run
+        .stderr
+        .split("apply interrupted: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in: {}", run.stderr));
+    assert!(made < 40, "it stopped early: {}", run.stderr);
+    assert!(
+        run.stderr.contains("not started: dev: create parameter"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        live_count(&world).await,
+        made,
+        "what it said it made is what exists"
+    );
+    assert!(!lock_exists(&world).await, "the lock is released");
+
+    world.clear_faults();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(live_count(&world).await, 40);
+}
+
+#[tokio::test]
+async fn sigterm_is_an_interrupt_and_a_second_signal_exits_at_once() {
+    let world = slow_world(40, 300);
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("some writes", || puts(&world) >= 2);
+    support::signal(&apply, "TERM");
+    std::thread::sleep(Duration::from_millis(100));
+    support::signal(&apply, "INT");
+    let run = support::finish(apply);
+    run.expect_code(130);
+    assert!(
+        run.stderr.contains("Second interrupt: exiting now"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("plumb unlock"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_times_out_and_names_the_call() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts every connection and never says a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            let _ = (&stream).flush();
+            held.push(stream);
+        }
+    });
+    let mut world = World::with_dev_env();
+    world.set_env("PLUMB_ATTEMPT_TIMEOUT", "0.5");
+    world.set_env("PLUMB_OPERATION_TIMEOUT", "2");
+    world.set_env("AWS_MAX_ATTEMPTS", "2");
+    let plan = world.plumb_at(&endpoint, &["plan"]);
+    plan.expect_code(1);
+    assert!(
+        plan.stderr.contains(
+            "error: cannot check the account of environment `dev`: GetCallerIdentity `caller`: Timeout"
+        ),
+        "{}",
+        plan.stderr
+    );
+}

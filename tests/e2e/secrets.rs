@@ -1,0 +1,162 @@
+//! Secrets never shown, whatever the history: a value plumb wrote from the environment stays
+//! hidden after its declaration is removed or switched to a literal, a StringList from the
+//! environment converges, and a secret echoed by an AWS error is masked.
+
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::json;
+
+use crate::support::{Run, World};
+
+const CANARY: &str = "canary-FromEnv-5e1f0";
+
+fn assert_hidden(runs: &[Run], world: &World, canary: &str) {
+    for run in runs {
+        assert!(
+            !run.all_output().contains(canary),
+            "{canary} leaked in:\n{}",
+            run.all_output()
+        );
+    }
+    assert!(
+        !world.all_files_text().contains(canary),
+        "{canary} leaked into a file"
+    );
+}
+
+/// Every way a plan is shown, with the JSON plan saved to `plan.json`.
+fn every_rendering(world: &World) -> Vec<Run> {
+    vec![
+        world.plumb(&["plan"]),
+        world.plumb(&["plan", "--format", "markdown"]),
+        world.plumb(&["plan", "--format", "json", "--out", "plan.json"]),
+        world.plumb(&["drift"]),
+    ]
+}
+
+fn declared_from_env() -> World {
+    let mut world = World::with_dev_env();
+    world.set_env("API_KEY", CANARY);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/api-key\"]\nvalue_from_env = \"API_KEY\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world
+}
+
+#[tokio::test]
+async fn a_removed_declaration_does_not_reveal_the_value_it_wrote() {
+    let world = declared_from_env();
+    world.write("desired/dev/a.toml", "");
+    let runs = every_rendering(&world);
+    assert!(runs[0].stdout.contains("/dev/app/api-key"), "{}", runs[0].stdout);
+    assert!(runs[0].stdout.contains("(sensitive value"), "{}", runs[0].stdout);
+    assert_hidden(&runs, &world, CANARY);
+}
+
+#[tokio::test]
+async fn a_switch_to_a_literal_does_not_reveal_the_old_value() {
+    let world = declared_from_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/api-key\"]\nvalue = \"now-public\"\n",
+    );
+    let mut runs = every_rendering(&world);
+    assert!(
+        runs[0].stdout.contains("value: (sensitive value changed)"),
+        "{}",
+        runs[0].stdout
+    );
+    runs.push(world.plumb(&["apply", "--auto-approve"]));
+    runs.last().unwrap().expect_code(0);
+    assert_hidden(&runs, &world, CANARY);
+
+    // The literal is plain from now on: its changes show again.
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/api-key\"]\nvalue = \"still-public\"\n",
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("\"now-public\" -> \"still-public\""),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_value_written_before_the_marker_gets_it_on_the_next_apply() {
+    let mut world = World::with_dev_env();
+    world.set_env("API_KEY", CANARY);
+    // Written by an older plumb (or by hand): the value is there, the marker is not.
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name("/dev/app/api-key")
+        .value(CANARY)
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/api-key\"]\nvalue_from_env = \"API_KEY\"\n",
+    );
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("value_source: null -> \"environment\""),
+        "{}",
+        plan.stdout
+    );
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.write("desired/dev/a.toml", "");
+    let mut runs = every_rendering(&world);
+    runs.extend([plan, apply]);
+    assert_hidden(&runs, &world, CANARY);
+}
+
+#[tokio::test]
+async fn a_string_list_from_the_environment_converges() {
+    let mut world = World::with_dev_env();
+    world.set_env("ORIGINS", "https://a.example.com,https://b.example.com");
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/origins\"]\ntype = \"StringList\"\nvalue_from_env = \"ORIGINS\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        world.calls().get("PutParameter"),
+        Some(&1),
+        "written once, not on every apply"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_echoed_by_an_aws_error_is_masked() {
+    let mut world = World::with_dev_env();
+    world.set_env("DB_PASSWORD", CANARY);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n",
+    );
+    // A hostile or careless service: the error message quotes the request, secret and all.
+    world.fault(
+        json!({"operation": "PutParameter", "kind": "error", "status": 400,
+                       "code": "ValidationException", "echo_request": true, "count": 1}),
+    );
+    let apply = world.plumb(&["apply", "--auto-approve", "--report", "report.json"]);
+    apply.expect_code(1);
+    assert!(apply.stderr.contains("ValidationException"), "{}", apply.stderr);
+    assert!(
+        apply.stderr.contains("***"),
+        "the echoed value is masked: {}",
+        apply.stderr
+    );
+    assert_hidden(&[apply], &world, CANARY);
+}
