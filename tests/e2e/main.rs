@@ -4,6 +4,7 @@ mod support;
 
 mod budgets;
 mod cloudwatch;
+mod faults;
 mod git;
 mod github;
 mod guards;
