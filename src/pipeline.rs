@@ -55,12 +55,13 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
     let desired = load::load(&options, &kinds)?;
     check_shared_accounts(&desired).await?;
     let mut base_desired = base.as_ref().and_then(|b| load_base(b, &environments, &kinds));
+    let classify = base_desired.as_ref().is_some_and(|b| b.classify);
     let spinner = output::spinner("Reading live state");
     let work = desired.environments.into_iter().map(|env| {
         let base = base_desired
             .as_mut()
-            .map(|b| b.remove(&env.env.name).unwrap_or_default());
-        plan_environment(env, base, &kinds)
+            .map(|b| b.resources.remove(&env.env.name).unwrap_or_default());
+        plan_environment(env, base, classify, &kinds)
     });
     let planned = try_join_all(work).await;
     spinner.finish_and_clear();
@@ -87,15 +88,23 @@ fn environments_to_plan(target: &Target, base: Option<&git::Base>) -> Result<Opt
     Ok((!selected.is_empty()).then_some(selected))
 }
 
-/// The base's declared resources per environment; `None` (no classification) when the base
-/// cannot be loaded, which is said as a warning.
-fn load_base(
-    base: &git::Base,
-    environments: &[String],
-    kinds: &[&dyn Kind],
-) -> Option<BTreeMap<String, Vec<Resource>>> {
+/// What the base revision declares, per environment.
+struct BaseDesired {
+    resources: BTreeMap<String, Vec<Resource>>,
+    /// Whether the base loaded with the environment's variables, so that its plan can tell
+    /// this branch's changes from drift. Without them (a secret not set in this job) it still
+    /// says which values are secret.
+    classify: bool,
+}
+
+/// The base's declared resources per environment; `None` when the base does not load at
+/// all, which is said as a warning.
+fn load_base(base: &git::Base, environments: &[String], kinds: &[&dyn Kind]) -> Option<BaseDesired> {
     let Some(dir) = base.desired_dir() else {
-        return Some(BTreeMap::new());
+        return Some(BaseDesired {
+            resources: BTreeMap::new(),
+            classify: true,
+        });
     };
     let existing = load::environment_names(dir).unwrap_or_default();
     let wanted: Vec<String> = environments
@@ -103,36 +112,51 @@ fn load_base(
         .filter(|e| existing.contains(e))
         .cloned()
         .collect();
-    if wanted.is_empty() {
-        return Some(BTreeMap::new());
-    }
-    let options = LoadOptions {
-        dir,
-        environments: &wanted,
-        env_vars: EnvVars::Read,
+    let by_env = |desired: load::Desired| -> BTreeMap<String, Vec<Resource>> {
+        desired
+            .environments
+            .into_iter()
+            .map(|e| (e.env.name.clone(), e.resources))
+            .collect()
     };
-    match load::load(&options, kinds) {
-        Ok(desired) => Some(
-            desired
-                .environments
-                .into_iter()
-                .map(|e| (e.env.name.clone(), e.resources))
-                .collect(),
-        ),
-        Err(problems) => {
-            let first = problems.0.first().map(|p| p.message.clone()).unwrap_or_default();
-            output::stderr(&format!(
-                "warning: the base's desired/ (commit {}) does not load ({first}); changes are not split into this branch's and drift\n",
-                base.merge_base
-            ));
-            None
-        }
+    let load_with = |env_vars| {
+        let options = LoadOptions {
+            dir,
+            environments: &wanted,
+            env_vars,
+        };
+        load::load(&options, kinds)
+    };
+    if wanted.is_empty() {
+        return Some(BaseDesired {
+            resources: BTreeMap::new(),
+            classify: true,
+        });
     }
+    let problems = match load_with(EnvVars::Read) {
+        Ok(desired) => {
+            return Some(BaseDesired {
+                resources: by_env(desired),
+                classify: true,
+            });
+        }
+        Err(problems) => problems,
+    };
+    let first = problems.0.first().map(|p| p.message.clone()).unwrap_or_default();
+    output::stderr(&format!(
+        "warning: the base's desired/ (commit {}) does not load ({first}); changes are not split into this branch's and drift\n",
+        base.merge_base
+    ));
+    load_with(EnvVars::Skip).ok().map(|desired| BaseDesired {
+        resources: by_env(desired),
+        classify: false,
+    })
 }
 
 async fn plan_environment(
     desired: DesiredEnv,
     base: Option<Vec<Resource>>,
+    classify: bool,
     kinds: &[&dyn Kind],
 ) -> Result<(EnvPlan, Session)> {
     let env = &desired.env;
@@ -144,7 +168,7 @@ async fn plan_environment(
     if let Some(base) = &base {
         hide_values_secret_in(base, &mut live);
     }
-    let base_plan = base.map(|base| {
+    let base_plan = base.filter(|_| classify).map(|base| {
         let state = EnvState {
             env,
             account_id: account_id.clone(),

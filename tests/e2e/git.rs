@@ -160,3 +160,46 @@ async fn the_branch_s_own_edit_is_told_apart_from_drift() {
     let without = planned(&world, &["plan", "--env", "dev", "--format", "json"]);
     assert_eq!(without["digest"].as_str().unwrap(), with_base);
 }
+
+#[tokio::test]
+async fn a_value_the_base_reads_from_the_environment_stays_hidden_when_a_branch_drops_it() {
+    const CANARY: &str = "canary-Base-61c3d";
+    let world = World::with_dev_env();
+    // Written by hand (no marker): only the base's declaration says it is secret. The plan
+    // job has no value for API_KEY, as plan jobs hold no secrets.
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name("/dev/app/api-key")
+        .value(CANARY)
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/api-key\"]\nvalue_from_env = \"API_KEY\"\n",
+    );
+    let repo = init(&world);
+    commit_all(&repo, "declared from the environment");
+    branch(&repo, "feature");
+    for toml in ["", "[parameters.\"/dev/app/api-key\"]\nvalue = \"public\"\n"] {
+        world.write("desired/dev/app.toml", toml);
+        commit_all(&repo, "drop it");
+        let runs = [
+            world.plumb(&["plan", "--base", "main"]),
+            world.plumb(&["plan", "--base", "main", "--format", "markdown"]),
+            world.plumb(&["plan", "--base", "main", "--format", "json", "--out", "plan.json"]),
+        ];
+        assert!(runs[0].stdout.contains("/dev/app/api-key"), "{}", runs[0].stdout);
+        for run in &runs {
+            assert!(
+                !run.all_output().contains(CANARY),
+                "leaked:\n{}",
+                run.all_output()
+            );
+        }
+        assert!(!world.all_files_text().contains(CANARY));
+    }
+}

@@ -177,3 +177,19 @@ async fn secret_values_appear_in_no_output_and_no_file() {
         assert!(!files.contains(canary), "{canary} leaked into a file");
     }
 }
+
+#[tokio::test]
+async fn a_mistyped_flag_is_a_usage_error_never_changes_present() {
+    let world = World::with_dev_env();
+    for args in [
+        &["plan", "--detailed-exitcod"][..],
+        &["drift", "--fromat", "json"],
+        &["aply"],
+    ] {
+        let run = world.plumb_offline(args);
+        run.expect_code(64);
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+    }
+    world.plumb_offline(&["--help"]).expect_code(0);
+    world.plumb_offline(&["--version"]).expect_code(0);
+}
