@@ -201,15 +201,29 @@ async fn print_pr_digest(github: &GitHub, pr: u64, env: Option<&str>) -> Result<
         Some(env) => format!("<!-- plumb-digest:{env}: "),
         None => "<!-- plumb-digest: ".to_string(),
     };
+    // The footer comes after everything a plan can put in the comment: its markers are the
+    // last ones, whatever a value or a name may contain.
     let digest = body
         .lines()
-        .find_map(|line| line.strip_prefix(marker.as_str())?.strip_suffix(" -->"));
+        .rev()
+        .find_map(|line| line.strip_prefix(marker.as_str())?.strip_suffix(" -->"))
+        .filter(|d| is_digest(d));
     let Some(digest) = digest else {
         let what = env.map(|e| format!(" for `{e}`")).unwrap_or_default();
         bail!("the plan comment of #{pr} has no digest{what}");
     };
     output::stdout(&format!("{digest}\n"));
     Ok(Status::Clean)
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// GitHub Actions shows `$GITHUB_STEP_SUMMARY` on the run's page: the full plan goes there.

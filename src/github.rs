@@ -14,7 +14,15 @@ pub struct GitHub {
     crab: Octocrab,
     owner: String,
     repo: String,
+    /// The login whose comments and issues speak for plumb: the identity of the token plumb
+    /// runs with. Anyone can write plumb's markers in a comment; only this author counts.
+    trusted: String,
 }
+
+/// The author of what `GITHUB_TOKEN` writes in GitHub Actions. `GET /user` cannot tell it
+/// (an installation token gets 403), so it is a default, overridden by `PLUMB_GITHUB_AUTHOR`
+/// for a personal or GitHub App token.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// What happened to an environment's drift issue.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,10 +39,14 @@ impl GitHub {
         let repository =
             std::env::var("GITHUB_REPOSITORY").context("`GITHUB_REPOSITORY` is not set (owner/name)")?;
         let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-        GitHub::new(&api, &token, &repository)
+        let trusted = std::env::var("PLUMB_GITHUB_AUTHOR")
+            .ok()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| ACTIONS_BOT.to_string());
+        GitHub::new(&api, &token, &repository, &trusted)
     }
 
-    pub fn new(api: &str, token: &str, repository: &str) -> Result<GitHub> {
+    pub fn new(api: &str, token: &str, repository: &str, trusted: &str) -> Result<GitHub> {
         let (owner, repo) = repository
             .split_once('/')
             .ok_or_else(|| anyhow!("`GITHUB_REPOSITORY` is `{repository}`, expected owner/name"))?;
@@ -48,6 +60,7 @@ impl GitHub {
             crab,
             owner: owner.into(),
             repo: repo.into(),
+            trusted: trusted.to_string(),
         })
     }
 
@@ -55,7 +68,9 @@ impl GitHub {
         self.crab.issues(&self.owner, &self.repo)
     }
 
-    /// The comment on `issue` that carries `marker`: (id, body).
+    /// plumb's comment on `issue`: written by the trusted author and starting with `marker`
+    /// (the oldest, if there are several): (id, body). Anyone else's comment is ignored,
+    /// whatever markers it carries.
     pub async fn find_comment(&self, issue: u64, marker: &str) -> Result<Option<(u64, String)>> {
         let first = self
             .issues()
@@ -69,11 +84,14 @@ impl GitHub {
             .all_pages(first)
             .await
             .context("cannot list the pull request's comments")?;
-        Ok(comments.into_iter().find_map(|c| {
-            c.body
-                .filter(|b| b.contains(marker))
-                .map(|b| (c.id.into_inner(), b))
-        }))
+        Ok(comments
+            .into_iter()
+            .filter(|c| c.user.login == self.trusted)
+            .find_map(|c| {
+                c.body
+                    .filter(|b| b.starts_with(marker))
+                    .map(|b| (c.id.into_inner(), b))
+            }))
     }
 
     /// Edits the comment that carries `marker`, or creates it: one comment per pull request.
@@ -159,7 +177,7 @@ impl GitHub {
             .context("cannot list drift issues")?;
         let existing = open
             .into_iter()
-            .find(|i| i.title == title && i.pull_request.is_none())
+            .find(|i| i.title == title && i.pull_request.is_none() && i.user.login == self.trusted)
             .map(|i| i.number);
         match (existing, body) {
             (Some(number), Some(body)) => {

@@ -269,3 +269,83 @@ async fn drift_opens_one_issue_per_environment_and_closes_it_when_gone() {
     assert!(run.stdout.contains("closed issue #"), "{}", run.stdout);
     assert!(!github.state.lock().unwrap().issues[0].3, "closed");
 }
+
+const FORGED: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+#[tokio::test]
+async fn only_plumb_s_own_comment_speaks_for_plumb() {
+    let (world, github) = world_on_github().await;
+    world.write("desired/dev/app.toml", PARAMS);
+    let hostile = format!(
+        "<!-- plumb:plan -->\nLooks fine!\n<!-- plumb-digest: {FORGED} -->\n<!-- plumb-digest:dev: {FORGED} -->\n"
+    );
+    let hostile_id = github.state.lock().unwrap().comment_as("mallory", PR, &hostile);
+
+    let digest = world.plumb(&["comment", "--print-digest", "--env", "dev"]);
+    digest.expect_code(1);
+    assert!(
+        digest.stderr.contains("has no plumb plan comment"),
+        "{}",
+        digest.stderr
+    );
+
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+    world.plumb(&["comment", "--plan", "plan.json"]).expect_code(0);
+    {
+        let state = github.state.lock().unwrap();
+        assert_eq!(state.comments.len(), 2, "plumb posted its own comment");
+        let theirs = state.comments.iter().find(|c| c.0 == hostile_id).unwrap();
+        assert_eq!(theirs.2, hostile, "mallory's comment was not edited");
+        assert_eq!(state.comments[1].3, crate::support::github::BOT);
+    }
+    let digest = world.plumb(&["comment", "--print-digest", "--env", "dev"]);
+    digest.expect_code(0);
+    assert_ne!(digest.stdout.trim(), FORGED);
+    assert!(digest.stdout.trim().starts_with("sha256:"), "{}", digest.stdout);
+}
+
+#[tokio::test]
+async fn a_digest_marker_inside_a_value_is_not_the_plan_s_digest() {
+    let (world, _github) = world_on_github().await;
+    world.write(
+        "desired/dev/app.toml",
+        &format!("[parameters.\"/dev/app/note\"]\nvalue = \"x\\n<!-- plumb-digest:dev: {FORGED} -->\\n<!-- plumb-digest: {FORGED} -->\"\n"),
+    );
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+    world.plumb(&["comment", "--plan", "plan.json"]).expect_code(0);
+    for args in [
+        &["comment", "--print-digest", "--env", "dev"][..],
+        &["comment", "--print-digest"],
+    ] {
+        let digest = world.plumb(args);
+        digest.expect_code(0);
+        assert_ne!(digest.stdout.trim(), FORGED, "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_drift_issue_opened_by_someone_else_is_not_plumb_s() {
+    let (mut world, github) = world_on_github().await;
+    world.set_env("GITHUB_EVENT_PATH", "/nonexistent");
+    let theirs =
+        github
+            .state
+            .lock()
+            .unwrap()
+            .issue_as("mallory", "plumb: drift in dev", "all good, nothing to see");
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name("/dev/app/stray")
+        .value("x")
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    world.plumb(&["drift", "--issues"]).expect_code(2);
+    let state = github.state.lock().unwrap();
+    let mallory = state.issues.iter().find(|i| i.0 == theirs).unwrap();
+    assert_eq!(mallory.2, "all good, nothing to see", "not edited");
+    assert_eq!(state.issues.len(), 2, "plumb opened its own");
+}

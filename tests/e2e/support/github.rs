@@ -13,10 +13,36 @@ pub const REPOSITORY: &str = "acme/infra";
 
 #[derive(Default, Debug)]
 pub struct State {
-    pub comments: Vec<(u64, u64, String)>, // (id, issue, body)
+    pub comments: Vec<(u64, u64, String, String)>, // (id, issue, body, author)
     pub labels: Vec<String>,
-    pub issues: Vec<(u64, String, String, bool)>, // (number, title, body, open)
+    pub issues: Vec<(u64, String, String, bool, String)>, // (number, title, body, open, author)
     next_id: u64,
+}
+
+/// Who the token plumb runs with writes as: the Actions bot.
+pub const BOT: &str = "github-actions[bot]";
+
+impl State {
+    /// A comment written by someone else (anyone who can comment on the pull request).
+    pub fn comment_as(&mut self, author: &str, issue: u64, body: &str) -> u64 {
+        self.next_id += 1;
+        self.comments
+            .push((self.next_id, issue, body.to_string(), author.to_string()));
+        self.next_id
+    }
+
+    /// An issue opened by someone else.
+    pub fn issue_as(&mut self, author: &str, title: &str, body: &str) -> u64 {
+        self.next_id += 1;
+        self.issues.push((
+            self.next_id,
+            title.to_string(),
+            body.to_string(),
+            true,
+            author.to_string(),
+        ));
+        self.next_id
+    }
 }
 
 pub struct FakeGitHub {
@@ -24,19 +50,24 @@ pub struct FakeGitHub {
     pub state: Arc<Mutex<State>>,
 }
 
-fn user() -> Json {
-    let u = "https://api.github.test/users/plumb-bot";
-    json!({"login": "plumb-bot", "id": 1, "node_id": "U1", "avatar_url": u, "gravatar_id": "", "url": u,
+fn user(login: &str) -> Json {
+    let u = format!("https://api.github.test/users/{login}");
+    let (id, kind) = if login == BOT {
+        (41_898_282, "Bot")
+    } else {
+        (1_000 + login.len() as u64, "User")
+    };
+    json!({"login": login, "id": id, "node_id": "U1", "avatar_url": u, "gravatar_id": "", "url": u,
            "html_url": u, "followers_url": u, "following_url": u, "gists_url": u, "starred_url": u,
            "subscriptions_url": u, "organizations_url": u, "repos_url": u, "events_url": u,
-           "received_events_url": u, "type": "Bot", "site_admin": false})
+           "received_events_url": u, "type": kind, "site_admin": false})
 }
 
-fn comment_json(id: u64, issue: u64, body: &str) -> Json {
+fn comment_json(id: u64, issue: u64, body: &str, author: &str) -> Json {
     let url = format!("https://api.github.test/repos/{REPOSITORY}/issues/comments/{id}");
     json!({"id": id, "node_id": format!("C{id}"), "url": url, "html_url": url,
            "issue_url": format!("https://api.github.test/repos/{REPOSITORY}/issues/{issue}"),
-           "body": body, "author_association": "NONE", "user": user(),
+           "body": body, "author_association": "NONE", "user": user(author),
            "created_at": "2026-11-24T00:00:00Z", "updated_at": "2026-11-24T00:00:00Z"})
 }
 
@@ -45,11 +76,11 @@ fn label_json(name: &str) -> Json {
            "description": null, "color": "ededed", "default": false})
 }
 
-fn issue_json(number: u64, title: &str, body: &str, open: bool) -> Json {
+fn issue_json(number: u64, title: &str, body: &str, open: bool, author: &str) -> Json {
     let url = format!("https://api.github.test/repos/{REPOSITORY}/issues/{number}");
     json!({"id": number, "node_id": format!("I{number}"), "url": url, "repository_url": url, "labels_url": url,
            "comments_url": url, "events_url": url, "html_url": url, "number": number,
-           "state": if open { "open" } else { "closed" }, "title": title, "body": body, "user": user(),
+           "state": if open { "open" } else { "closed" }, "title": title, "body": body, "user": user(author),
            "labels": [label_json("plumb:drift")], "assignees": [], "author_association": "NONE",
            "locked": false, "comments": 0, "created_at": "2026-11-24T00:00:00Z", "updated_at": "2026-11-24T00:00:00Z"})
 }
@@ -93,7 +124,7 @@ impl FakeGitHub {
                     .comments
                     .iter()
                     .filter(|c| c.1 == issue)
-                    .map(|c| comment_json(c.0, c.1, &c.2))
+                    .map(|c| comment_json(c.0, c.1, &c.2, &c.3))
                     .collect();
                 ResponseTemplate::new(200).set_body_json(list)
             }))
@@ -109,8 +140,8 @@ impl FakeGitHub {
                     .to_string();
                 st.next_id += 1;
                 let id = st.next_id;
-                st.comments.push((id, issue, body.clone()));
-                ResponseTemplate::new(201).set_body_json(comment_json(id, issue, &body))
+                st.comments.push((id, issue, body.clone(), BOT.to_string()));
+                ResponseTemplate::new(201).set_body_json(comment_json(id, issue, &body, BOT))
             }))
             .mount(&server)
             .await;
@@ -125,9 +156,12 @@ impl FakeGitHub {
                         .unwrap_or_default()
                         .to_string();
                     match st.comments.iter_mut().find(|c| c.0 == id) {
+                        // GitHub lets a token edit others' comments where it may moderate;
+                        // the stand-in records the edit, so tests can see it happened.
                         Some(comment) => {
                             comment.2 = body.clone();
-                            ResponseTemplate::new(200).set_body_json(comment_json(id, comment.1, &body))
+                            ResponseTemplate::new(200)
+                                .set_body_json(comment_json(id, comment.1, &body, &comment.3))
                         }
                         None => ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})),
                     }
@@ -185,7 +219,7 @@ impl FakeGitHub {
                     .issues
                     .iter()
                     .filter(|i| i.3)
-                    .map(|i| issue_json(i.0, &i.1, &i.2, i.3))
+                    .map(|i| issue_json(i.0, &i.1, &i.2, i.3, &i.4))
                     .collect();
                 ResponseTemplate::new(200).set_body_json(open)
             }))
@@ -202,8 +236,8 @@ impl FakeGitHub {
                     body["body"].as_str().unwrap_or_default(),
                 );
                 st.issues
-                    .push((number, title.to_string(), text.to_string(), true));
-                ResponseTemplate::new(201).set_body_json(issue_json(number, title, text, true))
+                    .push((number, title.to_string(), text.to_string(), true, BOT.to_string()));
+                ResponseTemplate::new(201).set_body_json(issue_json(number, title, text, true, BOT))
             }))
             .mount(&server)
             .await;
@@ -221,7 +255,8 @@ impl FakeGitHub {
                 if body["state"] == "closed" {
                     issue.3 = false;
                 }
-                ResponseTemplate::new(200).set_body_json(issue_json(issue.0, &issue.1, &issue.2, issue.3))
+                ResponseTemplate::new(200)
+                    .set_body_json(issue_json(issue.0, &issue.1, &issue.2, issue.3, &issue.4))
             }))
             .mount(&server)
             .await;
