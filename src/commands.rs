@@ -3,7 +3,7 @@
 //! Every command that talks to AWS goes through [`plan_all`]: load → fetch → plan. `apply`
 //! then checks the guards and hands the plan to [`crate::apply`].
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::apply::Outcome;
 use crate::aws::Session;
 use crate::cli::{Command, Format, Target};
 use crate::comment::{self, ApplyReport};
+use crate::config::is_valid_env_name;
 use crate::engine;
 use crate::error::{Interrupted, Refused, Status};
 use crate::github::{self, DriftIssue, GitHub};
@@ -22,7 +23,7 @@ use crate::load::{self, Diagnostics, EnvVars, LoadOptions};
 use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
-use crate::plan::{FORMAT_VERSION, Plan};
+use crate::plan::{FORMAT_VERSION, Plan, digest};
 use crate::render;
 
 pub async fn run(command: Command) -> Result<Status> {
@@ -452,9 +453,25 @@ fn write_plan_file(path: &Path, plan: &Plan) -> Result<()> {
         .with_context(|| format!("cannot write the plan to `{}`", path.display()))
 }
 
+/// A plan file is larger than any plan plumb writes for a real account only if something
+/// else wrote it.
+const MAX_PLAN_FILE: u64 = 256 * 1024 * 1024;
+
+/// Reads a plan file and checks that it is what plumb wrote: its format, its environment
+/// names, and its content against its digest (a value changed or a change added by hand is
+/// refused, exit 3).
 fn read_plan_file(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PLAN_FILE + 1).read_to_string(&mut text))
         .with_context(|| format!("cannot read plan file `{}`", path.display()))?;
+    if text.len() as u64 > MAX_PLAN_FILE {
+        bail!(
+            "`{}` is over {MAX_PLAN_FILE} bytes: not a plan plumb wrote",
+            path.display()
+        );
+    }
     let plan: Plan =
         serde_json::from_str(&text).with_context(|| format!("`{}` is not a plumb plan", path.display()))?;
     if plan.format_version != FORMAT_VERSION {
@@ -463,6 +480,26 @@ fn read_plan_file(path: &Path) -> Result<Plan> {
             path.display(),
             plan.format_version
         );
+    }
+    if let Some(env) = plan
+        .environments
+        .iter()
+        .find(|e| !is_valid_env_name(&e.environment))
+    {
+        bail!(Refused(format!(
+            "`{}` names {:?}, which is not a valid environment name: not a plan plumb wrote",
+            path.display(),
+            env.environment
+        )));
+    }
+    let actual = digest(&plan.environments);
+    if actual != plan.digest {
+        bail!(Refused(format!(
+            "`{}` does not match its digest (it says {}, its changes hash to {actual}): it was \
+             changed after plumb wrote it; nothing was applied. Plan again.",
+            path.display(),
+            plan.digest
+        )));
     }
     Ok(plan)
 }
@@ -473,7 +510,9 @@ fn check_not_stale(saved: &Plan, fresh: &Plan) -> Result<()> {
     if saved.digest == fresh.digest {
         return Ok(());
     }
-    let describe = |plan: &Plan| -> BTreeSet<String> {
+    // Each change by what it is about, with its fields: a change in both plans whose fields
+    // differ is said as such, not as one gone and one new.
+    let describe = |plan: &Plan| -> BTreeMap<String, Vec<crate::plan::FieldChange>> {
         plan.environments
             .iter()
             .flat_map(|e| {
@@ -483,29 +522,36 @@ fn check_not_stale(saved: &Plan, fresh: &Plan) -> Result<()> {
                         .as_deref()
                         .map(|v| format!(" (against {v})"))
                         .unwrap_or_default();
-                    format!(
+                    let key = format!(
                         "{}: {} {} `{}`{against}",
                         e.environment,
                         c.action.verb(),
                         c.kind,
                         c.name
-                    )
+                    );
+                    (key, c.fields.clone())
                 })
             })
             .collect()
     };
     let (old, new) = (describe(saved), describe(fresh));
     let mut lines = Vec::new();
+    for (change, fields) in &old {
+        match new.get(change) {
+            None => lines.push(format!("  planned, no longer needed or now different: {change}")),
+            Some(now) if now != fields => {
+                lines.push(format!("  planned with other values than now: {change}"))
+            }
+            Some(_) => {}
+        }
+    }
     lines.extend(
-        old.difference(&new)
-            .map(|c| format!("  planned, now different or gone: {c}")),
-    );
-    lines.extend(
-        new.difference(&old)
+        new.keys()
+            .filter(|c| !old.contains_key(*c))
             .map(|c| format!("  needed now, not in the plan: {c}")),
     );
     if lines.is_empty() {
-        lines.push("  the same changes, but with different field values".into());
+        lines.push("  the same changes in another account or region".into());
     }
     bail!(Refused(format!(
         "the plan is stale: live state or desired/ changed since it was made; nothing was applied. Plan again.\n{}",

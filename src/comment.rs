@@ -62,7 +62,35 @@ pub fn plan_comment(plan: &Plan, commit: Option<&str>, limit: usize) -> String {
             "_{left_out} environment(s) not shown: the comment would be over GitHub's limit. The full plan is in the job summary of this run._\n\n"
         ));
     }
-    format!("{head}{details}{footer}")
+    fit(format!("{head}{details}{footer}"), &head, &footer, limit)
+}
+
+/// The last guard of the limit: a plan whose summary and markers alone are over it (thousands
+/// of environments) keeps the head and as many markers as fit. An environment whose marker
+/// is left out has no digest on the PR, so apply refuses it rather than guessing.
+fn fit(comment: String, head: &str, footer: &str, limit: usize) -> String {
+    if comment.len() <= limit {
+        return comment;
+    }
+    let notice =
+        "\n_The plan is too large for a comment: the full plan is in the job summary of this run._\n\n";
+    let mut out = String::new();
+    for line in head.lines() {
+        if out.len() + line.len() + notice.len() + SLACK > limit / 2 {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(notice);
+    for line in footer.lines() {
+        if out.len() + line.len() + 1 > limit {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// What `plumb apply --report` writes and `plumb comment --apply-result` posts.
@@ -130,4 +158,50 @@ fn truncate(mut text: String, limit: usize) -> String {
         text.push_str("\n\n_(cut at GitHub's limit)_\n");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GITHUB_LIMIT, plan_comment};
+    use crate::plan::{Action, Change, EnvPlan, Plan};
+
+    fn deletion(name: String) -> Change {
+        Change {
+            action: Action::Delete,
+            kind: "parameter".into(),
+            name,
+            fields: Vec::new(),
+            reason: Some("not declared in desired/".into()),
+            computed_against: None,
+            source: None,
+            desired: None,
+            live: None,
+        }
+    }
+
+    fn env(name: String, deletions: usize) -> EnvPlan {
+        EnvPlan {
+            environment: name,
+            account_id: None,
+            region: "us-east-1".into(),
+            changes: (0..deletions)
+                .map(|i| deletion(format!("/dev/{}/{i}", "x".repeat(1000))))
+                .collect(),
+            notes: (0..deletions).map(|i| format!("note {i}")).collect(),
+        }
+    }
+
+    #[test]
+    fn any_plan_fits_in_one_comment() {
+        let huge = Plan::new(vec![env("dev".into(), 3_000)]);
+        let comment = plan_comment(&huge, Some("abc"), GITHUB_LIMIT);
+        assert!(comment.len() <= GITHUB_LIMIT, "{}", comment.len());
+        assert!(comment.contains("and 2970 more"), "the warning list is capped");
+        assert!(comment.contains("<!-- plumb-digest:dev: sha256:"));
+
+        let many: Vec<EnvPlan> = (0..2_000).map(|i| env(format!("env-{i}"), 2)).collect();
+        let comment = plan_comment(&Plan::new(many), None, GITHUB_LIMIT);
+        assert!(comment.len() <= GITHUB_LIMIT, "{}", comment.len());
+        assert!(comment.starts_with("<!-- plumb:plan -->"));
+    }
 }

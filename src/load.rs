@@ -152,6 +152,8 @@ pub struct Entry<'a> {
     name_span: Range<usize>,
     source: &'a SourceFile,
     env_vars: EnvVars,
+    /// The `desired/` folder: files a declaration points at must lie inside it.
+    root: &'a Path,
 }
 
 impl Entry<'_> {
@@ -201,6 +203,70 @@ impl Entry<'_> {
         dir.join(path)
     }
 
+    /// The JSON document in the file `path` (relative to the TOML file) names, for `field`.
+    /// The file must resolve, symlinks followed, inside `desired/`, be a regular file of at
+    /// most `max_bytes`, hold UTF-8 JSON nested at most [`MAX_NESTING`] deep. Its content
+    /// ends up in plans and so in PR comments: nothing else may be read.
+    pub fn read_json_file(
+        &self,
+        field: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<serde_json::Value, Diagnostic> {
+        let text = self.read_file(field, path, max_bytes)?;
+        let shown = self.relative_path(path);
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| self.error(Some(field), format!("`{}` is not JSON: {e}", shown.display())))?;
+        if json_depth(&json) > MAX_NESTING {
+            let message = format!("`{}` nests more than {MAX_NESTING} levels deep", shown.display());
+            return Err(self.error(Some(field), message));
+        }
+        Ok(json)
+    }
+
+    fn read_file(&self, field: &str, path: &str, max_bytes: u64) -> Result<String, Diagnostic> {
+        use std::io::Read as _;
+        let fail = |message: String| self.error(Some(field), message);
+        if Path::new(path).is_absolute() {
+            return Err(fail(format!(
+                "`{path}` must be a path relative to the TOML file, inside desired/"
+            )));
+        }
+        let full = self.relative_path(path);
+        let resolved = full
+            .canonicalize()
+            .map_err(|e| fail(format!("cannot read `{}`: {e}", full.display())))?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| fail(format!("cannot resolve desired/ `{}`: {e}", self.root.display())))?;
+        if !resolved.starts_with(&root) {
+            return Err(fail(format!(
+                "`{path}` resolves to `{}`, outside desired/: only files inside desired/ can be referenced",
+                resolved.display()
+            )));
+        }
+        let metadata =
+            std::fs::metadata(&resolved).map_err(|e| fail(format!("cannot read `{path}`: {e}")))?;
+        if !metadata.is_file() {
+            return Err(fail(format!("`{path}` is not a regular file")));
+        }
+        if metadata.len() > max_bytes {
+            return Err(fail(format!(
+                "`{path}` is {} bytes; at most {max_bytes} are accepted here",
+                metadata.len()
+            )));
+        }
+        let mut text = String::new();
+        std::fs::File::open(&resolved)
+            .and_then(|f| f.take(max_bytes + 1).read_to_string(&mut text))
+            .map_err(|e| fail(format!("cannot read `{path}` as UTF-8 text: {e}")))?;
+        if text.len() as u64 > max_bytes {
+            return Err(fail(format!("`{path}` is over {max_bytes} bytes")));
+        }
+        Ok(text)
+    }
+
     pub fn env_var(&self, name: &str) -> EnvLookup {
         match self.env_vars {
             EnvVars::Skip => EnvLookup::NotRead,
@@ -213,6 +279,48 @@ impl Entry<'_> {
                 None => EnvLookup::Unset,
             },
         }
+    }
+}
+
+/// Rules for every value, whatever its table: numbers are finite (AWS takes no NaN or
+/// infinity, and JSON cannot carry them), and nesting stops at [`MAX_NESTING`].
+fn check_values(source: &SourceFile, value: &Spanned<DeValue>, depth: usize, problems: &mut Vec<Diagnostic>) {
+    let here = || source.origin(value.span().start);
+    if depth > MAX_NESTING {
+        problems.push(Diagnostic::at(
+            here(),
+            format!("values nest more than {MAX_NESTING} levels deep"),
+        ));
+        return;
+    }
+    match value.get_ref() {
+        DeValue::Float(float) if !float.as_str().parse::<f64>().is_ok_and(f64::is_finite) => {
+            let message = format!(
+                "`{}` is not a finite number; only finite numbers are accepted",
+                float.as_str()
+            );
+            problems.push(Diagnostic::at(here(), message));
+        }
+        DeValue::Array(items) => {
+            for item in items.iter() {
+                check_values(source, item, depth + 1, problems);
+            }
+        }
+        DeValue::Table(table) => {
+            for (_, item) in table.iter() {
+                check_values(source, item, depth + 1, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// How deeply a JSON value nests (a scalar is 0).
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -422,7 +530,7 @@ fn load_environment(
                 continue;
             }
         };
-        let file_resources = parse_file(&source, env, kinds, options.env_vars, problems);
+        let file_resources = parse_file(&source, env, kinds, options, problems);
         for resource in file_resources {
             let origin = resource.origin.clone().expect("desired resources have an origin");
             let key = (resource.kind, resource.name.clone());
@@ -482,13 +590,19 @@ fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<D
     }
 }
 
+/// How deep values may nest, in TOML and in the JSON documents it points at. Everything plumb
+/// reads ends up in a plan file that it must read back (serde_json stops at 128 levels), and
+/// no AWS document needs more.
+pub const MAX_NESTING: usize = 32;
+
 fn parse_file(
     source: &SourceFile,
     env: &Environment,
     kinds: &[&dyn Kind],
-    env_vars: EnvVars,
+    options: &LoadOptions,
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
+    let (env_vars, root) = (options.env_vars, options.dir);
     let document = match DeTable::parse(&source.text) {
         Ok(document) => document,
         Err(e) => {
@@ -496,6 +610,13 @@ fn parse_file(
             return Vec::new();
         }
     };
+    let before = problems.len();
+    for (_, value) in document.get_ref().iter() {
+        check_values(source, value, 1, problems);
+    }
+    if problems.len() > before {
+        return Vec::new();
+    }
     let mut resources = Vec::new();
     for (table_key, table_value) in document.get_ref().iter() {
         let table_name: &str = table_key.get_ref();
@@ -521,6 +642,7 @@ fn parse_file(
                 name_span: name.span(),
                 source,
                 env_vars,
+                root,
             };
             match kind.parse(&entry) {
                 Ok(mut resource) => {

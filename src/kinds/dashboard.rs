@@ -140,21 +140,33 @@ impl Kind for Dashboards {
 }
 
 /// The declared body: valid JSON with a `widgets` list (AWS's rule).
+/// AWS's limit of 500 widgets a dashboard, and plumb's own cap of 1 MB on a body (counted as
+/// the JSON sent; AWS documents no size). A file is read up to twice that, pretty-printing
+/// included.
+const MAX_WIDGETS: usize = 500;
+const MAX_BODY_BYTES: usize = 1_000_000;
+const MAX_BODY_FILE: u64 = 2 * MAX_BODY_BYTES as u64;
+
 fn body(entry: &Entry, spec: &Spec) -> Result<Json, Diagnostic> {
     let (field, body) = match (&spec.file, &spec.body) {
-        (Some(file), None) => {
-            let path = entry.relative_path(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| entry.error(Some("file"), format!("cannot read `{}`: {e}", path.display())))?;
-            let body = serde_json::from_str(&text)
-                .map_err(|e| entry.error(Some("file"), format!("`{}` is not JSON: {e}", path.display())))?;
-            ("file", body)
-        }
+        (Some(file), None) => ("file", entry.read_json_file("file", file, MAX_BODY_FILE)?),
         (None, Some(body)) => ("body", body.clone()),
         _ => return Err(entry.error(None, "give exactly one of `file` and `body`")),
     };
-    if !body.get("widgets").is_some_and(Json::is_array) {
+    let Some(widgets) = body.get("widgets").and_then(Json::as_array) else {
         return Err(entry.error(Some(field), "a dashboard body needs a `widgets` list"));
+    };
+    if widgets.len() > MAX_WIDGETS {
+        let message = format!(
+            "{} widgets; AWS allows at most {MAX_WIDGETS} on a dashboard",
+            widgets.len()
+        );
+        return Err(entry.error(Some(field), message));
+    }
+    let size = body.to_string().len();
+    if size > MAX_BODY_BYTES {
+        let message = format!("the body is {size} bytes as JSON; plumb accepts at most {MAX_BODY_BYTES}");
+        return Err(entry.error(Some(field), message));
     }
     Ok(body)
 }

@@ -59,6 +59,7 @@ impl Kind for Groups {
             managed_policies: &spec.managed_policies,
             policies: &spec.policies,
             inline_policies: &spec.inline_policies,
+            inline_max: iam::GROUP_INLINE_MAX,
         };
         iam::set_permissions(entry, &permissions, &mut resource, &mut problems);
         if problems.is_empty() {

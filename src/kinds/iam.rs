@@ -246,20 +246,44 @@ pub struct DocumentSource {
 }
 
 /// The declared document, checked and normalised; problems name `field`.
-pub fn load_document(entry: &Entry, field: &str, source: &DocumentSource) -> Result<Json, Diagnostic> {
+pub fn load_document(
+    entry: &Entry,
+    field: &str,
+    source: &DocumentSource,
+    max_chars: usize,
+) -> Result<Json, Diagnostic> {
     let document = match (&source.document, &source.file) {
         (Some(document), None) => document.clone(),
+        // A policy's own `file` key, or the inline policy's table, is where the problem is.
         (None, Some(file)) => {
-            let path = entry.relative_path(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| entry.error(Some(field), format!("cannot read `{}`: {e}", path.display())))?;
-            serde_json::from_str(&text)
-                .map_err(|e| entry.error(Some(field), format!("`{}` is not JSON: {e}", path.display())))?
+            let key = if field == "document" { "file" } else { field };
+            entry.read_json_file(key, file, MAX_DOCUMENT_FILE)?
         }
         _ => return Err(entry.error(Some(field), "give exactly one of `document` and `file`")),
     };
     check_document(&document).map_err(|m| entry.error(Some(field), m))?;
+    let size = minified_len(&document);
+    if size > max_chars {
+        let message = format!(
+            "the document is {size} characters without whitespace; AWS allows {max_chars} for {}",
+            entry.table
+        );
+        return Err(entry.error(Some(field), message));
+    }
     Ok(normalize_document(document))
+}
+
+/// A policy document file is read up to this size (pretty-printing included); AWS's own
+/// limits, counted without whitespace, are far lower.
+const MAX_DOCUMENT_FILE: u64 = 64 * 1024;
+/// AWS's limits on policy documents, in characters without whitespace.
+pub const MANAGED_POLICY_MAX: usize = 6_144;
+pub const USER_INLINE_MAX: usize = 2_048;
+pub const GROUP_INLINE_MAX: usize = 5_120;
+
+/// The length AWS counts: the document without whitespace outside strings.
+fn minified_len(document: &Json) -> usize {
+    document.to_string().chars().count()
 }
 
 // --- attachments, shared by groups and users ---------------------------------------------
@@ -270,6 +294,8 @@ pub struct Permissions<'a> {
     pub managed_policies: &'a [String],
     pub policies: &'a [String],
     pub inline_policies: &'a BTreeMap<String, DocumentSource>,
+    /// AWS's size limit on one inline policy of this principal.
+    pub inline_max: usize,
 }
 
 static MANAGED_ARN: LazyLock<Regex> =
@@ -309,7 +335,7 @@ pub fn set_permissions(
     let mut inline = serde_json::Map::new();
     for (name, source) in permissions.inline_policies {
         check_name(entry, "inline_policies", name, 128, problems);
-        match load_document(entry, "inline_policies", source) {
+        match load_document(entry, "inline_policies", source, permissions.inline_max) {
             Ok(document) => {
                 inline.insert(name.clone(), document);
             }

@@ -65,7 +65,7 @@ impl Kind for Policies {
         let mut resource = Resource::new(KIND, entry.name);
         resource.protect = spec.protect;
         resource.set("description", spec.description.map_or(Value::null(), Value::text));
-        match iam::load_document(entry, "document", &source) {
+        match iam::load_document(entry, "document", &source, iam::MANAGED_POLICY_MAX) {
             Ok(document) => resource.set("document", Value::Plain(document)),
             Err(problem) => problems.push(problem),
         }

@@ -77,6 +77,7 @@ impl Kind for Users {
             managed_policies: &spec.managed_policies,
             policies: &spec.policies,
             inline_policies: &spec.inline_policies,
+            inline_max: iam::USER_INLINE_MAX,
         };
         iam::set_permissions(entry, &permissions, &mut resource, &mut problems);
         if problems.is_empty() {

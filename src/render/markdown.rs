@@ -17,9 +17,40 @@ pub fn digest_marker(digest: &str) -> String {
     format!("<!-- plumb-digest: {digest} -->")
 }
 
-/// The hidden marker that carries one environment's digest.
+/// The hidden marker that carries one environment's digest. Environment names are simple
+/// identifiers (the loader and the plan-file reader refuse others); anything else is
+/// replaced all the same, so no name can close the comment or forge another marker.
 pub fn env_digest_marker(environment: &str, digest: &str) -> String {
-    format!("<!-- plumb-digest:{environment}: {digest} -->")
+    let safe: String = environment
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("<!-- plumb-digest:{safe}: {digest} -->")
+}
+
+/// Lists in the summary stop here, with "and N more": the comment must fit GitHub's limit
+/// whatever the plan (the full plan is in the job summary).
+pub const LISTED: usize = 30;
+
+/// A name shown in a list, cut to a length that keeps the summary small.
+fn shortened(name: &str) -> String {
+    const MAX: usize = 200;
+    if name.chars().count() <= MAX {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(MAX).collect();
+    format!("{cut}…")
+}
+
+/// Inline code inside a table cell: `|` would end the cell, even inside code.
+fn cell(text: &str) -> String {
+    code(&shortened(text)).replace('|', "\\|")
 }
 
 pub fn render(plan: &Plan) -> String {
@@ -47,17 +78,20 @@ pub fn summary(plan: &Plan) -> String {
     } else {
         let _ = writeln!(out, "| Environment | Create | Update | Replace | Delete |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-        for env in &plan.environments {
+        for env in plan.environments.iter().take(LISTED) {
             let s = Summary::of(&env.changes);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                code(&env.environment),
+                cell(&env.environment),
                 s.create,
                 s.update,
                 s.replace,
                 s.delete
             );
+        }
+        if plan.environments.len() > LISTED {
+            let _ = writeln!(out, "| _and {} more_ | | | | |", plan.environments.len() - LISTED);
         }
     }
     let _ = writeln!(out, "\n**{}**\n", plan.summary.line());
@@ -88,14 +122,21 @@ fn destructive(plan: &Plan) -> String {
         "> [!WARNING]\n> This plan deletes or replaces {} resource(s):\n",
         destructive.len()
     );
-    for (env, change) in destructive {
+    for (env, change) in destructive.iter().take(LISTED) {
         let _ = writeln!(
             out,
             "> - **{}** {} {} in {}",
             change.action.verb(),
             change.kind,
-            code(&change.name),
+            code(&shortened(&change.name)),
             code(&env.environment)
+        );
+    }
+    if destructive.len() > LISTED {
+        let _ = writeln!(
+            out,
+            "> - and {} more (the full plan is in the job summary)",
+            destructive.len() - LISTED
         );
     }
     out.push('\n');

@@ -9,6 +9,7 @@ mod git;
 mod github;
 mod guards;
 mod iam;
+mod inputs;
 mod locking;
 mod render;
 mod scope;
