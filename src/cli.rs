@@ -34,6 +34,9 @@ pub struct Target {
     /// them when plumb.toml changed), and mark each change as this branch's or as drift.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+    /// Set by `plan --without-secrets`: values from the environment are not read.
+    #[arg(skip)]
+    pub without_secrets: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +58,10 @@ pub enum Command {
         /// Exit 2 when there are changes.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Read no `value_from_env` variable (a pull request's plan job holds no secrets):
+        /// those values are not compared, and the plan says so. Apply and drift compare them.
+        #[arg(long)]
+        without_secrets: bool,
     },
     /// Make live AWS match desired/ (or carry out a saved plan, if nothing changed since).
     Apply {

@@ -30,11 +30,15 @@ pub async fn run(command: Command) -> Result<Status> {
     match command {
         Command::Validate { target } => validate(&target),
         Command::Plan {
-            target,
+            mut target,
             format,
             out,
             detailed_exitcode,
-        } => plan(&target, format, out.as_deref(), detailed_exitcode).await,
+            without_secrets,
+        } => {
+            target.without_secrets = without_secrets;
+            plan(&target, format, out.as_deref(), detailed_exitcode).await
+        }
         Command::Apply {
             target,
             plan,
@@ -257,11 +261,13 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             dir: target.dir.clone(),
             envs: saved.environments.iter().map(|e| e.environment.clone()).collect(),
             base: None,
+            without_secrets: false,
         },
         None => Target {
             dir: target.dir.clone(),
             envs: target.envs.clone(),
             base: target.base.clone(),
+            without_secrets: false,
         },
     };
     let plan_label = saved

@@ -47,14 +47,21 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
             sessions: Vec::new(),
         });
     };
+    let env_vars = if target.without_secrets {
+        EnvVars::Skip
+    } else {
+        EnvVars::Read
+    };
     let options = LoadOptions {
         dir: &target.dir,
         environments: &environments,
-        env_vars: EnvVars::Read,
+        env_vars,
     };
     let desired = load::load(&options, &kinds)?;
     check_shared_accounts(&desired).await?;
-    let mut base_desired = base.as_ref().and_then(|b| load_base(b, &environments, &kinds));
+    let mut base_desired = base
+        .as_ref()
+        .and_then(|b| load_base(b, &environments, env_vars, &kinds));
     let classify = base_desired.as_ref().is_some_and(|b| b.classify);
     let spinner = output::spinner("Reading live state");
     let work = desired.environments.into_iter().map(|env| {
@@ -99,7 +106,12 @@ struct BaseDesired {
 
 /// The base's declared resources per environment; `None` when the base does not load at
 /// all, which is said as a warning.
-fn load_base(base: &git::Base, environments: &[String], kinds: &[&dyn Kind]) -> Option<BaseDesired> {
+fn load_base(
+    base: &git::Base,
+    environments: &[String],
+    env_vars: EnvVars,
+    kinds: &[&dyn Kind],
+) -> Option<BaseDesired> {
     let Some(dir) = base.desired_dir() else {
         return Some(BaseDesired {
             resources: BTreeMap::new(),
@@ -133,7 +145,7 @@ fn load_base(base: &git::Base, environments: &[String], kinds: &[&dyn Kind]) -> 
             classify: true,
         });
     }
-    let problems = match load_with(EnvVars::Read) {
+    let problems = match load_with(env_vars) {
         Ok(desired) => {
             return Some(BaseDesired {
                 resources: by_env(desired),
@@ -177,6 +189,11 @@ async fn plan_environment(
         };
         engine::plan_environment(state, kinds)
     });
+    let unread = desired
+        .resources
+        .iter()
+        .filter(|r| r.fields.iter().any(|(_, f)| matches!(f.value, Value::Unread)))
+        .count();
     let state = EnvState {
         env,
         account_id,
@@ -186,6 +203,12 @@ async fn plan_environment(
     let mut plan = engine::plan_environment(state, kinds);
     if let Some(base_plan) = &base_plan {
         engine::classify(&mut plan, base_plan);
+    }
+    if unread > 0 {
+        plan.notes.push(format!(
+            "{unread} value(s) from the environment were not read (plan --without-secrets) and not compared: \
+             apply and drift, which hold the secrets, compare them"
+        ));
     }
     Ok((plan, session))
 }

@@ -92,6 +92,10 @@ impl fmt::Debug for Secret {
 pub enum Value {
     Plain(Json),
     Secret(Secret),
+    /// A value from the environment that this run does not read (`validate`, and
+    /// `plan --without-secrets`, whose job holds no secrets): shown as sensitive, never
+    /// compared, never sent.
+    Unread,
 }
 
 impl Value {
@@ -104,14 +108,14 @@ impl Value {
     }
 
     pub fn is_sensitive(&self) -> bool {
-        matches!(self, Value::Secret(_))
+        matches!(self, Value::Secret(_) | Value::Unread)
     }
 
     /// The value as it may be shown, or `None` when it is secret.
     pub fn shown(&self) -> Option<&Json> {
         match self {
             Value::Plain(json) => Some(json),
-            Value::Secret(_) => None,
+            Value::Secret(_) | Value::Unread => None,
         }
     }
 
@@ -120,15 +124,17 @@ impl Value {
         match self {
             Value::Plain(Json::String(s)) => Some(s),
             Value::Secret(secret) => Some(secret.expose()),
-            Value::Plain(_) => None,
+            Value::Plain(_) | Value::Unread => None,
         }
     }
 
     /// Two values mean the same thing. A secret equals a plain value with the same text:
     /// a String parameter whose desired value comes from the environment is compared with
-    /// the plain value AWS returns.
+    /// the plain value AWS returns. A value this run did not read equals anything: it is not
+    /// compared.
     pub fn same_as(&self, other: &Value) -> bool {
         match (self, other) {
+            (Value::Unread, _) | (_, Value::Unread) => true,
             (Value::Plain(a), Value::Plain(b)) => a == b,
             (Value::Secret(a), Value::Secret(b)) => a == b,
             (Value::Secret(s), Value::Plain(Json::String(p)))

@@ -388,19 +388,16 @@ fn set_value(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut
         };
         resource.set("value", Value::Plain(value));
     } else if let Some(var) = &spec.value_from_env {
-        match read_env_value(entry, spec, "value_from_env", var, problems) {
-            Some(value) => resource.set("value", value),
-            None => resource.set("value", Value::Secret(Secret::new(""))),
-        }
+        let value = read_env_value(entry, spec, "value_from_env", var, problems);
+        resource.set("value", value.unwrap_or(Value::Unread));
     } else if let Some(var) = &spec.initial_value_from_env {
         match entry.env_var(var) {
             EnvLookup::Unset => {
                 resource.skip_create = Some(format!("set `{var}` to create it"));
             }
             _ => {
-                if let Some(value) = read_env_value(entry, spec, "initial_value_from_env", var, problems) {
-                    resource.set_create_only("value", value);
-                }
+                let value = read_env_value(entry, spec, "initial_value_from_env", var, problems);
+                resource.set_create_only("value", value.unwrap_or(Value::Unread));
             }
         }
     }

@@ -160,3 +160,51 @@ async fn a_secret_echoed_by_an_aws_error_is_masked() {
     );
     assert_hidden(&[apply], &world, CANARY);
 }
+
+#[tokio::test]
+async fn a_plan_without_secrets_reads_none_says_so_and_has_the_digest_apply_will_see() {
+    let mut world = World::with_dev_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n\
+         [parameters.\"/dev/app/api-key\"]\nvalue_from_env = \"API_KEY\"\n\
+         [parameters.\"/dev/app/host\"]\nvalue = \"db.internal\"\n",
+    );
+    // The pull request's plan job: no secret in its environment.
+    let pr_plan = world.plumb(&["plan", "--without-secrets", "--format", "json"]);
+    pr_plan.expect_code(0);
+    assert!(
+        pr_plan
+            .stdout
+            .contains("2 value(s) from the environment were not read (plan --without-secrets)"),
+        "{}",
+        pr_plan.stdout
+    );
+    let pr_digest = serde_json::from_str::<serde_json::Value>(&pr_plan.stdout).unwrap()["digest"].clone();
+
+    // After the merge, apply holds the secrets: the same plan, so the reviewed digest holds.
+    world.set_env("DB_PASSWORD", CANARY);
+    world.set_env("API_KEY", "canary-Api-0b7e2");
+    let merged = world.plumb(&["plan", "--format", "json"]);
+    let merged_digest = serde_json::from_str::<serde_json::Value>(&merged.stdout).unwrap()["digest"].clone();
+    assert_eq!(pr_digest, merged_digest);
+    let digest = merged_digest.as_str().unwrap().to_string();
+    world
+        .plumb(&["apply", "--auto-approve", "--expect-digest", &digest])
+        .expect_code(0);
+
+    // Without the secrets, a later plan compares what it can and nothing else.
+    world.env_vars.clear();
+    world
+        .plumb(&["plan", "--without-secrets", "--detailed-exitcode"])
+        .expect_code(0);
+    let without = world.plumb(&["plan"]);
+    without.expect_code(1);
+    assert!(
+        without
+            .stderr
+            .contains("environment variable `DB_PASSWORD` is not set"),
+        "{}",
+        without.stderr
+    );
+}
