@@ -13,7 +13,6 @@ use crate::apply::Outcome;
 use crate::aws::Session;
 use crate::cli::{Command, Format, Target};
 use crate::comment::{self, ApplyReport};
-use crate::config::is_valid_env_name;
 use crate::engine;
 use crate::error::{Interrupted, Refused, Status};
 use crate::github::{self, DriftIssue, GitHub};
@@ -23,7 +22,7 @@ use crate::load::{self, Diagnostics, EnvVars, LoadOptions};
 use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
-use crate::plan::{FORMAT_VERSION, Plan, digest};
+use crate::plan::{FORMAT_VERSION, Plan, PlanFileProblem, parse_plan_file};
 use crate::render;
 
 pub async fn run(command: Command) -> Result<Status> {
@@ -478,36 +477,21 @@ fn read_plan_file(path: &Path) -> Result<Plan> {
             path.display()
         );
     }
-    let plan: Plan =
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not a plumb plan", path.display()))?;
-    if plan.format_version != FORMAT_VERSION {
-        bail!(
-            "`{}` has plan format {}, this plumb reads format {FORMAT_VERSION}: plan again",
-            path.display(),
-            plan.format_version
-        );
+    let shown = path.display();
+    match parse_plan_file(&text) {
+        Ok(plan) => Ok(plan),
+        Err(PlanFileProblem::NotAPlan(why)) => bail!("`{shown}` is not a plumb plan: {why}"),
+        Err(PlanFileProblem::Format(found)) => {
+            bail!("`{shown}` has plan format {found}, this plumb reads format {FORMAT_VERSION}: plan again")
+        }
+        Err(PlanFileProblem::BadName(name)) => bail!(Refused(format!(
+            "`{shown}` names {name:?}, which is not a valid environment name: not a plan plumb wrote"
+        ))),
+        Err(PlanFileProblem::Tampered { claimed, actual }) => bail!(Refused(format!(
+            "`{shown}` does not match its digest (it says {claimed}, its changes hash to {actual}): \
+             it was changed after plumb wrote it; nothing was applied. Plan again."
+        ))),
     }
-    if let Some(env) = plan
-        .environments
-        .iter()
-        .find(|e| !is_valid_env_name(&e.environment))
-    {
-        bail!(Refused(format!(
-            "`{}` names {:?}, which is not a valid environment name: not a plan plumb wrote",
-            path.display(),
-            env.environment
-        )));
-    }
-    let actual = digest(&plan.environments);
-    if actual != plan.digest {
-        bail!(Refused(format!(
-            "`{}` does not match its digest (it says {}, its changes hash to {actual}): it was \
-             changed after plumb wrote it; nothing was applied. Plan again.",
-            path.display(),
-            plan.digest
-        )));
-    }
-    Ok(plan)
 }
 
 /// A saved plan may be applied only if planning now gives exactly the same changes, computed

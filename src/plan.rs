@@ -222,3 +222,40 @@ pub fn digest(environments: &[EnvPlan]) -> String {
     let bytes = serde_json::to_vec(&canonical).expect("plan data always serialises");
     format!("sha256:{:x}", Sha256::digest(&bytes))
 }
+
+/// Why a plan file cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlanFileProblem {
+    /// Not JSON, or not shaped like a plan.
+    NotAPlan(String),
+    /// Written by a plumb with another plan format.
+    Format(u32),
+    /// An environment name plumb would never have written.
+    BadName(String),
+    /// The changes do not hash to the digest the file claims: edited after plumb wrote it.
+    Tampered { claimed: String, actual: String },
+}
+
+/// Reads a plan file's text and checks that it is what plumb wrote: its format, its
+/// environment names, and its content against its digest. Never panics, whatever the text.
+pub fn parse_plan_file(text: &str) -> Result<Plan, PlanFileProblem> {
+    let plan: Plan = serde_json::from_str(text).map_err(|e| PlanFileProblem::NotAPlan(e.to_string()))?;
+    if plan.format_version != FORMAT_VERSION {
+        return Err(PlanFileProblem::Format(plan.format_version));
+    }
+    if let Some(env) = plan
+        .environments
+        .iter()
+        .find(|e| !crate::config::is_valid_env_name(&e.environment))
+    {
+        return Err(PlanFileProblem::BadName(env.environment.clone()));
+    }
+    let actual = digest(&plan.environments);
+    if actual != plan.digest {
+        return Err(PlanFileProblem::Tampered {
+            claimed: plan.digest,
+            actual,
+        });
+    }
+    Ok(plan)
+}

@@ -5,6 +5,7 @@ mod support;
 mod budgets;
 mod cloudwatch;
 mod faults;
+mod fuzz;
 mod git;
 mod github;
 mod guards;
