@@ -279,3 +279,19 @@ pub fn escape_html(text: &str) -> String {
         .replace('@', "&#64;")
         .replace(['\n', '\r'], " ")
 }
+
+#[cfg(test)]
+mod escaping {
+    use super::{cell, env_digest_marker};
+
+    #[test]
+    fn no_name_closes_a_marker_or_a_table_cell() {
+        let marker = env_digest_marker("dev -->\n<!-- plumb-digest:prod", "sha256:ab");
+        assert_eq!(
+            marker,
+            "<!-- plumb-digest:dev_--____--_plumb-digest_prod: sha256:ab -->"
+        );
+        assert_eq!(marker.matches("-->").count(), 1);
+        assert_eq!(cell("a|b"), "` a\\|b `");
+    }
+}
