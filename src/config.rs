@@ -16,10 +16,10 @@ pub const DEFAULT_MAX_DELETES: usize = 10;
 /// The longest environment name plumb accepts.
 const MAX_ENV_NAME: usize = 64;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `desired/plumb.toml`: its environments by name (read one by one by the loader, so that
+/// every problem is reported at once).
+#[derive(Clone, Debug, Default)]
 pub struct Config {
-    #[serde(default)]
     pub environments: BTreeMap<String, Environment>,
 }
 
@@ -29,6 +29,11 @@ pub struct Environment {
     /// Filled in from the table's key.
     #[serde(skip)]
     pub name: String,
+    /// Where its table is in plumb.toml, and each of its keys, for messages.
+    #[serde(skip)]
+    pub origin: Option<crate::load::Origin>,
+    #[serde(skip)]
+    pub field_origins: BTreeMap<String, crate::load::Origin>,
     /// Guard: plan and apply refuse when STS says the credentials are for another account.
     pub account_id: Option<String>,
     pub region: String,

@@ -9,6 +9,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -102,6 +103,21 @@ impl SourceFile {
         })
     }
 
+    /// The bare key assigned on the line where `offset` is, before it (`period = "300"` at
+    /// the value gives `period`).
+    fn key_before(&self, offset: usize) -> Option<&str> {
+        let offset = offset.min(self.text.len());
+        let line_start = self.line_starts[self.line_starts.partition_point(|&s| s <= offset) - 1];
+        let before = self.text.get(line_start..offset)?;
+        let (key, _) = before.split_once('=')?;
+        let key = key.trim();
+        let bare = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        bare.then_some(key)
+    }
+
     pub fn origin(&self, offset: usize) -> Origin {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
@@ -114,10 +130,15 @@ impl SourceFile {
     }
 
     fn toml_error(&self, error: &toml::de::Error, context: Option<&str>) -> Diagnostic {
-        let message = suggest::unknown_field_message(error.message().trim());
-        let message = match context {
-            Some(context) => format!("{context}: {message}"),
-            None => message,
+        let message = suggest::readable(&suggest::unknown_field_message(error.message().trim()));
+        // A wrong value's message names no field: the key written before it on its line does.
+        let key = error.span().and_then(|span| self.key_before(span.start));
+        let message = match (context, key) {
+            (Some(context), Some(key)) if message.starts_with("invalid") => {
+                format!("{context}.{key}: {message}")
+            }
+            (Some(context), _) => format!("{context}: {message}"),
+            (None, _) => message,
         };
         match error.span() {
             Some(span) => Diagnostic::at(self.origin(span.start), message),
@@ -357,8 +378,8 @@ pub struct Desired {
 
 pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagnostics> {
     let config_path = options.dir.join("plumb.toml");
-    let config = load_config(&config_path).map_err(|d| Diagnostics(vec![d]))?;
-    let mut problems = check_config(&config, &config_path, options);
+    let (config, mut problems) = read_config(&config_path)?;
+    problems.extend(check_config(&config, &config_path, options));
     let selected = select_environments(&config, options, &config_path, &mut problems);
     let mut environments = Vec::new();
     for env in selected {
@@ -382,7 +403,7 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagn
 /// (`unlock` must work even when desired/ has problems).
 pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
     let path = dir.join("plumb.toml");
-    let config = load_config(&path).map_err(|d| Diagnostics(vec![d]))?;
+    let config = load_config(&path)?;
     let options = LoadOptions {
         dir,
         environments: &[name.to_string()],
@@ -402,17 +423,71 @@ pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
 
 /// The environments `dir/plumb.toml` declares.
 pub fn environment_names(dir: &Path) -> Result<Vec<String>, Diagnostics> {
-    let config = load_config(&dir.join("plumb.toml")).map_err(|d| Diagnostics(vec![d]))?;
+    let config = load_config(&dir.join("plumb.toml"))?;
     Ok(config.environments.into_keys().collect())
 }
 
-fn load_config(path: &Path) -> Result<Config, Diagnostic> {
-    let source = SourceFile::read(path)?;
-    let mut config: Config = toml::from_str(&source.text).map_err(|e| source.toml_error(&e, None))?;
-    for (name, env) in &mut config.environments {
-        env.name = name.clone();
+/// Reads plumb.toml, each environment on its own, so that every problem in it is reported at
+/// once and names its environment.
+fn load_config(path: &Path) -> Result<Config, Diagnostics> {
+    match read_config(path)? {
+        (config, problems) if problems.is_empty() => Ok(config),
+        (_, problems) => Err(Diagnostics(problems)),
     }
-    Ok(config)
+}
+
+/// plumb.toml's environments that read, and the problems of those that did not; `Err` when
+/// the file cannot be read or parsed at all.
+fn read_config(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
+    let source = SourceFile::read(path).map_err(|d| Diagnostics(vec![d]))?;
+    let document =
+        DeTable::parse(&source.text).map_err(|e| Diagnostics(vec![source.toml_error(&e, None)]))?;
+    let mut config = Config::default();
+    let mut problems = Vec::new();
+    for (key, value) in document.get_ref().iter() {
+        let here = source.origin(key.span().start);
+        if key.get_ref() != "environments" {
+            let hint = suggest::closest(key.get_ref(), ["environments"].into_iter())
+                .map(|t| format!("; did you mean `{t}`?"))
+                .unwrap_or_default();
+            let message = format!("unknown table `{}` in plumb.toml{hint}", key.get_ref());
+            problems.push(Diagnostic::at(here, message));
+            continue;
+        }
+        let DeValue::Table(environments) = value.get_ref() else {
+            problems.push(Diagnostic::at(
+                here,
+                "`environments` must be a table of [environments.NAME] tables",
+            ));
+            continue;
+        };
+        for (name, table) in environments.iter() {
+            let context = format!("environments.{}", toml_key(name.get_ref()));
+            match Environment::deserialize(table.clone().into_deserializer()) {
+                Ok(mut env) => {
+                    env.name = name.get_ref().to_string();
+                    env.origin = Some(source.origin(name.span().start));
+                    if let DeValue::Table(fields) = table.get_ref() {
+                        for (field, _) in fields.iter() {
+                            let at = source.origin(field.span().start);
+                            env.field_origins.insert(field.get_ref().to_string(), at);
+                        }
+                    }
+                    config.environments.insert(env.name.clone(), env);
+                }
+                Err(e) => problems.push(source.toml_error(&e, Some(&context))),
+            }
+        }
+    }
+    Ok((config, problems))
+}
+
+/// A problem with an environment's settings, placed at its table in plumb.toml.
+fn env_problem(env: &Environment, path: &Path, message: String) -> Diagnostic {
+    match &env.origin {
+        Some(origin) => Diagnostic::at(origin.clone(), message),
+        None => Diagnostic::file(path, message),
+    }
 }
 
 fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diagnostic> {
@@ -430,12 +505,16 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
                  with a letter or digit (it names a folder under desired/)",
                 toml_key(&env.name)
             );
-            problems.push(Diagnostic::file(path, message));
+            problems.push(env_problem(env, path, message));
             continue;
         }
         for (field, message) in env.check() {
-            let message = format!("environments.{}.{field}: {message}", toml_key(&env.name));
-            problems.push(Diagnostic::file(path, message));
+            let text = format!("environments.{}.{field}: {message}", toml_key(&env.name));
+            let top = field.split('.').next().unwrap_or(field);
+            match env.field_origins.get(top) {
+                Some(origin) => problems.push(Diagnostic::at(origin.clone(), text)),
+                None => problems.push(env_problem(env, path, text)),
+            }
         }
     }
     problems.extend(overlapping_environments(config, path));
@@ -467,7 +546,7 @@ fn overlapping_environments(config: &Config, path: &Path) -> Vec<Diagnostic> {
             let same_place = a.region == b.region && a.account_id.is_some() && a.account_id == b.account_id;
             let found = scope::overlaps(&a.scope, &b.scope);
             if same_place && !found.is_empty() {
-                problems.push(Diagnostic::file(path, scope::overlap_message(a, b, &found)));
+                problems.push(env_problem(b, path, scope::overlap_message(a, b, &found)));
             }
         }
     }
@@ -492,7 +571,16 @@ fn select_environments<'c>(
                 let hint = suggest::closest(name, names)
                     .map(|n| format!("; did you mean `{n}`?"))
                     .unwrap_or_default();
-                problems.push(Diagnostic::file(path, format!("no environment `{name}`{hint}")));
+                let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+                let message = format!(
+                    "no environment `{name}` in {}{hint} (it declares: {})",
+                    path.display(),
+                    known.join(", ")
+                );
+                problems.push(Diagnostic {
+                    origin: None,
+                    message,
+                });
             }
         }
     }

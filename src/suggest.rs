@@ -14,6 +14,25 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a shorter message with a
 /// suggestion. serde's wording has been stable for years; anything else passes through.
+/// serde's type names said as a user would: `expected i64` is "expected a number".
+pub fn readable(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, said) in [
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        if let Some(rest) = out.strip_suffix(rust) {
+            out = format!("{rest}{said}");
+        }
+    }
+    out
+}
+
 pub fn unknown_field_message(message: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_string();

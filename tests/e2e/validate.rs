@@ -129,7 +129,7 @@ fn plumb_toml_problems_are_named() {
     run.expect_code(1);
     assert!(
         run.stderr
-            .contains("error: desired/plumb.toml:3:1: unknown field `acount_id`; did you mean `account_id`?"),
+            .contains("error: desired/plumb.toml:3:1: environments.dev: unknown field `acount_id`; did you mean `account_id`?"),
         "{}",
         run.stderr
     );
@@ -153,7 +153,41 @@ fn plumb_toml_problems_are_named() {
     std::fs::create_dir_all(world.path("desired/staging")).unwrap();
     let run = world.plumb_offline(&["validate", "--env", "dve"]);
     assert!(run.stderr.contains("folder `staging/` is not an environment"));
-    assert!(run.stderr.contains("no environment `dve`; did you mean `dev`?"));
+    assert!(
+        run.stderr.contains(
+            "error: no environment `dve` in desired/plumb.toml; did you mean `dev`? (it declares: dev)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn every_plumb_toml_problem_is_reported_at_once_with_its_environment() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]
+regoin = \"us-east-1\"
+[environments.prod]
+region = \"us-east-1\"
+max_deletes = \"ten\"
+         [environments.uat]
+account_id = \"12\"
+region = \"us-east-1\"
+[enviroments.x]
+",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    for expected in [
+        "desired/plumb.toml:2:1: environments.dev: unknown field `regoin`; did you mean `region`?",
+        "desired/plumb.toml:5:15: environments.prod.max_deletes: invalid type: string \"ten\", expected a whole number",
+        "desired/plumb.toml:7:1: environments.uat.account_id: `12` is not a 12-digit AWS account id",
+        "desired/plumb.toml:9:2: unknown table `enviroments` in plumb.toml; did you mean `environments`?",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
 }
 
 #[test]
