@@ -447,7 +447,7 @@ fn read_config(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     for (key, value) in document.get_ref().iter() {
         let here = source.origin(key.span().start);
         if key.get_ref() != "environments" {
-            let hint = suggest::closest(key.get_ref(), ["environments"].into_iter())
+            let hint = suggest::closest(key.get_ref(), ["environments"])
                 .map(|t| format!("; did you mean `{t}`?"))
                 .unwrap_or_default();
             let message = format!("unknown table `{}` in plumb.toml{hint}", key.get_ref());
