@@ -24,6 +24,7 @@ use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
 use crate::plan::{FORMAT_VERSION, Plan, PlanFileProblem, parse_plan_file};
 use crate::render;
+use crate::resource::mask;
 
 pub async fn run(command: Command) -> Result<Status> {
     match command {
@@ -342,7 +343,11 @@ fn write_report(path: &Path, plan: &Plan, outcome: &Outcome) -> Result<()> {
         digest: plan.digest.clone(),
         environments: plan.environments.iter().map(|e| e.environment.clone()).collect(),
         applied: outcome.applied,
-        failures: outcome.failures.iter().map(ToString::to_string).collect(),
+        // Masked here, before serialising: JSON escapes a secret's quotes and backslashes
+        // again, into a form the mask of the finished text would not recognise.
+        failures: outcome.failures.iter().map(|f| mask(&f.to_string())).collect(),
+        not_started: outcome.not_started.clone(),
+        in_flight: outcome.abandoned.clone(),
     };
     let text = serde_json::to_string_pretty(&report).expect("a report always serialises");
     output::write_file(path, &text)

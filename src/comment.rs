@@ -100,11 +100,32 @@ pub struct ApplyReport {
     pub environments: Vec<String>,
     pub applied: usize,
     pub failures: Vec<String>,
+    /// Changes not started because a signal stopped the apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_started: Vec<String>,
+    /// Changes in flight when plumb stopped: their state is unknown until the next plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn interrupted(&self) -> bool {
+        !self.not_started.is_empty() || !self.in_flight.is_empty()
+    }
 }
 
 pub fn apply_comment(report: &ApplyReport) -> String {
     let environments: Vec<String> = report.environments.iter().map(|e| code(e)).collect();
-    let mut out = if report.failures.is_empty() {
+    let mut out = if report.interrupted() {
+        format!(
+            "### plumb apply: interrupted\n\n{} change(s) made, {} failed, {} not started, {} in flight when it stopped, in {}; run the apply again to finish.\n\n",
+            report.applied,
+            report.failures.len(),
+            report.not_started.len(),
+            report.in_flight.len(),
+            environments.join(", ")
+        )
+    } else if report.failures.is_empty() {
         format!(
             "### plumb apply: done\n\n{} change(s) made in {}.\n\n",
             report.applied,
@@ -189,6 +210,24 @@ mod tests {
                 .collect(),
             notes: (0..deletions).map(|i| format!("note {i}")).collect(),
         }
+    }
+
+    #[test]
+    fn an_interrupted_apply_is_not_reported_as_done() {
+        let report = super::ApplyReport {
+            digest: "sha256:x".into(),
+            environments: vec!["dev".into()],
+            applied: 16,
+            failures: Vec::new(),
+            not_started: vec!["dev: create parameter `/dev/app/p20`".into()],
+            in_flight: Vec::new(),
+        };
+        let comment = super::apply_comment(&report);
+        assert!(comment.starts_with("### plumb apply: interrupted"), "{comment}");
+        assert!(
+            comment.contains("16 change(s) made, 0 failed, 1 not started"),
+            "{comment}"
+        );
     }
 
     #[test]

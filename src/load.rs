@@ -536,16 +536,17 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
     problems
 }
 
-/// Environments that name the same account and region must not own the same objects: each
-/// would prune the other's. (Where `account_id` is not set on both, `plan` asks STS.)
+/// Environments that name the same account must not own the same objects (in one region, or
+/// account-wide ones in any): each would prune the other's. (Where `account_id` is not set on
+/// both, `plan` asks STS.)
 fn overlapping_environments(config: &Config, path: &Path) -> Vec<Diagnostic> {
     let envs: Vec<&Environment> = config.environments.values().collect();
     let mut problems = Vec::new();
     for (i, a) in envs.iter().enumerate() {
         for b in &envs[i + 1..] {
-            let same_place = a.region == b.region && a.account_id.is_some() && a.account_id == b.account_id;
-            let found = scope::overlaps(&a.scope, &b.scope);
-            if same_place && !found.is_empty() {
+            let same_account = a.account_id.is_some() && a.account_id == b.account_id;
+            let found = scope::overlaps(&a.scope, &b.scope, a.region == b.region);
+            if same_account && !found.is_empty() {
                 problems.push(env_problem(b, path, scope::overlap_message(a, b, &found)));
             }
         }

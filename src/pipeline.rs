@@ -257,8 +257,8 @@ async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
     let all: Vec<&Environment> = desired.config.environments.values().collect();
     for selected in &desired.environments {
         let a = &selected.env;
-        for b in all.iter().filter(|b| b.name != a.name && b.region == a.region) {
-            let overlaps = scope::overlaps(&a.scope, &b.scope);
+        for b in all.iter().filter(|b| b.name != a.name) {
+            let overlaps = scope::overlaps(&a.scope, &b.scope, a.region == b.region);
             if overlaps.is_empty() || (a.account_id.is_some() && b.account_id.is_some()) {
                 continue;
             }
@@ -271,9 +271,9 @@ async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
                     scope::overlap_message(a, b, &overlaps)
                 ))),
                 (Err(why), _) | (_, Err(why)) => bail!(Refused(format!(
-                    "environments `{}` and `{}` have overlapping scopes in region {}, and plumb cannot \
-                     tell whether they share an account ({why}); set account_id on both",
-                    a.name, b.name, a.region
+                    "environments `{}` and `{}` have overlapping scopes, and plumb cannot tell \
+                     whether they share an account ({why}); set account_id on both",
+                    a.name, b.name
                 ))),
             }
         }

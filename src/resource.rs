@@ -46,8 +46,10 @@ fn remember(value: &str) {
     // or a JSON body would quote it.
     let mut forms: Vec<String> = vec![value.to_string()];
     forms.extend(value.lines().map(str::to_string));
-    let json = serde_json::to_string(value).unwrap_or_default();
-    forms.push(json.trim_matches('"').to_string());
+    // JSON-escaped once (a request body in an error) and twice (that error inside JSON).
+    let once = json_escaped(value);
+    forms.push(json_escaped(&once));
+    forms.push(once);
     forms.push(percent_encode(value));
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     for form in forms {
@@ -56,6 +58,11 @@ fn remember(value: &str) {
         }
     }
     seen.sort_by_key(|f| std::cmp::Reverse(f.len()));
+}
+
+fn json_escaped(value: &str) -> String {
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    quoted[1..quoted.len().saturating_sub(1).max(1)].to_string()
 }
 
 fn percent_encode(value: &str) -> String {

@@ -117,10 +117,17 @@ fn whole_service_message(setting: &str, value: &str) -> String {
     )
 }
 
-/// Where two scopes overlap: (setting, one value, the other value) for each overlapping pair.
-pub fn overlaps(a: &Scope, b: &Scope) -> Vec<(&'static str, String, String)> {
+/// Whether a setting's objects are account-wide (IAM, Budgets, CloudWatch dashboards), so
+/// that two environments in one account overlap there whatever their regions.
+pub fn is_account_wide(setting: &str) -> bool {
+    matches!(setting, "iam_path" | "budget_prefixes" | "dashboard_prefixes")
+}
+
+/// Where two scopes of one account overlap: (setting, one value, the other value) for each
+/// overlapping pair; only the account-wide settings when the regions differ.
+pub fn overlaps(a: &Scope, b: &Scope, same_region: bool) -> Vec<(&'static str, String, String)> {
     let mut found = Vec::new();
-    for setting in SETTINGS {
+    for setting in SETTINGS.into_iter().filter(|s| same_region || is_account_wide(s)) {
         for x in values(a, setting) {
             for y in values(b, setting) {
                 let overlap = match setting {
@@ -142,12 +149,16 @@ pub fn overlap_message(a: &Environment, b: &Environment, overlaps: &[(&str, Stri
         .iter()
         .map(|(setting, x, y)| format!("{setting} `{x}` and `{y}`"))
         .collect();
+    let place = if a.region == b.region {
+        format!("account and region {}", a.region)
+    } else {
+        "an account (IAM, Budgets and dashboards are account-wide)".to_string()
+    };
     format!(
-        "environments `{}` and `{}` share account and region {} but their scopes overlap \
-         ({}): each would delete the other's objects; give them disjoint scopes",
+        "environments `{}` and `{}` share {place} but their scopes overlap ({}): each would \
+         delete the other's objects; give them disjoint scopes",
         a.name,
         b.name,
-        a.region,
         pairs.join("; ")
     )
 }

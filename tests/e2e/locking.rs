@@ -162,11 +162,17 @@ async fn a_stale_lock_is_named_broken_by_unlock_and_expires() {
 #[tokio::test]
 async fn sigint_mid_apply_finishes_what_is_in_flight_and_says_what_was_not_done() {
     let world = slow_world(40, 200);
-    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    let apply = world.spawn_plumb(&["apply", "--auto-approve", "--report", "report.json"]);
     wait_for("some writes", || puts(&world) >= 4);
     support::signal(&apply, "INT");
     let run = support::finish(apply);
     run.expect_code(130);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path("report.json")).unwrap()).unwrap();
+    assert!(
+        report["not_started"].as_array().is_some_and(|n| !n.is_empty()),
+        "the report says the apply did not finish: {report}"
+    );
     assert!(
         run.stderr.contains("Interrupted: starting no new changes"),
         "{}",

@@ -206,3 +206,51 @@ async fn environment_names_cannot_climb_out_of_desired() {
         );
     }
 }
+
+#[tokio::test]
+async fn account_wide_kinds_overlap_across_regions() {
+    let world = World::new();
+    let env = |name: &str, region: &str, account: &str| {
+        format!(
+            "[environments.{name}]\n{account}region = \"{region}\"\n[environments.{name}.scope]\n\
+             parameter_paths = [\"/app/\"]\niam_path = \"/team/\"\nbudget_prefixes = [\"team-\"]\n"
+        )
+    };
+    let named = format!("account_id = \"{}\"\n", world.account);
+    world.write(
+        "desired/plumb.toml",
+        &(env("dev", "us-east-1", &named) + &env("prod", "us-west-2", &named)),
+    );
+    for name in ["dev", "prod"] {
+        std::fs::create_dir_all(world.path(&format!("desired/{name}"))).unwrap();
+    }
+    let validate = world.plumb_offline(&["validate"]);
+    validate.expect_code(1);
+    assert!(
+        validate.stderr.contains(
+            "environments `dev` and `prod` share an account (IAM, Budgets and dashboards are \
+             account-wide) but their scopes overlap (iam_path `/team/` and `/team/`; budget_prefixes `team-` and `team-`)"
+        ),
+        "parameters are regional, so `/app/` is not an overlap: {}",
+        validate.stderr
+    );
+
+    // Without account_id, STS says they are one account.
+    world.write(
+        "desired/plumb.toml",
+        &(env("dev", "us-east-1", "") + &env("prod", "us-west-2", "")),
+    );
+    world
+        .iam()
+        .await
+        .create_user()
+        .user_name("bob")
+        .path("/team/")
+        .send()
+        .await
+        .unwrap();
+    world
+        .plumb(&["apply", "--auto-approve", "--env", "dev"])
+        .expect_code(3);
+    assert!(world.iam().await.get_user().user_name("bob").send().await.is_ok());
+}

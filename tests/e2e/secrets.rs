@@ -208,3 +208,24 @@ async fn a_plan_without_secrets_reads_none_says_so_and_has_the_digest_apply_will
         without.stderr
     );
 }
+
+#[tokio::test]
+async fn a_secret_with_quotes_and_backslashes_is_masked_in_the_report_too() {
+    // Any escaping keeps this prefix, so it is what must appear nowhere.
+    const PREFIX: &str = "canary-Esc-7";
+    let mut world = World::with_dev_env();
+    world.set_env("DB_PASSWORD", &format!("{PREFIX}\"q\\b\t\u{1}x"));
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n",
+    );
+    world.fault(
+        json!({"operation": "PutParameter", "kind": "error", "status": 400,
+                       "code": "ValidationException", "echo_request": true, "count": 1}),
+    );
+    let apply = world.plumb(&["apply", "--auto-approve", "--report", "report.json"]);
+    apply.expect_code(1);
+    let report = std::fs::read_to_string(world.path("report.json")).unwrap();
+    assert!(report.contains("ValidationException"), "{report}");
+    assert_hidden(&[apply], &world, PREFIX);
+}
