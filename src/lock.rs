@@ -45,12 +45,14 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// For messages: the lock's value is anyone's to write, so its text is shown with
+    /// control characters escaped (no terminal escapes, no forged log lines).
     fn describe(&self) -> String {
         format!(
             "{} since {} (plan: {}; expires {})",
-            self.holder,
+            printable(&self.holder),
             utc(self.acquired_at),
-            self.plan,
+            printable(&self.plan),
             utc(self.expires_at)
         )
     }
@@ -114,15 +116,20 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
             }
             Err(error) if error.code == "ParameterAlreadyExists" => {}
             Err(error) => {
-                return Err(error)
-                    .with_context(|| format!("cannot take the apply lock of environment `{environment}`"));
+                return Err(error).with_context(|| {
+                    format!(
+                        "cannot take the apply lock of environment `{environment}` (if AWS took it \
+                         all the same, `plumb unlock --env {environment}` removes it)"
+                    )
+                });
             }
         }
-        let Some((other, version)) = read(&client, &name).await? else {
+        let Some(current) = read(&client, &name).await? else {
             continue; // released in the meantime
         };
+        let other = current.holder.clone();
         if other.expires_at <= now() {
-            break_stale(&client, &name, version).await?;
+            take_over(&client, &environment, &current).await?;
             continue;
         }
         if started.elapsed() >= wait {
@@ -165,8 +172,8 @@ async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(
             let error = AwsError::from_sdk("PutParameter", &name, e);
             // "Succeeded but answered 500", then retried: the lock may be ours already.
             if error.code == "ParameterAlreadyExists"
-                && let Ok(Some((current, _))) = read(client, &name).await
-                && current.token == holder.token
+                && let Ok(Some(current)) = read(client, &name).await
+                && current.holder.token == holder.token
             {
                 return Ok(());
             }
@@ -175,10 +182,17 @@ async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(
     }
 }
 
-/// The lock's holder and the parameter's version; `None` when there is no lock. A lock that
-/// does not parse (written by hand?) counts as held by "an unknown holder" until it expires
-/// by its parameter's age.
-async fn read(client: &Client, name: &str) -> Result<Option<(Holder, i64)>> {
+/// A lock as read: its holder, and the parameter's version and write time, which together
+/// name this one lock (a lock taken later has another write time).
+struct Current {
+    holder: Holder,
+    version: i64,
+    written: i64,
+}
+
+/// The lock's holder; `None` when there is no lock. A lock that does not parse (written by
+/// hand?) counts as held by "an unknown holder" until it expires by its parameter's age.
+async fn read(client: &Client, name: &str) -> Result<Option<Current>> {
     let output = match client.get_parameter().name(name).send().await {
         Ok(output) => output,
         Err(e) => {
@@ -193,27 +207,63 @@ async fn read(client: &Client, name: &str) -> Result<Option<(Holder, i64)>> {
         return Ok(None);
     };
     let value = parameter.value.unwrap_or_default();
+    let written = parameter.last_modified_date.map_or(0, |d| d.secs());
     let holder = serde_json::from_str(&value).unwrap_or_else(|_| {
-        let written = parameter.last_modified_date.map_or(0, |d| d.secs().max(0) as u64);
+        let at = written.max(0) as u64;
         Holder {
             holder: "an unknown holder (the lock does not parse)".into(),
             token: String::new(),
             plan: "unknown".into(),
-            acquired_at: written,
-            expires_at: written + TTL.as_secs(),
+            acquired_at: at,
+            expires_at: at + TTL.as_secs(),
         }
     });
-    Ok(Some((holder, parameter.version)))
+    Ok(Some(Current {
+        holder,
+        version: parameter.version,
+        written,
+    }))
 }
 
-/// Deletes an expired lock, unless someone replaced it since it was read.
-async fn break_stale(client: &Client, name: &str, version: i64) -> Result<()> {
-    if let Some((_, current)) = read(client, name).await?
-        && current != version
-    {
-        return Ok(());
+/// How long a takeover may take before another apply may clear it (its taker died).
+const TAKEOVER_TTL: i64 = 60;
+
+/// Breaks an expired lock. Deleting is not conditional in SSM, so two applies that both saw
+/// it expired could each delete it, the second deleting the first one's fresh lock. So the
+/// one that deletes it is the one that creates its takeover parameter (`Overwrite=false`,
+/// named after that lock's version and write time), and it deletes only that same lock.
+async fn take_over(client: &Client, environment: &str, stale: &Current) -> Result<()> {
+    let lock = lock_name(environment);
+    let takeover = format!("{lock}.takeover.{}-{}", stale.version, stale.written);
+    let claim = client
+        .put_parameter()
+        .name(&takeover)
+        .value(now().to_string())
+        .r#type(ParameterType::String)
+        .overwrite(false)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutParameter", &takeover, e));
+    match claim {
+        Ok(_) => {
+            let still = read(client, &lock).await?;
+            if still.is_some_and(|c| (c.version, c.written) == (stale.version, stale.written)) {
+                delete(client, &lock).await?;
+            }
+            delete(client, &takeover).await
+        }
+        Err(error) if error.code == "ParameterAlreadyExists" => {
+            // Another apply is taking it over; clear its claim only if it died doing so.
+            if let Some(claim) = read(client, &takeover).await?
+                && claim.written + TAKEOVER_TTL < now() as i64
+            {
+                delete(client, &takeover).await?;
+            }
+            tokio::time::sleep(POLL / 4).await;
+            Ok(())
+        }
+        Err(error) => Err(error).context("cannot break the expired apply lock"),
     }
-    delete(client, name).await
 }
 
 async fn delete(client: &Client, name: &str) -> Result<()> {
@@ -235,7 +285,7 @@ impl Lock {
     pub async fn release(self) -> Result<()> {
         let name = lock_name(&self.environment);
         match read(&self.client, &name).await? {
-            Some((holder, _)) if holder.token == self.token => delete(&self.client, &name).await,
+            Some(current) if current.holder.token == self.token => delete(&self.client, &name).await,
             _ => Ok(()),
         }
         .with_context(|| {
@@ -251,15 +301,31 @@ impl Lock {
 pub async fn unlock(session: &Session) -> Result<Option<String>> {
     let client = session.shared(|s| Client::new(&s.config));
     let name = lock_name(&session.env.name);
-    let Some((holder, _)) = read(&client, &name).await? else {
+    let Some(current) = read(&client, &name).await? else {
         return Ok(None);
     };
     delete(&client, &name).await?;
-    Ok(Some(holder.describe()))
+    Ok(Some(current.holder.describe()))
+}
+
+/// `text` with control characters escaped, cut to a reasonable length.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// `2026-12-01T19:39:48Z` for seconds since the epoch.
 pub fn utc(secs: u64) -> String {
+    let secs = secs.min(253_402_300_799); // 9999-12-31T23:59:59Z: a hand-written lock may say more
     let days = (secs / 86_400) as i64;
     let rest = secs % 86_400;
     let (year, month, day) = civil_from_days(days);

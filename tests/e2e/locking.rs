@@ -247,3 +247,58 @@ async fn an_endpoint_that_never_answers_times_out_and_names_the_call() {
         plan.stderr
     );
 }
+
+#[tokio::test]
+async fn applies_racing_to_break_an_expired_lock_let_exactly_one_through() {
+    let world = slow_world(8, 300);
+    let expired =
+        json!({"holder": "killed@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name(LOCK)
+        .value(expired.to_string())
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let racers: Vec<_> = (0..5)
+        .map(|_| world.spawn_plumb(&["apply", "--auto-approve"]))
+        .collect();
+    let codes: Vec<i32> = racers.into_iter().map(|r| support::finish(r).code).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == 0).count(),
+        1,
+        "exactly one applied: {codes:?}"
+    );
+    assert!(codes.iter().all(|c| *c == 0 || *c == 3), "{codes:?}");
+    assert_eq!(puts(&world), 8, "no two applies wrote");
+    assert!(!lock_exists(&world).await);
+}
+
+#[tokio::test]
+async fn a_lock_s_text_cannot_forge_output() {
+    let world = World::with_dev_env();
+    let hostile = json!({"holder": "\u{1b}[31mEVIL\u{1b}[0m\nrefused: fake line", "token": "t", "plan": "p",
+                         "acquired_at": 1, "expires_at": 4_000_000_000u64});
+    world
+        .ssm()
+        .await
+        .put_parameter()
+        .name(LOCK)
+        .value(hostile.to_string())
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(!apply.stderr.contains('\u{1b}'), "{:?}", apply.stderr);
+    assert!(
+        !apply.stderr.contains("\nrefused: fake line"),
+        "{:?}",
+        apply.stderr
+    );
+    assert!(apply.stderr.contains("\\u{1b}[31mEVIL"), "{:?}", apply.stderr);
+}
