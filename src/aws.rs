@@ -30,24 +30,60 @@ const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// All attempts of one call, backoff included.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn timeout_from_env(variable: &str, default: Duration) -> Duration {
-    std::env::var(variable)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|secs| secs.is_finite() && *secs > 0.0)
-        .map_or(default, Duration::from_secs_f64)
+/// The longest timeout accepted: a day. Zero, negative, huge or unreadable values are
+/// errors, never "no timeout".
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+fn timeout_from_env(variable: &str, default: Duration) -> Result<Duration, String> {
+    let Ok(text) = std::env::var(variable) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= MAX_TIMEOUT_SECS => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "{variable} is `{text}`: it must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
+        )),
+    }
 }
 
 /// The timeouts every AWS call of a session gets.
-pub fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(timeout_from_env("PLUMB_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT))
-        .operation_attempt_timeout(timeout_from_env("PLUMB_ATTEMPT_TIMEOUT", DEFAULT_ATTEMPT_TIMEOUT))
+pub fn timeouts() -> Result<TimeoutConfig, String> {
+    Ok(TimeoutConfig::builder()
+        .connect_timeout(timeout_from_env(
+            "PLUMB_CONNECT_TIMEOUT",
+            DEFAULT_CONNECT_TIMEOUT,
+        )?)
+        .operation_attempt_timeout(timeout_from_env(
+            "PLUMB_ATTEMPT_TIMEOUT",
+            DEFAULT_ATTEMPT_TIMEOUT,
+        )?)
         .operation_timeout(timeout_from_env(
             "PLUMB_OPERATION_TIMEOUT",
             DEFAULT_OPERATION_TIMEOUT,
-        ))
-        .build()
+        )?)
+        .build())
+}
+
+/// Attempts per call: `AWS_MAX_ATTEMPTS` (1 to 100), or [`DEFAULT_MAX_ATTEMPTS`]. Read here
+/// rather than by aws-config, which panics on `0` or a word.
+fn max_attempts() -> Result<u32, String> {
+    let Ok(text) = std::env::var("AWS_MAX_ATTEMPTS") else {
+        return Ok(DEFAULT_MAX_ATTEMPTS);
+    };
+    match text.trim().parse::<u32>() {
+        Ok(n @ 1..=100) => Ok(n),
+        _ => Err(format!(
+            "AWS_MAX_ATTEMPTS is `{text}`: it must be a whole number from 1 to 100"
+        )),
+    }
+}
+
+/// Checks the AWS settings plumb reads from the environment before any session is made, so a
+/// bad one is one clear error.
+pub fn check_settings() -> Result<(), String> {
+    timeouts()?;
+    max_attempts()?;
+    Ok(())
 }
 
 /// A failed AWS call, with what a user needs to act on it.
@@ -121,17 +157,25 @@ impl Session {
     /// Configures the SDK from its standard environment (`AWS_PROFILE`, `AWS_ENDPOINT_URL`,
     /// the credential chain), with the environment's region, profile and role.
     pub async fn connect(env: &Environment) -> Session {
+        // `check_settings` ran before any session: the defaults below are never reached with
+        // a bad setting.
+        let timeouts = timeouts().unwrap_or_else(|_| {
+            TimeoutConfig::builder()
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+                .operation_attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+                .operation_timeout(DEFAULT_OPERATION_TIMEOUT)
+                .build()
+        });
+        let attempts = max_attempts().unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        let retry = RetryConfig::standard()
+            .with_max_attempts(attempts)
+            .with_max_backoff(Duration::from_secs(20));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(env.region.clone()))
-            .timeout_config(timeouts());
+            .timeout_config(timeouts)
+            .retry_config(retry);
         if let Some(profile) = &env.profile {
             loader = loader.profile_name(profile);
-        }
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
-            let retry = RetryConfig::standard()
-                .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
-                .with_max_backoff(Duration::from_secs(20));
-            loader = loader.retry_config(retry);
         }
         let mut config = loader.load().await;
         if let Some(role) = &env.assume_role {

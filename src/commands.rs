@@ -27,6 +27,9 @@ use crate::render;
 use crate::resource::mask;
 
 pub async fn run(command: Command) -> Result<Status> {
+    if !matches!(command, Command::Validate { .. } | Command::Comment { .. }) {
+        crate::aws::check_settings().map_err(anyhow::Error::msg)?;
+    }
     match command {
         Command::Validate { target } => validate(&target),
         Command::Plan {

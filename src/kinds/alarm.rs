@@ -310,6 +310,9 @@ fn check_metric_queries(
         if let Some(stat) = &query.metric_stat {
             check_period(entry, "metrics", stat.period, problems);
         }
+        if let Some(period) = query.period {
+            check_period(entry, "metrics", period, problems);
+        }
     }
     // AWS: the entry whose value is compared returns data, nothing else does; an anomaly
     // detection alarm returns both the metric and its band (`threshold_metric_id`).
@@ -329,9 +332,10 @@ fn check_metric_queries(
     }
 }
 
-/// AWS: 10, 30 or a multiple of 60 seconds.
+/// AWS: 10, 30 or a multiple of 60 seconds, at most a day.
 fn check_period(entry: &Entry, field: &str, period: i64, problems: &mut Vec<Diagnostic>) {
-    if !(period == 10 || period == 30 || (period > 0 && period % 60 == 0)) {
+    if !(period == 10 || period == 30 || (period > 0 && period % 60 == 0 && period <= MAX_EVALUATION_SECONDS))
+    {
         problems.push(entry.error(
             Some(field),
             format!("period {period} must be 10, 30 or a multiple of 60 seconds"),
@@ -348,6 +352,12 @@ fn check_evaluation(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) 
     }
     if spec.evaluation_periods < 1 {
         problems.push(entry.error(Some("evaluation_periods"), "must be at least 1"));
+    } else if spec.evaluation_periods > MAX_EVALUATION_SECONDS / 10 {
+        let message = format!(
+            "must be at most {} (AWS evaluates at most a day)",
+            MAX_EVALUATION_SECONDS / 10
+        );
+        problems.push(entry.error(Some("evaluation_periods"), message));
     }
     if let Some(datapoints) = spec.datapoints_to_alarm
         && !(1..=spec.evaluation_periods).contains(&datapoints)
@@ -364,14 +374,15 @@ fn check_evaluation(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) 
             .filter_map(|m| m.metric_stat.as_ref().map(|s| s.period).or(m.period))
             .max()
     });
+    // Saturating: a hostile `period = 9223372036854775807` must be a message, not an overflow.
     if let Some(period) = period
-        && period * spec.evaluation_periods > MAX_EVALUATION_SECONDS
+        && period.saturating_mul(spec.evaluation_periods) > MAX_EVALUATION_SECONDS
     {
         problems.push(entry.error(
             Some("evaluation_periods"),
             format!(
                 "period × evaluation_periods is {} seconds; AWS allows {MAX_EVALUATION_SECONDS} (one day)",
-                period * spec.evaluation_periods
+                period.saturating_mul(spec.evaluation_periods)
             ),
         ));
     }

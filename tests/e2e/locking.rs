@@ -302,3 +302,27 @@ async fn a_lock_s_text_cannot_forge_output() {
     );
     assert!(apply.stderr.contains("\\u{1b}[31mEVIL"), "{:?}", apply.stderr);
 }
+
+#[tokio::test]
+async fn bad_timeout_and_retry_settings_are_errors_not_hangs_or_crashes() {
+    for (variable, value) in [
+        ("PLUMB_ATTEMPT_TIMEOUT", "0"),
+        ("PLUMB_OPERATION_TIMEOUT", "-1"),
+        ("PLUMB_CONNECT_TIMEOUT", "abc"),
+        ("PLUMB_ATTEMPT_TIMEOUT", "99999999999999999999"),
+        ("PLUMB_ATTEMPT_TIMEOUT", "NaN"),
+        ("AWS_MAX_ATTEMPTS", "0"),
+        ("AWS_MAX_ATTEMPTS", "abc"),
+    ] {
+        let mut world = World::with_dev_env();
+        world.set_env(variable, value);
+        let plan = world.plumb(&["plan"]);
+        plan.expect_code(1);
+        assert!(
+            plan.stderr.contains(&format!("error: {variable} is `{value}`")),
+            "{}",
+            plan.stderr
+        );
+        assert!(!plan.stderr.contains("panicked"), "{}", plan.stderr);
+    }
+}

@@ -220,3 +220,21 @@ fn plan_names_a_missing_secret_variable() {
         "error: desired/dev/a.toml:3:1: parameters.\"/dev/app/pw\".value_from_env: environment variable `UNSET_IN_CI` is not set"
     ), "{}", run.stderr);
 }
+
+#[test]
+fn huge_alarm_numbers_are_messages_not_crashes() {
+    let stderr = problems_in(
+        "[alarms.\"app-cpu\"]\nnamespace = \"AWS/EC2\"\nmetric = \"CPUUtilization\"\nstatistic = \"Average\"\n\
+         period = 9223372036854775807\nevaluation_periods = 9223372036854775807\nthreshold = 1.0\n\
+         comparison = \"GreaterThanThreshold\"\n",
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("period 9223372036854775807 must be 10, 30 or a multiple of 60 seconds"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("evaluation_periods: must be at most 8640"),
+        "{stderr}"
+    );
+}
