@@ -47,6 +47,7 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       members, attached or inline policies; DeletePolicy while attached or with non-default
       versions (moto deletes anyway, leaving ghosts). A wrong deletion order fails in tests.
     - IAM GetAccountAuthorizationDetails names each policy (PolicyName), as AWS does.
+    - IAM ListEntitiesForPolicy honours PolicyUsageFilter=PermissionsBoundary (roles).
     - IAM ListGroups honours PathPrefix; ListGroups, GetGroup and
       GetAccountAuthorizationDetails honour MaxItems/Marker (moto returns one page).
 
@@ -257,6 +258,24 @@ def patch_iam():
         return ActionResult(result)
 
     Response.get_account_authorization_details = get_account_authorization_details
+
+    # ListEntitiesForPolicy: moto ignores PolicyUsageFilter and lists attachments only. AWS
+    # lists permissions-boundary uses under PermissionsBoundary. (moto keeps boundaries for
+    # roles only, so only roles are found.)
+    original_list_entities = Response.list_entities_for_policy
+
+    def list_entities_for_policy(self):
+        if self._get_param("PolicyUsageFilter") != "PermissionsBoundary":
+            return original_list_entities(self)
+        arn = self._get_param("PolicyArn")
+        roles, _ = self.backend.list_roles(None, None, None)
+        bounded = [r for r in roles if getattr(r, "permissions_boundary_arn", None) == arn]
+        return ActionResult({
+            "PolicyRoles": [{"RoleName": r.name, "RoleId": r.id} for r in bounded],
+            "PolicyUsers": [], "PolicyGroups": [], "IsTruncated": False,
+        })
+
+    Response.list_entities_for_policy = list_entities_for_policy
 
 
 def patch_cloudwatch():

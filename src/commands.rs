@@ -131,6 +131,11 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
     }
     let refusals = protected_refusals(&planned);
     warn_about_deletes(&planned);
+    // What apply's own checks would refuse, said now, so a reviewer does not approve a plan
+    // that cannot be applied.
+    for refusal in pipeline::preflight(&planned).await? {
+        output::stderr(&format!("warning: apply will refuse: {refusal}\n"));
+    }
     if !refusals.is_empty() {
         bail!(Refused(refusals.join("\n")));
     }

@@ -87,6 +87,25 @@ pub fn check(scope: &Scope) -> Vec<(&'static str, String)> {
             format!("`{path}` must start and end with `/` (AWS's rule for IAM paths)"),
         ));
     }
+    for (setting, allowed) in [
+        ("parameter_paths", "letters, digits and `_ . - /`"),
+        ("iam_path", "printable ASCII without spaces"),
+        ("dashboard_prefixes", "letters, digits, `-` and `_`"),
+        ("alarm_prefixes", "no control characters"),
+        ("budget_prefixes", "no control characters"),
+    ] {
+        for value in values(scope, setting) {
+            if let Some(bad) = value.chars().find(|c| !allowed_in(setting, *c)) {
+                problems.push((
+                    setting_field(setting),
+                    format!(
+                        "`{}` has {bad:?}; AWS allows {allowed} here",
+                        value.escape_debug()
+                    ),
+                ));
+            }
+        }
+    }
     for listed in &scope.whole_service {
         if !SETTINGS.contains(&listed.as_str()) {
             problems.push((
@@ -107,6 +126,26 @@ pub fn check(scope: &Scope) -> Vec<(&'static str, String)> {
         }
     }
     problems
+}
+
+/// Whether AWS allows `c` in the names a setting covers.
+fn allowed_in(setting: &str, c: char) -> bool {
+    match setting {
+        "parameter_paths" => c.is_ascii_alphanumeric() || "_.-/".contains(c),
+        "iam_path" => c.is_ascii_graphic(),
+        "dashboard_prefixes" => c.is_ascii_alphanumeric() || c == '-' || c == '_',
+        _ => !c.is_control(),
+    }
+}
+
+fn setting_field(setting: &str) -> &'static str {
+    match setting {
+        "parameter_paths" => "scope.parameter_paths",
+        "iam_path" => "scope.iam_path",
+        "dashboard_prefixes" => "scope.dashboard_prefixes",
+        "alarm_prefixes" => "scope.alarm_prefixes",
+        _ => "scope.budget_prefixes",
+    }
 }
 
 fn whole_service_message(setting: &str, value: &str) -> String {

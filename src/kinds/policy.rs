@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
+use aws_sdk_iam::types::PolicyUsageType;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -118,6 +119,17 @@ impl Kind for Policies {
         let client = iam::client(session);
         let account = iam::account_id(session).await?;
         let arn = iam::policy_arn(&account, &session.env, &change.name);
+        let boundaries = list_boundary_uses(&client, &arn).await?;
+        if boundaries.principals().next().is_some() {
+            let users: Vec<String> = boundaries.principals().map(|p| p.to_string()).collect();
+            return Ok(Some(format!(
+                "{} policy `{}`: it is the permissions boundary of {}, which would be left with a \
+                 boundary that no longer exists; plumb does not manage boundaries: change them first",
+                change.action.verb(),
+                change.name,
+                users.join(", ")
+            )));
+        }
         let attached = list_attachments(&client, &arn).await?;
         let snapshot = iam::snapshot(session).await?;
         let ours = |path: Option<&str>| iam::in_scope(&session.env, path);
@@ -314,12 +326,22 @@ impl Attachments {
 
 /// Where the policy is attached: every group, user and role (none when it does not exist).
 async fn list_attachments(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
+    list_entities(client, arn, PolicyUsageType::PermissionsPolicy).await
+}
+
+/// Every user and role that has the policy as its permissions boundary.
+async fn list_boundary_uses(client: &Client, arn: &str) -> Result<Attachments, AwsError> {
+    list_entities(client, arn, PolicyUsageType::PermissionsBoundary).await
+}
+
+async fn list_entities(client: &Client, arn: &str, usage: PolicyUsageType) -> Result<Attachments, AwsError> {
     let mut attached = Attachments::default();
     let mut marker = None;
     loop {
         let page = match client
             .list_entities_for_policy()
             .policy_arn(arn)
+            .policy_usage_filter(usage.clone())
             .set_marker(marker)
             .send()
             .await

@@ -73,6 +73,14 @@ async fn a_policy_attached_outside_the_scope_is_never_replaced_or_deleted() {
         .unwrap();
 
     world.write("desired/dev/iam.toml", &team("two"));
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stderr
+            .contains("warning: apply will refuse: dev: replace policy `p` would detach it from"),
+        "the plan says so before anyone approves it: {}",
+        plan.stderr
+    );
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(3);
     for principal in ["user `outsider`", "role `outside-role`"] {
@@ -319,4 +327,31 @@ async fn hundreds_of_changes_of_every_kind_converge_in_one_run_under_random_faul
         let plan = world.plumb(&["plan", "--detailed-exitcode"]);
         plan.expect_code(0);
     }
+}
+
+#[tokio::test]
+async fn a_policy_used_as_a_permissions_boundary_is_never_replaced_or_deleted() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/iam.toml", &team("one"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = world.iam().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("bounded")
+        .assume_role_policy_document(trust)
+        .permissions_boundary(policy_arn(&world))
+        .send()
+        .await
+        .unwrap();
+    world.write("desired/dev/iam.toml", &team("two"));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply
+            .stderr
+            .contains("it is the permissions boundary of role `bounded`"),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(world.calls().get("DeletePolicy"), None);
 }

@@ -254,3 +254,32 @@ async fn account_wide_kinds_overlap_across_regions() {
         .expect_code(3);
     assert!(world.iam().await.get_user().user_name("bob").send().await.is_ok());
 }
+
+#[tokio::test]
+async fn scope_values_with_characters_aws_never_allows_are_refused() {
+    for (scope, expected) in [
+        (
+            "parameter_paths = [\"/dev/*\"]\n",
+            "scope.parameter_paths: `/dev/*` has '*'",
+        ),
+        (
+            "parameter_paths = [\"/dev/app \"]\n",
+            "scope.parameter_paths: `/dev/app ` has ' '",
+        ),
+        ("iam_path = \"/a b/\"\n", "scope.iam_path: `/a b/` has ' '"),
+        (
+            "dashboard_prefixes = [\"app.\"]\n",
+            "scope.dashboard_prefixes: `app.` has '.'",
+        ),
+    ] {
+        let world = World::new();
+        world.plumb_toml_with_scope("", scope);
+        let validate = world.plumb_offline(&["validate"]);
+        validate.expect_code(1);
+        assert!(
+            validate.stderr.contains(expected),
+            "{expected}: {}",
+            validate.stderr
+        );
+    }
+}
