@@ -24,8 +24,12 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The desired-state folder.
-    #[arg(long, default_value = "desired")]
+    /// The desired-state folder (the one holding plumb.toml). Default: `desired/` found from
+    /// the current folder upwards, as cargo and git find their roots.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir_arg: Option<PathBuf>,
+    /// The folder in use, set from `--dir` or found (see [`crate::load::find_desired`]).
+    #[arg(skip)]
     pub dir: PathBuf,
     /// Environments to work on (repeatable); default: all in plumb.toml.
     #[arg(long = "env", value_name = "NAME")]
@@ -89,9 +93,9 @@ pub enum Command {
     },
     /// Break an environment's apply lock (left behind by an apply that was killed).
     Unlock {
-        /// The desired-state folder.
-        #[arg(long, default_value = "desired")]
-        dir: PathBuf,
+        /// The desired-state folder (default: found from the current folder upwards).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
         /// The environment whose lock to remove.
         #[arg(long = "env", value_name = "NAME")]
         env: String,

@@ -26,10 +26,46 @@ use crate::plan::{FORMAT_VERSION, Plan, PlanFileProblem, parse_plan_file};
 use crate::render;
 use crate::resource::mask;
 
-pub async fn run(command: Command) -> Result<Status> {
+pub async fn run(mut command: Command) -> Result<Status> {
     if !matches!(command, Command::Validate { .. } | Command::Comment { .. }) {
         crate::aws::check_settings().map_err(anyhow::Error::msg)?;
     }
+    let dir = resolve_dir(&mut command)?;
+    run_command(command).await.map_err(|error| match &dir {
+        Some(dir) if error.is::<Diagnostics>() => error.context(InDir(dir.clone())),
+        _ => error,
+    })
+}
+
+/// Sets the desired-state folder of commands that read one; returns it.
+fn resolve_dir(command: &mut Command) -> Result<Option<PathBuf>> {
+    let target = match command {
+        Command::Validate { target }
+        | Command::Plan { target, .. }
+        | Command::Apply { target, .. }
+        | Command::Drift { target, .. } => target,
+        Command::Unlock { dir, .. } => {
+            let found = load::find_desired(dir.as_deref())?;
+            *dir = Some(found.clone());
+            return Ok(Some(found));
+        }
+        Command::Comment { .. } => return Ok(None),
+    };
+    target.dir = load::find_desired(target.dir_arg.as_deref())?;
+    Ok(Some(target.dir.clone()))
+}
+
+/// The folder whose problems a [`Diagnostics`] lists, for the summary line.
+#[derive(Debug)]
+struct InDir(PathBuf);
+
+impl std::fmt::Display for InDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.display())
+    }
+}
+
+async fn run_command(command: Command) -> Result<Status> {
     match command {
         Command::Validate { target } => validate(&target),
         Command::Plan {
@@ -61,7 +97,7 @@ pub async fn run(command: Command) -> Result<Status> {
             };
             apply(&target, &options).await
         }
-        Command::Unlock { dir, env } => unlock(&dir, &env).await,
+        Command::Unlock { dir, env } => unlock(&dir.unwrap_or_default(), &env).await,
         Command::Drift {
             target,
             format,
@@ -93,7 +129,11 @@ pub fn report_error(error: &anyhow::Error) {
             output::stderr(&format!("error: {diagnostic}\n"));
         }
         let count = diagnostics.0.len();
-        output::stderr(&format!("error: desired/ has {count} problem(s)\n"));
+        let dir = error.downcast_ref::<InDir>().map_or_else(
+            || "desired/".to_string(),
+            |d| format!("{}/", d.0.display().to_string().trim_end_matches('/')),
+        );
+        output::stderr(&format!("error: {dir} has {count} problem(s)\n"));
         return;
     }
     let kind = if error.is::<Refused>() {
@@ -266,12 +306,14 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     let target = match &saved {
         // A saved plan names its environments; re-plan exactly those.
         Some(saved) => Target {
+            dir_arg: None,
             dir: target.dir.clone(),
             envs: saved.environments.iter().map(|e| e.environment.clone()).collect(),
             base: None,
             without_secrets: false,
         },
         None => Target {
+            dir_arg: None,
             dir: target.dir.clone(),
             envs: target.envs.clone(),
             base: target.base.clone(),

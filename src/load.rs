@@ -399,6 +399,40 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagn
     }
 }
 
+/// The desired-state folder: `--dir` when given; else the first of the current folder and its
+/// parents that is one (holds plumb.toml) or holds one as `desired/`. Paths stay relative to
+/// the current folder, so messages read `../desired/dev/a.toml:3:1`.
+pub fn find_desired(explicit: Option<&Path>) -> Result<PathBuf, NotFound> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut up = PathBuf::new();
+    for ancestor in cwd.ancestors() {
+        if ancestor.join("desired/plumb.toml").is_file() {
+            return Ok(up.join("desired"));
+        }
+        if ancestor.join("plumb.toml").is_file() {
+            return Ok(if up.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                up
+            });
+        }
+        up.push("..");
+    }
+    Err(NotFound(cwd))
+}
+
+/// No `desired/plumb.toml` in the current folder or any parent.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no desired/plumb.toml in {} or any folder above it: run plumb inside your configuration \
+     repository, or name the folder with --dir",
+    .0.display()
+)]
+pub struct NotFound(pub PathBuf);
+
 /// One environment's settings from `dir/plumb.toml`, checked, without loading its files
 /// (`unlock` must work even when desired/ has problems).
 pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {

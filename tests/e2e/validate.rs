@@ -238,3 +238,51 @@ fn huge_alarm_numbers_are_messages_not_crashes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn desired_is_found_from_any_folder_below_the_repository() {
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/x\"]\nvaleu = \"x\"\n",
+    );
+    std::fs::create_dir_all(world.path("src/deep")).unwrap();
+    for (folder, shown, dir) in [
+        (".", "desired/dev/a.toml", "desired/"),
+        ("desired", "./dev/a.toml", "./"),
+        ("desired/dev", "../dev/a.toml", "../"),
+        ("src/deep", "../../desired/dev/a.toml", "../../desired/"),
+    ] {
+        let run = world.plumb_offline_in(folder, &["validate"]);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains(&format!("error: {shown}:2:1: parameters.")),
+            "{folder}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("error: {dir} has 1 problem(s)")),
+            "{folder}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn no_desired_anywhere_says_where_it_looked_and_mentions_dir() {
+    let world = World::new();
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("error: no desired/plumb.toml in "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("or name the folder with --dir"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(":1:1"), "no fake location: {}", run.stderr);
+}

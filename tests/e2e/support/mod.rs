@@ -181,6 +181,20 @@ impl World {
         self.run_plumb(args, None)
     }
 
+    /// Runs `plumb` offline from a folder inside the world (`desired/dev`, say).
+    pub fn plumb_offline_in(&self, folder: &str, args: &[&str]) -> Run {
+        let output = self
+            .command(args, None)
+            .current_dir(self.path(folder))
+            .output()
+            .expect("cannot run plumb");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Runs `plumb` against another endpoint (a server that never answers, say).
     pub fn plumb_at(&self, endpoint: &str, args: &[&str]) -> Run {
         self.run_plumb(args, Some(endpoint))
