@@ -11,7 +11,6 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::{Region, SdkConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::time::Instant;
@@ -117,9 +116,12 @@ impl AwsError {
             (None, SdkError::ResponseError(_)) => "ResponseError".into(),
             (None, _) => "Unknown".into(),
         };
-        let message = match error.message() {
-            Some(message) => message.to_string(),
-            None => DisplayErrorContext(&error).to_string(),
+        let message = match (error.message(), &error) {
+            (Some(message), _) => message.to_string(),
+            (None, SdkError::DispatchFailure(failure)) if failure.is_io() || failure.is_timeout() => {
+                unreachable_message(&error)
+            }
+            (None, _) => causes(&error),
         };
         AwsError {
             operation,
@@ -128,6 +130,41 @@ impl AwsError {
             message,
         }
     }
+}
+
+/// An error's chain of causes as one line, each said once (the SDK's own rendering ends in a
+/// `Debug` dump of the whole chain).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line = format!("{line}: {text}");
+        }
+        source = cause.source();
+    }
+    line
+}
+
+/// What a user needs when AWS cannot be reached: where plumb tried, why it failed, how often.
+fn unreachable_message(error: &dyn std::error::Error) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map(|url| format!("AWS at {url}"))
+        .unwrap_or_else(|_| "AWS".to_string());
+    let attempts = max_attempts().unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    let mut root = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        root = cause.to_string();
+        source = cause.source();
+    }
+    let hint = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        "is AWS_ENDPOINT_URL right?"
+    } else {
+        "is the network (or a proxy) letting plumb reach AWS?"
+    };
+    format!("cannot reach {endpoint} ({root}) after {attempts} attempt(s); {hint}")
 }
 
 /// A write whose error says its effect is already there counts as done: a call that

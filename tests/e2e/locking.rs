@@ -326,3 +326,35 @@ async fn bad_timeout_and_retry_settings_are_errors_not_hangs_or_crashes() {
         assert!(!plan.stderr.contains("panicked"), "{}", plan.stderr);
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_one_readable_line() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut world = World::with_dev_env();
+    world.set_env("AWS_MAX_ATTEMPTS", "2");
+    let plan = world.plumb_at(&endpoint, &["plan"]);
+    plan.expect_code(1);
+    assert!(
+        plan.stderr
+            .contains(&format!("cannot reach AWS at {endpoint} (Connection refused")),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stderr
+            .contains("after 2 attempt(s); is AWS_ENDPOINT_URL right?"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        !plan.stderr.contains("DispatchFailure {"),
+        "no Debug dump: {}",
+        plan.stderr
+    );
+    assert_eq!(plan.stderr.lines().count(), 1, "{}", plan.stderr);
+}
