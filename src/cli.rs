@@ -34,8 +34,9 @@ pub struct Target {
     /// Environments to work on (repeatable); default: all in plumb.toml.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
-    /// Plan only the environments whose files changed since the merge base with REV (all of
-    /// them when plumb.toml changed), and mark each change as this branch's or as drift.
+    /// Only the environments whose files changed since the merge base with REV (all of them
+    /// when plumb.toml changed); plan and drift also mark each change as this branch's or as
+    /// drift. Needs a git repository.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
     /// Set by `plan --without-secrets`: values from the environment are not read.
@@ -54,6 +55,8 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         target: Target,
+        /// How to show the plan: text for a terminal, Markdown for a PR or job summary, JSON
+        /// for programs (the same as a plan file).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Also save the plan (JSON, no secret values) for `plumb apply PLAN.json`.
@@ -104,6 +107,8 @@ pub enum Command {
     Drift {
         #[command(flatten)]
         target: Target,
+        /// How to show the plan: text for a terminal, Markdown for a PR or job summary, JSON
+        /// for programs (the same as a plan file).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Keep one GitHub issue per drifted environment: open or update it, close it when
@@ -129,6 +134,7 @@ pub enum Command {
         /// with --env), for `plumb apply --expect-digest`.
         #[arg(long, conflicts_with_all = ["plans", "apply_result"])]
         print_digest: bool,
+        /// With --print-digest: the digest of this environment's part of the plan.
         #[arg(long = "env", value_name = "NAME", requires = "print_digest")]
         env: Option<String>,
     },

@@ -148,9 +148,20 @@ pub fn report_error(error: &anyhow::Error) {
 
 fn validate(target: &Target) -> Result<Status> {
     let kinds = kinds::registry();
+    // With --base, the environments a branch changed, as plan sees them (and an error outside
+    // a git repository or for an unknown revision, never a silent "valid").
+    let base = target
+        .base
+        .as_deref()
+        .map(|rev| crate::git::open(&target.dir, rev))
+        .transpose()?;
+    let Some(environments) = pipeline::environments_to_plan(target, base.as_ref())? else {
+        output::stdout("No environment's files changed since the base: nothing to validate.\n");
+        return Ok(Status::Clean);
+    };
     let options = LoadOptions {
         dir: &target.dir,
-        environments: &target.envs,
+        environments: &environments,
         env_vars: EnvVars::Skip,
     };
     let desired = load::load(&options, &kinds)?;

@@ -4,7 +4,7 @@
 //! (`parameters."/dev/x".value`), and loading reports all of them at once, not only the first.
 //! Kinds parse their own tables through an [`Entry`], which carries the spans.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -644,6 +644,7 @@ fn load_environment(
     files.sort();
 
     let mut declared: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
+    let mut broken = BTreeSet::new();
     let mut resources = Vec::new();
     for path in files {
         let source = match SourceFile::read(&path) {
@@ -653,7 +654,7 @@ fn load_environment(
                 continue;
             }
         };
-        let file_resources = parse_file(&source, env, kinds, options, problems);
+        let file_resources = parse_file(&source, env, kinds, options, &mut broken, problems);
         for resource in file_resources {
             let origin = resource.origin.clone().expect("desired resources have an origin");
             let key = (resource.kind, resource.name.clone());
@@ -669,25 +670,39 @@ fn load_environment(
             resources.push(resource);
         }
     }
-    problems.extend(check_references(&resources, &declared));
+    problems.extend(check_references(&resources, &declared, &broken, kinds));
     resources
 }
 
-/// Every reference names a declared resource.
+/// Every reference names a declared resource. A declaration that has problems of its own
+/// counts as declared: its problems are reported, not a second, false one here.
 fn check_references(
     resources: &[Resource],
     declared: &BTreeMap<(&'static str, String), Origin>,
+    broken: &BTreeSet<(&'static str, String)>,
+    kinds: &[&dyn Kind],
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for resource in resources {
         for reference in &resource.references {
-            if declared.contains_key(&(reference.kind, reference.name.clone())) {
+            let key = (reference.kind, reference.name.clone());
+            if declared.contains_key(&key) || broken.contains(&key) {
                 continue;
             }
-            let origin = resource.origin.clone().expect("desired resources have an origin");
+            let Some(origin) = resource.origin.clone() else {
+                continue;
+            };
+            let table = kinds
+                .iter()
+                .find(|k| k.name() == resource.kind)
+                .map_or(resource.kind, |k| k.table());
             let message = format!(
-                "{} `{}`: {} {} `{}` is not declared: {}",
-                resource.kind, resource.name, reference.field, reference.kind, reference.name, reference.hint
+                "{table}.{}.{}: {} `{}` is not declared: {}",
+                toml_key(&resource.name),
+                reference.field,
+                reference.kind,
+                reference.name,
+                reference.hint
             );
             problems.push(Diagnostic::at(origin, message));
         }
@@ -723,6 +738,7 @@ fn parse_file(
     env: &Environment,
     kinds: &[&dyn Kind],
     options: &LoadOptions,
+    broken: &mut BTreeSet<(&'static str, String)>,
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
     let (env_vars, root) = (options.env_vars, options.dir);
@@ -772,7 +788,10 @@ fn parse_file(
                     resource.origin = Some(entry.origin());
                     resources.push(resource);
                 }
-                Err(found) => problems.extend(found),
+                Err(found) => {
+                    broken.insert((kind.name(), entry.name.to_string()));
+                    problems.extend(found);
+                }
             }
         }
     }

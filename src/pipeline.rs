@@ -81,7 +81,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
 
 /// The environments to plan: the ones asked for, narrowed by `--base` to the changed ones.
 /// `None` when `--base` found nothing changed.
-fn environments_to_plan(target: &Target, base: Option<&git::Base>) -> Result<Option<Vec<String>>> {
+pub fn environments_to_plan(target: &Target, base: Option<&git::Base>) -> Result<Option<Vec<String>>> {
     let Some(changed) = base.and_then(|b| b.changed.as_ref()) else {
         return Ok(Some(target.envs.clone()));
     };

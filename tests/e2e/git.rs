@@ -203,3 +203,15 @@ async fn a_value_the_base_reads_from_the_environment_stays_hidden_when_a_branch_
         assert!(!world.all_files_text().contains(CANARY));
     }
 }
+
+#[tokio::test]
+async fn validate_with_a_base_outside_git_is_an_error() {
+    let world = World::with_dev_env();
+    let run = world.plumb_offline(&["validate", "--base", "main"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("is not inside a git repository"),
+        "{}",
+        run.stderr
+    );
+}

@@ -312,8 +312,8 @@ fn iam_declarations_are_validated_offline() {
     let run = world.plumb_offline(&["validate"]);
     run.expect_code(1);
     let expected = [
-        "desired/dev/iam.toml:1:8: user `carol`: groups group `admins` is not declared: declare it in a [groups.NAME] table, or list it in external_groups if it lives outside plumb's scope",
-        "desired/dev/iam.toml:1:8: user `carol`: policies policy `nope` is not declared: declare it in a [policies.NAME] table, or attach it by ARN in managed_policies",
+        "desired/dev/iam.toml:1:8: users.carol.groups: group `admins` is not declared: declare it in a [groups.NAME] table, or list it in external_groups if it lives outside plumb's scope",
+        "desired/dev/iam.toml:1:8: users.carol.policies: policy `nope` is not declared: declare it in a [policies.NAME] table, or attach it by ARN in managed_policies",
         "desired/dev/iam.toml:4:8: users.\"bad name!\": name `bad name!` has ` `; IAM allows letters, digits and `+=,.@_-`",
         "desired/dev/iam.toml:6:1: groups.g.managed_policies: `ReadOnlyAccess` is not a managed policy ARN",
         "desired/dev/iam.toml:8:1: policies.p.document: a policy document needs `Version` (\"2012-10-17\")",

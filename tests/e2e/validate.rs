@@ -286,3 +286,57 @@ fn no_desired_anywhere_says_where_it_looked_and_mentions_dir() {
     );
     assert!(!run.stderr.contains(":1:1"), "no fake location: {}", run.stderr);
 }
+
+#[test]
+fn a_broken_declaration_is_one_problem_not_two() {
+    let stderr = problems_in(
+        "[groups.operations]\n[groups.operations.inline_policies.describe-ec2]\nfile = \"policies/missing.json\"\n\
+         [users.alice]\ngroups = [\"operations\"]\n",
+    );
+    assert!(stderr.contains("policies/missing.json"), "{stderr}");
+    assert!(
+        !stderr.contains("is not declared"),
+        "the group is declared, only broken: {stderr}"
+    );
+}
+
+/// The README's TOML snippets, loaded as a user would paste them.
+#[test]
+fn the_readme_s_snippets_are_valid() {
+    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), line) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() >= 5, "plumb.toml and the resource tables");
+    let world = World::new();
+    let (config, resources) = blocks.split_first().unwrap();
+    assert!(
+        config.contains("[environments.dev]"),
+        "the first snippet is plumb.toml"
+    );
+    world.write(
+        "desired/plumb.toml",
+        &config.replace("123456789012", &world.account),
+    );
+    world.write("desired/dev/readme.toml", &resources.join("\n"));
+    for file in ["policies/describe-ec2.json", "dashboards/overview.json"] {
+        let example =
+            std::fs::read_to_string(crate::support::repo_root().join("desired/dev").join(file)).unwrap();
+        world.write(&format!("desired/dev/{file}"), &example);
+    }
+    let run = world.plumb_offline(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
