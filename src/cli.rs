@@ -39,6 +39,10 @@ pub struct Target {
     /// drift. Needs a git repository.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+    /// Show created and deleted documents (dashboard bodies, policies) in full in the terminal;
+    /// by default each is one line with its size and a hash. Markdown and JSON always hold them.
+    #[arg(long)]
+    pub verbose: bool,
     /// Set by `plan --without-secrets`: values from the environment are not read.
     #[arg(skip)]
     pub without_secrets: bool,

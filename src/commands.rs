@@ -176,7 +176,7 @@ fn validate(target: &Target) -> Result<Status> {
 
 async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: bool) -> Result<Status> {
     let planned = plan_all(target).await?;
-    output::stdout(&render_plan(&planned.plan, format));
+    output::stdout(&render_plan(&planned.plan, format, target.verbose));
     if let Some(path) = out {
         write_plan_file(path, &planned.plan)?;
     }
@@ -200,8 +200,8 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
 async fn drift(target: &Target, format: Format, issues: bool) -> Result<Status> {
     let planned = plan_all(target).await?;
     let text = match format {
-        Format::Text => render::text::render_drift(&planned.plan, output::stdout_style()),
-        other => render_plan(&planned.plan, other),
+        Format::Text => render::text::render_drift(&planned.plan, output::stdout_style(target.verbose)),
+        other => render_plan(&planned.plan, other, target.verbose),
     };
     output::stdout(&text);
     if issues {
@@ -322,6 +322,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             envs: saved.environments.iter().map(|e| e.environment.clone()).collect(),
             base: None,
             without_secrets: false,
+            verbose: target.verbose,
         },
         None => Target {
             dir_arg: None,
@@ -329,6 +330,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             envs: target.envs.clone(),
             base: target.base.clone(),
             without_secrets: false,
+            verbose: target.verbose,
         },
     };
     let plan_label = saved
@@ -362,7 +364,7 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
         refusals.extend(pipeline::preflight(&planned).await?);
     }
     if !refusals.is_empty() {
-        output::stdout(&render_plan(&planned.plan, Format::Text));
+        output::stdout(&render_plan(&planned.plan, Format::Text, target.verbose));
         bail!(Refused(refusals.join("\n")));
     }
     if !planned.plan.has_changes() {
@@ -370,7 +372,7 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
         return Ok(Status::Clean);
     }
     if saved.is_none() {
-        output::stdout(&render_plan(&planned.plan, Format::Text));
+        output::stdout(&render_plan(&planned.plan, Format::Text, target.verbose));
         confirm(options.auto_approve).await?;
     }
     if interrupt::requested() {
@@ -511,9 +513,9 @@ fn warn_about_deletes(planned: &Planned) {
     }
 }
 
-fn render_plan(plan: &Plan, format: Format) -> String {
+fn render_plan(plan: &Plan, format: Format, verbose: bool) -> String {
     match format {
-        Format::Text => render::text::render(plan, output::stdout_style()),
+        Format::Text => render::text::render(plan, output::stdout_style(verbose)),
         Format::Markdown => render::markdown::render(plan),
         Format::Json => render::json::render(plan),
     }

@@ -34,10 +34,11 @@ pub fn append_file(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Colour on a terminal only, and never when `NO_COLOR` is set (https://no-color.org).
-pub fn stdout_style() -> Style {
+pub fn stdout_style(verbose: bool) -> Style {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     Style {
         color: std::io::stdout().is_terminal() && !no_color,
+        verbose,
     }
 }
 

@@ -56,6 +56,15 @@ fn is_document(value: &Json) -> bool {
     }
 }
 
+/// A document in one line: `(document: 42 lines, sha256:1f2e3d4c5b6a)`, the lines of its
+/// pretty-printed form and a hash of its canonical JSON, to tell two apart.
+pub fn document_summary(value: &Json) -> String {
+    use sha2::{Digest, Sha256};
+    let lines = multiline(value).lines().count();
+    let hash = format!("{:x}", Sha256::digest(value.to_string().as_bytes()));
+    format!("(document: {lines} lines, sha256:{})", &hash[..12])
+}
+
 /// A value as lines for a diff: text as it is, anything else pretty-printed JSON.
 fn multiline(value: &Json) -> String {
     let mut text = match value {

@@ -4,12 +4,26 @@
 use std::fmt::Write;
 
 use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
-use crate::render::{FieldView, field_view, sensitive_label};
+use crate::plan::FieldChange;
+use crate::render::{FieldView, document_summary, field_view, sensitive_label};
+
+/// A field of a created or deleted resource: all of it is new or gone, so a diff would be the
+/// whole document.
+fn is_whole_document(change: &Change, field: &FieldChange) -> bool {
+    let one_side = match (&field.before, &field.after) {
+        (Some(value), None) | (None, Some(value)) => Some(value),
+        _ => None,
+    };
+    matches!(change.action, Action::Create | Action::Delete) && one_side.is_some_and(serde_json::Value::is_object)
+}
 
 /// ANSI colours, or none (not a terminal, or `NO_COLOR`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Style {
     pub color: bool,
+    /// Show created and deleted documents in full (`--verbose`); by default they are one line
+    /// (their size and a hash), so a first plan is not hundreds of lines of JSON.
+    pub verbose: bool,
 }
 
 impl Style {
@@ -163,6 +177,11 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
                     (None, None) => "(none)".to_string(),
                 };
                 let _ = writeln!(out, "      {label} {text}");
+            }
+            FieldView::Diff(_) if is_whole_document(change, field) && !style.verbose => {
+                let value = field.after.as_ref().or(field.before.as_ref());
+                let summary = value.map(document_summary).unwrap_or_default();
+                let _ = writeln!(out, "      {label} {summary} (--verbose shows it)");
             }
             FieldView::Diff(diff) => {
                 let _ = writeln!(out, "      {}", label.trim_end());
