@@ -144,7 +144,7 @@ pub fn apply_comment(report: &ApplyReport) -> String {
         let fence = markdown::fence_for(&body);
         out.push_str(&format!("{fence}\n{body}\n{fence}\n\n"));
     }
-    out.push_str(&format!("Plan digest: `{}`\n", report.digest));
+    out.push_str(&format!("Plan digest: {}\n", code(&report.digest)));
     truncate(out, GITHUB_LIMIT)
 }
 

@@ -216,7 +216,17 @@ impl GitHub {
 
 /// The pull request number of the event that started the workflow (`GITHUB_EVENT_PATH`).
 pub fn pr_number_from_event(path: &Path) -> Result<u64> {
-    let text = std::fs::read_to_string(path)
+    use std::io::Read as _;
+    // GitHub's event files are a few kilobytes; anything else is read no further than this.
+    const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read the event `{}`", path.display()))?;
+    if !metadata.is_file() {
+        bail!("the event `{}` is not a regular file", path.display());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_EVENT_BYTES).read_to_string(&mut text))
         .with_context(|| format!("cannot read the event `{}`", path.display()))?;
     let event: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("`{}` is not JSON", path.display()))?;

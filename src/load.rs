@@ -90,9 +90,31 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// Reads a TOML file of `desired/`: a regular file (not a symlink, a FIFO or a device) of at
+    /// most [`MAX_TOML_BYTES`].
     pub fn read(path: &Path) -> Result<SourceFile, Diagnostic> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
+        use std::io::Read as _;
+        let fail = |message: String| Diagnostic::file(path, message);
+        let metadata = std::fs::symlink_metadata(path).map_err(|e| fail(format!("cannot read file: {e}")))?;
+        if metadata.file_type().is_symlink() {
+            return Err(fail(NO_SYMLINKS.to_string()));
+        }
+        if !metadata.is_file() {
+            return Err(fail("is not a regular file".to_string()));
+        }
+        if metadata.len() > MAX_TOML_BYTES {
+            return Err(fail(format!(
+                "is {} bytes; plumb reads at most {MAX_TOML_BYTES}",
+                metadata.len()
+            )));
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_TOML_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| fail(format!("cannot read file as UTF-8 text: {e}")))?;
+        if text.len() as u64 > MAX_TOML_BYTES {
+            return Err(fail(format!("is over {MAX_TOML_BYTES} bytes")));
+        }
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -145,6 +167,44 @@ impl SourceFile {
             None => Diagnostic::file(&self.path, message),
         }
     }
+}
+
+/// The largest TOML file plumb reads (10,000 parameters take about 1 MB).
+pub const MAX_TOML_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why plumb follows no symlink in desired/.
+const NO_SYMLINKS: &str = "is a symlink: plumb follows no symlinks in desired/ (what lies behind one could \
+     be outside it, and a change there is invisible to review and to --base)";
+
+/// `path` with `.` and `..` resolved without touching the file system.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if out.file_name().is_some() {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Whether `path` or a folder on the way to it from `from` is a symlink.
+fn symlink_on_the_way(from: &Path, path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(from) else {
+        return true;
+    };
+    let mut at = from.to_path_buf();
+    rest.components().any(|part| {
+        at.push(part.as_os_str());
+        std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink())
+    })
 }
 
 /// Whether `value_from_env` variables are read (plan, apply) or only named (validate,
@@ -248,25 +308,27 @@ impl Entry<'_> {
     fn read_file(&self, field: &str, path: &str, max_bytes: u64) -> Result<String, Diagnostic> {
         use std::io::Read as _;
         let fail = |message: String| self.error(Some(field), message);
+        let env_folder = lexical(&self.root.join(&self.env.name));
         if Path::new(path).is_absolute() {
             return Err(fail(format!(
-                "`{path}` must be a path relative to the TOML file, inside desired/"
+                "`{path}` must be a path relative to the TOML file, inside `{}`",
+                env_folder.display()
             )));
         }
-        let full = self.relative_path(path);
-        let resolved = full
-            .canonicalize()
-            .map_err(|e| fail(format!("cannot read `{}`: {e}", full.display())))?;
-        let root = self
-            .root
-            .canonicalize()
-            .map_err(|e| fail(format!("cannot resolve desired/ `{}`: {e}", self.root.display())))?;
-        if !resolved.starts_with(&root) {
+        // Inside the environment's own folder, so that --base sees a change to it as a change
+        // to this environment; and through no symlink, whose target could be anywhere.
+        let full = lexical(&self.relative_path(path));
+        if !full.starts_with(&env_folder) {
             return Err(fail(format!(
-                "`{path}` resolves to `{}`, outside desired/: only files inside desired/ can be referenced",
-                resolved.display()
+                "`{path}` resolves to `{}`, outside `{}`: only files in the environment's own folder can be referenced",
+                full.display(),
+                env_folder.display()
             )));
         }
+        if symlink_on_the_way(&env_folder, &full) {
+            return Err(fail(format!("`{path}` {NO_SYMLINKS}")));
+        }
+        let resolved = full;
         let metadata =
             std::fs::metadata(&resolved).map_err(|e| fail(format!("cannot read `{path}`: {e}")))?;
         if !metadata.is_file() {
@@ -629,6 +691,13 @@ fn load_environment(
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
     let folder = options.dir.join(&env.name);
+    if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.file_type().is_symlink()) {
+        problems.push(Diagnostic::file(
+            &folder,
+            format!("`{}` {NO_SYMLINKS}", folder.display()),
+        ));
+        return Vec::new();
+    }
     if !folder.is_dir() {
         // An absent folder would mean "delete everything in scope": make that explicit.
         let message = format!(
@@ -720,7 +789,11 @@ fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<D
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        // The entry's own type: a symlink is reported, never followed.
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_symlink() && (path.extension().is_some_and(|ext| ext == "toml") || path.is_dir()) {
+            problems.push(Diagnostic::file(&path, NO_SYMLINKS));
+        } else if kind.is_dir() {
             collect_toml_files(&path, files, problems);
         } else if path.extension().is_some_and(|ext| ext == "toml") {
             files.push(path);

@@ -38,6 +38,7 @@ impl Action {
 /// One field's change. `before`/`after` are `None` where the side does not exist or the value
 /// is sensitive (then `sensitive` is true and no renderer shows a value).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldChange {
     pub field: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +60,7 @@ pub enum Source {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
     pub action: Action,
     pub kind: String,
@@ -105,6 +107,7 @@ impl PartialEq for Change {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnvPlan {
     pub environment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +121,7 @@ pub struct EnvPlan {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub create: usize,
     pub update: usize,
@@ -153,6 +157,7 @@ impl Summary {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub format_version: u32,
     pub plumb_version: String,

@@ -323,10 +323,13 @@ fn check_value(entry: &Entry, spec: &Spec, field: &str, value: &str, problems: &
         } else {
             ""
         };
-        problems.push(entry.error(
-            Some(field),
-            format!("value is {} bytes; the tier allows {limit}{hint}", value.len()),
-        ));
+        // A value from the environment is a secret: not even its length is said.
+        let size = if field == "value" {
+            format!("value is {} bytes", value.len())
+        } else {
+            "the value from the environment is too long".to_string()
+        };
+        problems.push(entry.error(Some(field), format!("{size}; the tier allows {limit}{hint}")));
     }
     if let Some(pattern) = &spec.allowed_pattern
         && let Ok(regex) = Regex::new(pattern)

@@ -228,7 +228,7 @@ fn render_change(change: &Change) -> String {
         "{marker} {} {} {}{reason}",
         change.action.verb(),
         change.kind,
-        change.name
+        crate::render::name_shown(&change.name)
     );
     for field in &change.fields {
         match field_view(field) {
@@ -267,8 +267,9 @@ fn longest_backtick_run(text: &str) -> usize {
 
 /// Inline code that no content can break out of.
 pub fn code(text: &str) -> String {
-    let fence = "`".repeat(longest_backtick_run(text) + 1);
-    format!("{fence} {} {fence}", text.replace(['\n', '\r'], " "))
+    let text = crate::render::visible(&text.replace(['\n', '\r'], " "));
+    let fence = "`".repeat(longest_backtick_run(&text) + 1);
+    format!("{fence} {text} {fence}")
 }
 
 /// Free text made inert: no HTML, no mentions.

@@ -43,9 +43,38 @@ pub fn field_view(change: &FieldChange) -> FieldView {
     FieldView::Inline { before, after }
 }
 
-/// A value on one line: JSON, so strings are quoted and escaped (no control characters).
+/// A value on one line: JSON, so strings are quoted and control characters escaped; and
+/// the characters JSON leaves alone that could still mislead a reader escaped too.
 pub fn inline(value: &Json) -> String {
-    value.to_string()
+    visible(&value.to_string())
+}
+
+/// A resource name on one line, made visible: a name cannot start a line of its own.
+pub fn name_shown(name: &str) -> String {
+    visible(&name.replace('\n', "\\n"))
+}
+
+/// `text` with everything that could hide or fake what a reviewer reads made visible:
+/// control characters other than newlines (ESC could move the cursor over earlier lines,
+/// `\r` overwrite a line) and the Unicode bidirectional controls that reorder text, each as
+/// its escape (`\u{1b}`, `\u{202e}`).
+pub fn visible(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn is_document(value: &Json) -> bool {
@@ -68,8 +97,8 @@ pub fn document_summary(value: &Json) -> String {
 /// A value as lines for a diff: text as it is, anything else pretty-printed JSON.
 fn multiline(value: &Json) -> String {
     let mut text = match value {
-        Json::String(s) => s.clone(),
-        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+        Json::String(s) => visible(s),
+        other => visible(&serde_json::to_string_pretty(other).unwrap_or_default()),
     };
     if !text.ends_with('\n') {
         text.push('\n');
@@ -93,5 +122,25 @@ pub fn sensitive_label(action: Action) -> &'static str {
     match action {
         Action::Update | Action::Replace => "(sensitive value changed)",
         Action::Create | Action::Delete => "(sensitive value)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{inline, visible};
+
+    #[test]
+    fn nothing_that_moves_the_cursor_or_reorders_text_is_printed_raw() {
+        let value = "real\n\u{1b}[1A\u{1b}[2K fake\rOVER\u{8}\u{202e}esrever";
+        let shown = visible(value);
+        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
+        assert!(
+            shown.contains("\\u{1b}[1A") && shown.contains("\\u{202e}esrever"),
+            "{shown}"
+        );
+        assert_eq!(inline(&json!("a\u{2066}b")), "\"a\\u{2066}b\"");
+        assert_eq!(visible("plain text"), "plain text");
     }
 }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
 use crate::plan::FieldChange;
+use crate::plan::{Action, Change, EnvPlan, Plan, Summary};
 use crate::render::{FieldView, document_summary, field_view, sensitive_label};
 
 /// A field of a created or deleted resource: all of it is new or gone, so a diff would be the
@@ -14,7 +14,8 @@ fn is_whole_document(change: &Change, field: &FieldChange) -> bool {
         (Some(value), None) | (None, Some(value)) => Some(value),
         _ => None,
     };
-    matches!(change.action, Action::Create | Action::Delete) && one_side.is_some_and(serde_json::Value::is_object)
+    matches!(change.action, Action::Create | Action::Delete)
+        && one_side.is_some_and(serde_json::Value::is_object)
 }
 
 /// ANSI colours, or none (not a terminal, or `NO_COLOR`).
@@ -158,7 +159,7 @@ fn render_change(out: &mut String, change: &Change, style: Style) {
         marker(change.action, style),
         change.action.verb(),
         change.kind,
-        style.bold(&change.name)
+        style.bold(&crate::render::name_shown(&change.name))
     );
     let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
     for field in &change.fields {

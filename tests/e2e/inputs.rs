@@ -35,22 +35,28 @@ fn a_referenced_file_must_lie_inside_desired() {
         stderr.contains("desired/dev/a.toml:2:1: policies.p.file: `../../secret.json` resolves to"),
         "{stderr}"
     );
-    assert!(stderr.contains("outside desired/"), "{stderr}");
+    assert!(stderr.contains("outside `desired/dev`"), "{stderr}");
     assert!(!stderr.contains("canary-Outside-19a"));
 
     let world = world_with(&policy_from("/proc/self/environ"));
     assert!(refused(&world).contains("`/proc/self/environ` must be a path relative to the TOML file"));
+
+    // Another environment's folder is inside desired/, but --base would not see a change there
+    // as a change to this one.
+    let world = world_with(&policy_from("../prod/p.json"));
+    world.write("desired/prod/p.json", "{}");
+    assert!(refused(&world).contains("only files in the environment's own folder can be referenced"));
 
     #[cfg(unix)]
     {
         let world = world_with(&policy_from("link.json"));
         world.write("outside.json", "{}");
         std::os::unix::fs::symlink(world.path("outside.json"), world.path("desired/dev/link.json")).unwrap();
-        assert!(refused(&world).contains("`link.json` resolves to"));
+        assert!(refused(&world).contains("`link.json` is a symlink: plumb follows no symlinks in desired/"));
 
         let world = world_with(&policy_from("zero.json"));
         std::os::unix::fs::symlink("/dev/zero", world.path("desired/dev/zero.json")).unwrap();
-        assert!(refused(&world).contains("outside desired/"));
+        assert!(refused(&world).contains("`zero.json` is a symlink"));
 
         // A FIFO inside desired/ would block a reader for ever.
         let world = world_with(&policy_from("fifo.json"));
@@ -182,4 +188,59 @@ async fn a_tampered_plan_file_is_refused() {
         );
         assert_eq!(world.calls().get("PutParameter"), None, "{what}: nothing applied");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn desired_s_own_files_and_folders_are_never_followed_through_symlinks() {
+    use std::os::unix::fs::symlink;
+    // A TOML file, a folder, the environment's folder and plumb.toml, each a symlink: none is
+    // read, whatever it points at (outside files, /dev/zero, a loop).
+    let world = world_with("");
+    world.write(
+        "outside/x.toml",
+        "[parameters.\"/dev/app/leak\"]\nvalue = \"canary-Outside-44\"\n",
+    );
+    symlink(world.path("outside/x.toml"), world.path("desired/dev/link.toml")).unwrap();
+    symlink(world.path("outside"), world.path("desired/dev/ext")).unwrap();
+    symlink("/dev/zero", world.path("desired/dev/zero.toml")).unwrap();
+    symlink(world.path("desired"), world.path("desired/dev/loop")).unwrap();
+    let stderr = refused(&world);
+    for name in ["link.toml", "ext", "zero.toml", "loop"] {
+        assert!(
+            stderr.contains(&format!("desired/dev/{name}:1:1: is a symlink")),
+            "{name}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("canary-Outside-44"));
+
+    let world = world_with("");
+    std::fs::remove_dir_all(world.path("desired/dev")).unwrap();
+    std::fs::create_dir_all(world.path("elsewhere")).unwrap();
+    symlink(world.path("elsewhere"), world.path("desired/dev")).unwrap();
+    assert!(refused(&world).contains("`desired/dev` is a symlink"));
+
+    let world = world_with("");
+    std::fs::rename(world.path("desired/plumb.toml"), world.path("real.toml")).unwrap();
+    symlink(world.path("real.toml"), world.path("desired/plumb.toml")).unwrap();
+    assert!(refused(&world).contains("desired/plumb.toml:1:1: is a symlink"));
+
+    let world = world_with("");
+    let status = std::process::Command::new("mkfifo")
+        .arg(world.path("desired/dev/f.toml"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(refused(&world).contains("desired/dev/f.toml:1:1: is not a regular file"));
+}
+
+#[test]
+fn a_toml_file_is_read_with_a_cap() {
+    let world = world_with("");
+    let padding = "#".repeat(17 * 1024 * 1024);
+    world.write("desired/dev/huge.toml", &padding);
+    assert!(
+        refused(&world)
+            .contains("desired/dev/huge.toml:1:1: is 17825792 bytes; plumb reads at most 16777216")
+    );
 }

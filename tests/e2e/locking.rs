@@ -251,7 +251,8 @@ async fn an_endpoint_that_never_answers_times_out_and_names_the_call() {
 #[tokio::test]
 async fn applies_racing_to_break_an_expired_lock_let_exactly_one_through() {
     let world = slow_world(8, 1500);
-    let expired = json!({"holder": "killed@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
+    let expired =
+        json!({"holder": "killed@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
     world
         .ssm()
         .await
@@ -262,14 +263,22 @@ async fn applies_racing_to_break_an_expired_lock_let_exactly_one_through() {
         .send()
         .await
         .unwrap();
-    let racers: Vec<_> = (0..5).map(|_| world.spawn_plumb(&["apply", "--auto-approve"])).collect();
+    let racers: Vec<_> = (0..5)
+        .map(|_| world.spawn_plumb(&["apply", "--auto-approve"]))
+        .collect();
     let runs: Vec<_> = racers.into_iter().map(support::finish).collect();
     let codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
     assert!(codes.iter().all(|c| *c == 0 || *c == 3), "{codes:?}");
-    let applied = runs.iter().filter(|r| r.stdout.contains("Apply complete")).count();
+    let applied = runs
+        .iter()
+        .filter(|r| r.stdout.contains("Apply complete"))
+        .count();
     assert_eq!(applied, 1, "exactly one apply wrote: {codes:?}");
     // Any other success came after it, under the lock, and found nothing left to do.
-    for run in runs.iter().filter(|r| r.code == 0 && !r.stdout.contains("Apply complete")) {
+    for run in runs
+        .iter()
+        .filter(|r| r.code == 0 && !r.stdout.contains("Apply complete"))
+    {
         assert!(run.stdout.contains("No changes."), "{}", run.stdout);
     }
     assert_eq!(puts(&world), 8, "no two applies wrote");

@@ -80,3 +80,25 @@ fn plans_render_as_snapshots() {
         insta::assert_snapshot!(format!("{name}.json"), json);
     }
 }
+
+#[tokio::test]
+async fn terminal_escapes_in_values_are_shown_not_obeyed() {
+    let world = crate::support::World::with_dev_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/x\"]\nvalue = \"real-value\\n\\u001b[1A\\u001b[2K  fake-line\\rOVERWRITTEN\\u0008\\u202eesrever\"\n",
+    );
+    for format in ["text", "markdown"] {
+        let plan = world.plumb(&["plan", "--format", format]);
+        plan.expect_code(0);
+        assert!(
+            !plan
+                .stdout
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{format}: {:?}",
+            plan.stdout
+        );
+        assert!(plan.stdout.contains("\\u{1b}[1A"), "{format}: {}", plan.stdout);
+    }
+}
