@@ -43,6 +43,7 @@ pub fn tools_python() -> &'static Path {
     PYTHON.get_or_init(|| {
         let setup = Command::new("bash")
             .arg(repo_root().join("emulator/setup"))
+            .arg("--test-tools")
             .stderr(Stdio::inherit())
             .output()
             .expect("cannot run emulator/setup");
