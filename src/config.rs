@@ -21,6 +21,9 @@ const MAX_ENV_NAME: usize = 64;
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub environments: BTreeMap<String, Environment>,
+    /// Environments declared but not readable (their problems are reported): they exist, so
+    /// nothing else says they are missing.
+    pub unreadable: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

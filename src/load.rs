@@ -156,7 +156,7 @@ impl SourceFile {
         // A wrong value's message names no field: the key written before it on its line does.
         let key = error.span().and_then(|span| self.key_before(span.start));
         let message = match (context, key) {
-            (Some(context), Some(key)) if message.starts_with("invalid") => {
+            (Some(context), Some(key)) if !message.contains("field `") => {
                 format!("{context}.{key}: {message}")
             }
             (Some(context), _) => format!("{context}: {message}"),
@@ -571,7 +571,10 @@ fn read_config(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
                     }
                     config.environments.insert(env.name.clone(), env);
                 }
-                Err(e) => problems.push(source.toml_error(&e, Some(&context))),
+                Err(e) => {
+                    config.unreadable.push(name.get_ref().to_string());
+                    problems.push(source.toml_error(&e, Some(&context)));
+                }
             }
         }
     }
@@ -588,7 +591,7 @@ fn env_problem(env: &Environment, path: &Path, message: String) -> Diagnostic {
 
 fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
-    if config.environments.is_empty() {
+    if config.environments.is_empty() && config.unreadable.is_empty() {
         problems.push(Diagnostic::file(
             path,
             "no [environments.NAME] table: nothing to manage",
@@ -620,7 +623,8 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir && !name.starts_with('.') && !config.environments.contains_key(&name) {
+            let declared = config.environments.contains_key(&name) || config.unreadable.contains(&name);
+            if is_dir && !name.starts_with('.') && !declared {
                 let message = format!(
                     "folder `{name}/` is not an environment: add [environments.{}] or move it",
                     toml_key(&name)

@@ -16,6 +16,9 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
 /// suggestion. serde's wording has been stable for years; anything else passes through.
 /// serde's type names said as a user would: `expected i64` is "expected a number".
 pub fn readable(message: &str) -> String {
+    if message == "data did not match any variant of untagged enum Literal" {
+        return "expected a string (or, for a StringList, a list of strings)".to_string();
+    }
     let mut out = message.to_string();
     for (rust, said) in [
         ("expected usize", "expected a whole number"),

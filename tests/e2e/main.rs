@@ -3,6 +3,7 @@
 mod support;
 
 mod budgets;
+mod cli;
 mod cloudwatch;
 mod faults;
 mod fuzz;

@@ -28,11 +28,11 @@ fn bad_inputs_get_exact_messages() {
         ),
         (
             "[parameters.\"/dev/app/x\"]\nvalue = 5\n",
-            "desired/dev/a.toml:2:9: parameters.\"/dev/app/x\": data did not match any variant of untagged enum Literal",
+            "desired/dev/a.toml:2:9: parameters.\"/dev/app/x\".value: expected a string (or, for a StringList, a list of strings)",
         ),
         (
             "[parameters.\"/dev/app/x\"]\ntype = \"Strin\"\nvalue = \"x\"\n",
-            "desired/dev/a.toml:2:8: parameters.\"/dev/app/x\": unknown variant `Strin`, expected one of `String`, `StringList`, `SecureString`",
+            "desired/dev/a.toml:2:8: parameters.\"/dev/app/x\".type: unknown variant `Strin`, expected one of `String`, `StringList`, `SecureString`",
         ),
         (
             "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue = \"hunter2\"\n",
