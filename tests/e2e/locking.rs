@@ -366,3 +366,23 @@ async fn an_unreachable_endpoint_is_one_readable_line() {
     );
     assert_eq!(plan.stderr.lines().count(), 1, "{}", plan.stderr);
 }
+
+#[tokio::test]
+async fn missing_credentials_are_explained_without_a_debug_dump() {
+    let mut world = World::with_dev_env();
+    world.set_env("AWS_ACCESS_KEY_ID", "");
+    world.set_env("AWS_SECRET_ACCESS_KEY", "");
+    world.set_env("AWS_MAX_ATTEMPTS", "1");
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(1);
+    assert!(
+        plan.stderr.contains("no credentials found in chain"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        !plan.stderr.contains("ProviderChainError"),
+        "no Debug dump: {}",
+        plan.stderr
+    );
+}
