@@ -61,7 +61,7 @@ async fn lock_exists(world: &World) -> bool {
 
 #[tokio::test]
 async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
-    let world = slow_world(30, 100);
+    let world = slow_world(30, 400);
     let first = world.spawn_plumb(&["apply", "--auto-approve"]);
     wait_for("the first apply to start writing", || puts(&world) >= 1);
     let second = world.plumb(&["apply", "--auto-approve"]);
