@@ -37,6 +37,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
 * AWS rules moto does not enforce:
     - SSM PutParameter checks the value against AllowedPattern
       (AWS: ParameterPatternMismatchException; moto stores anything).
+    - SSM PutParameter with Tier=Intelligent-Tiering stores and reports the tier AWS would
+      choose (Standard unless the value needs Advanced); moto echoes Intelligent-Tiering.
     - SSM DescribeParameters honours MaxResults (1..50) like AWS; moto pages by 10 whatever
       is asked, which would hide whether plumb reads in pages of 50.
 * `POST /_plumb/seed/ssm` writes parameters straight into moto's store (no HTTP round trip
@@ -54,6 +56,9 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
     - CloudWatch DescribeAlarms honours MaxRecords/NextToken (pages of at most 100) and
       AlarmTypes; moto returns every alarm at once, composite or not.
 
+    - Budgets: DescribeBudget(s) answer limits of 10 million and more in scientific notation
+      (`1.53E+7`), as AWS does; moto echoes the request. CreateBudget and UpdateBudget refuse
+      an amount in scientific notation (InvalidParameterException), as AWS does.
     - Budgets: UpdateBudget, UpdateNotification, CreateSubscriber, DeleteSubscriber and
       DescribeSubscribersForNotification are served (moto answers 500), with AWS's errors:
       NotFoundException for a missing budget, notification or subscriber (moto: 500 or
@@ -110,6 +115,10 @@ def patch_ssm():
                 "ParameterPatternMismatchException",
                 f"Parameter value, cannot be validated against allowedPattern: {allowed_pattern}",
             )
+        # Intelligent-Tiering is an instruction: AWS stores the tier it chose, Standard unless
+        # the value needs Advanced (over 4 KB), and reports that one. moto echoes the request.
+        if kw.get("tier") == "Intelligent-Tiering":
+            kw["tier"] = "Advanced" if value is not None and len(value.encode()) > 4096 else "Standard"
         return original_put(self, name, description, value, parameter_type, allowed_pattern, *a, **kw)
 
     SimpleSystemManagerBackend.put_parameter = put_parameter
@@ -332,8 +341,15 @@ def patch_budgets():
                 return notification
         raise NotFoundException(f"Unable to {verb} - the notification doesn't exist.")
 
+    def refuse_scientific(budget):
+        amount = str((budget.get("BudgetLimit") or {}).get("Amount", ""))
+        if "e" in amount.lower():
+            from moto.core.exceptions import JsonRESTError
+            raise JsonRESTError("InvalidParameterException", f"Invalid amount: {amount}")
+
     def update_budget(self):
         new = self._get_param("NewBudget")
+        refuse_scientific(new)
         account = self._get_param("AccountId")
         budget = self.backend.budgets[account].get(new["BudgetName"])
         if budget is None:
@@ -394,7 +410,40 @@ def patch_budgets():
         notification.subscribers.remove(subscriber)
         return json.dumps({})
 
-    for handler in (update_budget, describe_notifications_for_budget, create_notification,
+    # AWS answers large limits in scientific notation (Java's BigDecimal form: `1.53E+7`);
+    # moto echoes what was sent.
+    from decimal import Decimal, InvalidOperation
+
+    def as_aws_amount(budget):
+        limit = budget.get("BudgetLimit") or {}
+        try:
+            amount = Decimal(str(limit.get("Amount")))
+        except (InvalidOperation, TypeError):
+            return budget
+        if amount >= Decimal(10_000_000):
+            limit["Amount"] = str(amount.normalize())
+        return budget
+
+    original_create_budget = Response.create_budget
+
+    def create_budget(self):
+        refuse_scientific(self._get_param("Budget"))
+        return original_create_budget(self)
+
+    original_describe_budget = Response.describe_budget
+    original_describe_budgets = Response.describe_budgets
+
+    def describe_budget(self):
+        answer = json.loads(original_describe_budget(self))
+        answer["Budget"] = as_aws_amount(answer["Budget"])
+        return json.dumps(answer)
+
+    def describe_budgets(self):
+        answer = json.loads(original_describe_budgets(self))
+        answer["Budgets"] = [as_aws_amount(b) for b in answer.get("Budgets") or []]
+        return json.dumps(answer)
+
+    for handler in (create_budget, describe_budget, describe_budgets, update_budget, describe_notifications_for_budget, create_notification,
                     delete_notification, update_notification, describe_subscribers_for_notification,
                     create_subscriber, delete_subscriber):
         setattr(Response, handler.__name__, handler)

@@ -356,13 +356,35 @@ fn check_notifications(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic
 }
 
 /// "100", "100.0" and "0100.00" are the same amount: "100".
+/// An amount as a plain decimal, whatever the notation: AWS Budgets returns large limits in
+/// scientific notation (`1.53E+7`, Java's BigDecimal form), and UpdateBudget refuses that form,
+/// so both sides become `15300000` and plumb only ever sends decimals. `None` when it is not
+/// a non-negative decimal of reasonable size.
 fn canonical_amount(amount: &str) -> Option<String> {
+    const MAX_DIGITS: usize = 30;
     let amount = amount.trim();
-    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    let (mantissa, exponent) = match amount.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= MAX_DIGITS as i32)?),
+        None => (amount, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || whole.len() + fraction.len() > MAX_DIGITS {
         return None;
     }
+    let all = format!("{whole}{fraction}");
+    let point = whole.len() as i32 + exponent;
+    let (whole, fraction) = if point <= 0 {
+        ("0".to_string(), format!("{}{all}", "0".repeat((-point) as usize)))
+    } else if point as usize >= all.len() {
+        (
+            format!("{all}{}", "0".repeat(point as usize - all.len())),
+            String::new(),
+        )
+    } else {
+        let (w, f) = all.split_at(point as usize);
+        (w.to_string(), f.to_string())
+    };
     let whole = whole.trim_start_matches('0');
     let whole = if whole.is_empty() { "0" } else { whole };
     let fraction = fraction.trim_end_matches('0');
@@ -827,7 +849,13 @@ mod tests {
         assert_eq!(canonical_amount("100.0").as_deref(), Some("100"));
         assert_eq!(canonical_amount("0100.50").as_deref(), Some("100.5"));
         assert_eq!(canonical_amount("0.0").as_deref(), Some("0"));
-        assert_eq!(canonical_amount("1e3"), None);
+        // AWS's scientific notation for large limits is the same decimal.
+        assert_eq!(canonical_amount("1.53E+7").as_deref(), Some("15300000"));
+        assert_eq!(canonical_amount("1E+2").as_deref(), Some("100"));
+        assert_eq!(canonical_amount("1e3").as_deref(), Some("1000"));
+        assert_eq!(canonical_amount("2.5E-1").as_deref(), Some("0.25"));
+        assert_eq!(canonical_amount("1e999"), None);
+        assert_eq!(canonical_amount(&"9".repeat(400)), None);
         assert_eq!(canonical_amount("-5"), None);
     }
 }

@@ -69,7 +69,7 @@ impl Kind for Dashboards {
         let mut resource = Resource::new(KIND, entry.name);
         resource.protect = spec.protect;
         match body(entry, &spec) {
-            Ok(body) => resource.set("body", Value::Plain(body)),
+            Ok(body) => resource.set("body", Value::Plain(kinds::numbers_by_value(body))),
             Err(problem) => problems.push(problem),
         }
         if problems.is_empty() {
@@ -100,7 +100,7 @@ impl Kind for Dashboards {
                 let text = output.dashboard_body.unwrap_or_default();
                 let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
                 let mut resource = Resource::new(KIND, &name);
-                resource.set("body", Value::Plain(body));
+                resource.set("body", Value::Plain(kinds::numbers_by_value(body)));
                 resource.version = modified;
                 Ok::<_, AwsError>(resource)
             }

@@ -178,7 +178,8 @@ fn percent_decode(text: &str) -> String {
 /// single string in Action, NotAction, Resource, NotResource or a condition value equals a
 /// one-element list; those lists are sets (sorted, deduplicated). Key order never matters
 /// (serde_json's maps are sorted).
-pub fn normalize_document(mut document: Json) -> Json {
+pub fn normalize_document(document: Json) -> Json {
+    let mut document = crate::kinds::numbers_by_value(document);
     if let Some(statement) = document.get_mut("Statement") {
         if statement.is_object() {
             *statement = Json::Array(vec![statement.take()]);
@@ -675,6 +676,13 @@ mod tests {
             normalize_document(reordered)["Statement"][0]["Action"],
             json!(["a", "b"])
         );
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        let written = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": 3600.0}}}]});
+        let declared = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": 3600}}}]});
+        assert_eq!(normalize_document(written), normalize_document(declared));
     }
 
     #[test]

@@ -92,6 +92,22 @@ pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut
     }
 }
 
+/// A JSON document with its numbers compared by value: JSON has one number type, so `80.0`
+/// written by another tool and a declared `80` are the same (RFC 8259 §6). Integral floats
+/// become integers, everywhere in the document.
+pub fn numbers_by_value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Json::from(f as i64),
+            _ => Json::Number(n),
+        },
+        Json::Array(items) => Json::Array(items.into_iter().map(numbers_by_value).collect()),
+        Json::Object(map) => Json::Object(map.into_iter().map(|(k, v)| (k, numbers_by_value(v))).collect()),
+        other => other,
+    }
+}
+
 /// The problem of a declared resource outside the environment's scope (`setting` names the
 /// scope setting, `prefixes` its values).
 pub fn outside_scope(entry: &Entry, setting: &str, prefixes: &[String]) -> Diagnostic {

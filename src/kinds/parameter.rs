@@ -145,6 +145,7 @@ impl Kind for Parameters {
         }
         found.retain(|name, _| self.in_scope(&session.env, name) && !crate::lock::is_lock_name(name));
         fill_missing_values(&client, &mut found).await?;
+        satisfy_intelligent_tiering(&mut found, desired);
         let wanted = tags_to_read(&found, desired);
         let tags = read_tags(&client, wanted).await?;
         apply_tags(&mut found, desired, tags);
@@ -578,6 +579,23 @@ async fn fill_missing_values(
         }
     }
     Ok(())
+}
+
+/// `tier = "Intelligent-Tiering"` asks AWS to choose; AWS then reports the tier it chose
+/// (Standard unless the value needs Advanced). Either satisfies the declaration, so the live
+/// tier is read as the declared one instead of planning a change on every run.
+/// (AWS: "Assigning parameter tiers", Intelligent-Tiering.)
+fn satisfy_intelligent_tiering(found: &mut BTreeMap<String, Resource>, desired: &[&Resource]) {
+    for declared in desired {
+        if declared.get_str("tier") != Some(Tier::IntelligentTiering.as_str()) {
+            continue;
+        }
+        if let Some(live) = found.get_mut(&declared.name)
+            && matches!(live.get_str("tier"), Some("Standard" | "Advanced"))
+        {
+            live.set("tier", Value::text(Tier::IntelligentTiering.as_str()));
+        }
+    }
 }
 
 /// Tags cost one call per parameter, so they are read only where they matter: where `tags`

@@ -49,6 +49,28 @@ pub fn inline(value: &Json) -> String {
     visible(&value.to_string())
 }
 
+/// Text whose ends a reader cannot see, marked: each trailing space of a line as `␠`, and a
+/// final newline as `↵`, so `"v1\n"` and `"v1"` never render alike. (Carriage returns and tabs
+/// are already escaped by [`visible`].)
+fn with_invisible_ends(text: &str) -> String {
+    let (body, final_newline) = match text.strip_suffix('\n') {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
+    let lines: Vec<String> = body
+        .split('\n')
+        .map(|line| {
+            let kept = line.trim_end_matches(' ');
+            format!("{kept}{}", "␠".repeat(line.len() - kept.len()))
+        })
+        .collect();
+    let mut out = lines.join("\n");
+    if final_newline {
+        out.push('↵');
+    }
+    out
+}
+
 /// A resource name on one line, made visible: a name cannot start a line of its own.
 pub fn name_shown(name: &str) -> String {
     visible(&name.replace('\n', "\\n"))
@@ -97,7 +119,7 @@ pub fn document_summary(value: &Json) -> String {
 /// A value as lines for a diff: text as it is, anything else pretty-printed JSON.
 fn multiline(value: &Json) -> String {
     let mut text = match value {
-        Json::String(s) => visible(s),
+        Json::String(s) => with_invisible_ends(&visible(s)),
         other => visible(&serde_json::to_string_pretty(other).unwrap_or_default()),
     };
     if !text.ends_with('\n') {
@@ -142,5 +164,40 @@ mod tests {
         );
         assert_eq!(inline(&json!("a\u{2066}b")), "\"a\\u{2066}b\"");
         assert_eq!(visible("plain text"), "plain text");
+    }
+}
+
+#[cfg(test)]
+mod invisible {
+    use serde_json::json;
+
+    use super::{FieldView, field_view};
+    use crate::plan::FieldChange;
+
+    fn diff(before: &str, after: &str) -> String {
+        let change = FieldChange {
+            field: "value".into(),
+            before: Some(json!(before)),
+            after: Some(json!(after)),
+            sensitive: false,
+        };
+        match field_view(&change) {
+            FieldView::Diff(diff) => diff,
+            FieldView::Inline { before, after } => format!("{before:?} -> {after:?}"),
+            FieldView::Sensitive => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn every_planned_difference_is_visible() {
+        let trailing_newline = diff("v1\n", "v1");
+        assert!(
+            trailing_newline.contains("-v1↵") && trailing_newline.contains("+v1"),
+            "{trailing_newline}"
+        );
+        let crlf = diff("line one\r\nline two", "line one\nline two");
+        assert!(crlf.contains("-line one\\u{d}"), "{crlf}");
+        let spaces = diff("a  \nb", "a\nb");
+        assert!(spaces.contains("-a␠␠"), "{spaces}");
     }
 }

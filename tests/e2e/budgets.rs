@@ -225,7 +225,7 @@ fn budgets_are_validated_offline() {
         r#"[budgets."app-daily"]
 budget_type = "COST"
 time_unit = "DAILY"
-limit = { amount = "1e3", unit = "USD" }
+limit = { amount = "1,000", unit = "USD" }
 
 [[budgets."app-daily".notifications]]
 notification_type = "FORECASTED"
@@ -237,7 +237,7 @@ sns_topics = ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123
     let run = world.plumb_offline(&["validate"]);
     run.expect_code(1);
     let expected = [
-        "desired/dev/b.toml:4:1: budgets.app-daily.limit: amount `1e3` is not a decimal number such as \"100\" or \"99.5\"",
+        "desired/dev/b.toml:4:1: budgets.app-daily.limit: amount `1,000` is not a decimal number such as \"100\" or \"99.5\"",
         "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS does not allow FORECASTED notifications on a DAILY budget",
         "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS allows 10 email subscribers and 1 SNS topic per notification",
     ];

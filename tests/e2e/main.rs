@@ -6,6 +6,7 @@ mod budgets;
 mod cli;
 mod cloudwatch;
 mod faults;
+mod fidelity;
 mod fuzz;
 mod git;
 mod github;
