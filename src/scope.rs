@@ -32,6 +32,11 @@ pub fn path_covers(prefix: &str, name: &str) -> bool {
     name == prefix || name.starts_with(&format!("{prefix}/"))
 }
 
+/// Whether a name prefix setting (alarms, dashboards, budgets) covers `name`.
+pub fn prefix_covers(prefixes: &[String], name: &str) -> bool {
+    prefixes.iter().any(|p| name.starts_with(p.as_str()))
+}
+
 /// Whether some name could lie under both parameter paths.
 fn paths_overlap(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));

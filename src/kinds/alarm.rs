@@ -131,10 +131,7 @@ impl Kind for Alarms {
     }
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        env.scope
-            .alarm_prefixes
-            .iter()
-            .any(|p| name.starts_with(p.as_str()))
+        crate::scope::prefix_covers(&env.scope.alarm_prefixes, name)
     }
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
@@ -768,10 +765,9 @@ async fn update_tags(client: &Client, change: &Change) -> Result<(), AwsError> {
     let arn = alarm_arn(client, &change.name).await?;
     let want: BTreeMap<String, String> = desired.decode("tags").unwrap_or_default();
     let have: BTreeMap<String, String> = live.decode("tags").unwrap_or_default();
-    let removed: Vec<String> = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
-    let added: Vec<Tag> = want
+    let (removed, set) = kinds::tag_changes(&have, &want);
+    let added: Vec<Tag> = set
         .iter()
-        .filter(|(k, v)| have.get(*k) != Some(*v))
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     if !removed.is_empty() {

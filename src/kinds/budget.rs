@@ -142,10 +142,7 @@ impl Kind for Budgets {
     }
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        env.scope
-            .budget_prefixes
-            .iter()
-            .any(|p| name.starts_with(p.as_str()))
+        crate::scope::prefix_covers(&env.scope.budget_prefixes, name)
     }
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {

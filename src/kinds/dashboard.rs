@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
 use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry};
@@ -47,10 +47,7 @@ impl Kind for Dashboards {
     }
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        env.scope
-            .dashboard_prefixes
-            .iter()
-            .any(|p| name.starts_with(p.as_str()))
+        crate::scope::prefix_covers(&env.scope.dashboard_prefixes, name)
     }
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
@@ -195,15 +192,11 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<(String, Option<Strin
 
 /// DeleteDashboards fails whole on an unknown name; one already gone counts as deleted.
 async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
-    match client.delete_dashboards().dashboard_names(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("DeleteDashboards", name, e);
-            if error.code.starts_with("ResourceNotFound") {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let deleted = client
+        .delete_dashboards()
+        .dashboard_names(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteDashboards", name, e));
+    done_if(deleted, &["ResourceNotFound", "ResourceNotFoundException"])
 }

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tokio::sync::OnceCell;
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
 use crate::load::{Diagnostic, Entry};
 use crate::resource::{Reference, Resource, Value};
@@ -588,10 +588,7 @@ pub async fn apply_permissions(
 
 /// An entity already gone is what a removal wanted: a second apply finishes the job.
 pub fn ignore_not_found(result: Result<(), AwsError>) -> Result<(), AwsError> {
-    match result {
-        Err(error) if error.code == "NoSuchEntity" => Ok(()),
-        other => other,
-    }
+    done_if(result, &["NoSuchEntity"])
 }
 
 // --- eventual consistency -----------------------------------------------------------------

@@ -92,6 +92,24 @@ pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut
     }
 }
 
+/// What changing tags from `live` to `desired` takes: (keys to remove, tags to set).
+pub fn tag_changes(
+    live: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let removed = live
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .cloned()
+        .collect();
+    let set = desired
+        .iter()
+        .filter(|(k, v)| live.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (removed, set)
+}
+
 /// A JSON document with its numbers compared by value: JSON has one number type, so `80.0`
 /// written by another tool and a declared `80` are the same (RFC 8259 §6). Integral floats
 /// become integers, everywhere in the document.

@@ -17,7 +17,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::aws::{AwsError, RateLimiter, Session};
+use crate::aws::{AwsError, RateLimiter, Session, done_if};
 use crate::config::Environment;
 use crate::kinds::{self, Kind};
 use crate::load::{Diagnostic, Entry, EnvLookup};
@@ -817,16 +817,8 @@ async fn update_tags(
     live: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let removed: Vec<String> = live
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
-    let added: Vec<Tag> = desired
-        .iter()
-        .filter(|(k, v)| live.get(*k) != Some(*v))
-        .map(|(k, v)| tag(k, v))
-        .collect();
+    let (removed, set) = kinds::tag_changes(live, desired);
+    let added: Vec<Tag> = set.iter().map(|(k, v)| tag(k, v)).collect();
     if !removed.is_empty() {
         remove_tags(client, name, removed).await?;
     }
@@ -862,17 +854,13 @@ async fn remove_tags(client: &Client, name: &str, keys: Vec<String>) -> Result<(
 
 /// Deletes `name`; one already gone counts as deleted, so a second apply finishes the job.
 async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
-    match client.delete_parameter().name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("DeleteParameter", name, e);
-            if error.code == "ParameterNotFound" {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let deleted = client
+        .delete_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteParameter", name, e));
+    done_if(deleted, &["ParameterNotFound"])
 }
 
 #[cfg(test)]

@@ -274,16 +274,7 @@ async fn update_tags(
     live: Option<&Resource>,
     desired: Option<&Resource>,
 ) -> Result<(), AwsError> {
-    let (live, desired) = (tags_of(live), tags_of(desired));
-    let removed: Vec<String> = live
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
-    let changed: BTreeMap<String, String> = desired
-        .into_iter()
-        .filter(|(k, v)| live.get(k) != Some(v))
-        .collect();
+    let (removed, changed) = kinds::tag_changes(&tags_of(live), &tags_of(desired));
     if !removed.is_empty() {
         client
             .untag_user()

@@ -98,7 +98,7 @@ async fn create_then_converge() {
         plan.stderr
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -107,7 +107,7 @@ async fn amounts_compare_as_decimals_and_aws_defaults_show_no_diff() {
     create_by_hand(&world, "app-monthly").await;
     world.write("desired/dev/budgets.toml", MONTHLY);
     // "100" declared, "100.0" live; the time period and cost types AWS filled in are not declared.
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn limit_notifications_and_subscribers_are_updated_in_place() {
         made("DeleteBudget") + made("CreateBudget") + made("CreateNotification") + made("DeleteNotification"),
         0
     );
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -184,7 +184,7 @@ async fn removed_budgets_are_deleted_and_others_untouched() {
     );
     assert!(!plan.stdout.contains("finance-quarterly"));
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let budgets = world.budgets().await;
     let left = budgets
         .describe_budgets()
@@ -214,7 +214,7 @@ async fn a_budget_type_change_is_a_replace() {
         plan.stdout
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[test]
@@ -276,7 +276,7 @@ async fn a_rename_is_one_replacement_that_says_so() {
             .contains("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.")
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let left = world
         .budgets()
         .await

@@ -111,7 +111,7 @@ async fn create_then_converge_then_catch_a_threshold_changed_by_hand() {
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     // Metric math, anomaly bands, percentiles and defaults all round-trip with no diff.
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 
     put_cpu_alarm_by_hand(&world.cloudwatch().await, 95.0).await;
     let drift = world.plumb(&["drift"]);
@@ -128,7 +128,7 @@ async fn create_then_converge_then_catch_a_threshold_changed_by_hand() {
     );
 
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let alarms = world
         .cloudwatch()
         .await
@@ -162,7 +162,7 @@ async fn a_changed_widget_title_is_a_few_diff_lines() {
         "widgets far from the change are not shown:\n{out}"
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 
     // Reformatting the file changes nothing.
     let compact = serde_json::to_string(
@@ -170,7 +170,7 @@ async fn a_changed_widget_title_is_a_few_diff_lines() {
     )
     .unwrap();
     world.write("desired/dev/overview.json", &compact);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn removed_alarms_are_deleted_and_foreign_ones_untouched() {
     assert!(plan.stdout.contains("+ create alarm app-db-cpu-high-renamed"));
     assert!(!plan.stdout.contains("other-team-alarm"));
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let left = cloudwatch
         .describe_alarms()
         .alarm_names("other-team-alarm")
@@ -237,7 +237,7 @@ async fn alarm_tags_are_updated_in_place() {
         plan.stdout
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -246,7 +246,7 @@ async fn alarms_are_read_in_pages() {
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.fault(json!({ "operation": "DescribeAlarms", "kind": "page_cap", "max": 2 }));
     let before = world.calls()["DescribeAlarms"];
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     assert_eq!(
         world.calls()["DescribeAlarms"] - before,
         2,

@@ -156,7 +156,7 @@ async fn a_replacement_that_fails_after_the_delete_says_so_and_a_rerun_restores_
         apply.stderr
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let iam = world.iam().await;
     assert_eq!(attached_to_group(&iam, "ops").await, ["p"]);
     let policy = iam
@@ -187,7 +187,7 @@ async fn a_replacement_that_fails_before_the_delete_attaches_everything_back() {
     let iam = world.iam().await;
     assert_eq!(attached_to_group(&iam, "ops").await, ["p"], "attached back");
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 const ONE_OF_EACH: &str = r#"
@@ -253,7 +253,7 @@ async fn creates_that_succeeded_but_answered_500_are_done() {
         apply.stdout
     );
     world.clear_faults();
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 /// A desired/ of a few hundred objects of every kind; `round` changes some values.

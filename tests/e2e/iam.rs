@@ -67,7 +67,7 @@ async fn create_then_converge_then_catch_drift_then_converge_again() {
         plan.stdout
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 
     let iam = world.iam().await;
     assert_eq!(group_names_of(&iam, "alice").await, ["devops", "operations"]);
@@ -119,7 +119,7 @@ async fn create_then_converge_then_catch_drift_then_converge_again() {
     );
 
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     assert!(!user_exists(&iam, "mallory").await);
     assert_eq!(group_names_of(&iam, "bob").await, ["operations"]);
 }
@@ -154,7 +154,7 @@ async fn removing_a_user_deletes_it_and_everything_it_holds_in_one_apply() {
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     assert!(!user_exists(&iam, "bob").await);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn removing_groups_and_policies_in_use_deletes_them_in_a_safe_order() {
         ["user", "user", "group", "group", "policy"]
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -207,7 +207,7 @@ async fn reformatted_policy_json_shows_no_diff() {
     }"#;
     world.write("desired/dev/p.json", reformatted);
     world.write("desired/dev/i.json", reformatted);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -247,7 +247,7 @@ async fn iam_is_read_in_pages() {
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.fault(json!({ "operation": "GetAccountAuthorizationDetails", "kind": "page_cap", "max": 2 }));
     let before = world.calls()["GetAccountAuthorizationDetails"];
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     // 2 users + 2 groups + 1 policy in pages of 2.
     assert_eq!(world.calls()["GetAccountAuthorizationDetails"] - before, 3);
 }
@@ -266,7 +266,7 @@ async fn a_policy_keeps_at_most_five_versions() {
         world.write("desired/dev/iam.toml", &policy(action));
         world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     }
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let iam = world.iam().await;
     let arn = format!("arn:aws:iam::{}:policy/app/p", world.account);
     let versions = iam
@@ -296,7 +296,7 @@ async fn a_changed_policy_description_replaces_it_and_keeps_its_attachments() {
         plan.stdout
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[test]
@@ -334,7 +334,7 @@ async fn a_group_not_yet_visible_after_its_creation_is_waited_for() {
     let world = world_with_team();
     world.fault(json!({ "operation": "AddUserToGroup", "kind": "error", "status": 404, "code": "NoSuchEntity", "count": 2 }));
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     assert_eq!(
         world.calls()["AddUserToGroup"],
         3 + 2,

@@ -72,7 +72,7 @@ async fn a_switch_to_a_literal_does_not_reveal_the_old_value() {
     assert_hidden(&runs, &world, CANARY);
 
     // The literal is plain from now on: its changes show again.
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     world.write(
         "desired/dev/a.toml",
         "[parameters.\"/dev/app/api-key\"]\nvalue = \"still-public\"\n",
@@ -112,7 +112,7 @@ async fn a_value_written_before_the_marker_gets_it_on_the_next_apply() {
     );
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     world.write("desired/dev/a.toml", "");
     let mut runs = every_rendering(&world);
     runs.extend([plan, apply]);
@@ -128,7 +128,7 @@ async fn a_string_list_from_the_environment_converges() {
         "[parameters.\"/dev/app/origins\"]\ntype = \"StringList\"\nvalue_from_env = \"ORIGINS\"\n",
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(
         world.calls().get("PutParameter"),

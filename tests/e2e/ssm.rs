@@ -97,7 +97,7 @@ async fn create_then_converge_then_catch_drift_then_converge_again() {
     );
 
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     assert_eq!(
         value_of(&world, "/dev/app/db/host").await.as_deref(),
         Some("db.internal")
@@ -137,7 +137,7 @@ async fn tags_are_managed_when_declared() {
         plan.stdout
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -163,7 +163,7 @@ async fn a_type_change_is_a_replace_and_applies() {
             .contains("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.")
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     assert_eq!(value_of(&world, "/dev/app/list").await.as_deref(), Some("a,b"));
 }
 
@@ -197,7 +197,7 @@ async fn a_saved_plan_applies_when_nothing_changed() {
     let apply = world.plumb(&["apply", "plan.json"]);
     apply.expect_code(0);
     assert!(apply.stdout.contains("Apply complete: 3 change(s) made."));
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn initial_value_is_set_once_and_then_left_alone() {
         .send()
         .await
         .unwrap();
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -254,7 +254,7 @@ async fn throttling_and_server_errors_during_apply_still_converge() {
     world.fault(json!({ "operation": "GetParametersByPath", "kind": "error", "status": 503, "code": "ServiceUnavailable", "count": 1 }));
 
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
     let calls = world.calls();
     assert_eq!(
         calls["PutParameter"],
@@ -286,7 +286,7 @@ async fn a_change_that_fails_for_good_is_reported_and_the_others_complete() {
             .contains("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete.")
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 }
 
 #[tokio::test]
@@ -309,7 +309,7 @@ async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
         );
     }
     world.write("desired/dev/app.toml", &toml);
-    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    world.assert_converged();
 
     let calls = world.calls();
     assert_eq!(calls["GetParametersByPath"], N.div_ceil(10) as u64);

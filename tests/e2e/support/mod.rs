@@ -177,6 +177,12 @@ impl World {
         self.run_plumb(args, Some(&emulator().endpoint))
     }
 
+    /// Asserts that live AWS matches desired/: `plan --detailed-exitcode` exits 0.
+    #[track_caller]
+    pub fn assert_converged(&self) {
+        self.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    }
+
     /// Runs `plumb` with no emulator: any AWS call would fail.
     pub fn plumb_offline(&self, args: &[&str]) -> Run {
         self.run_plumb(args, None)
