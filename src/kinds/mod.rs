@@ -7,7 +7,7 @@
 //! know nothing else about kinds.
 //!
 //! To add a kind: write `kinds/<kind>.rs` implementing [`Kind`], add it to [`registry`] at its
-//! place in the dependency order, and add its gaps in moto to `emulator/server.py`.
+//! place in the dependency order, and add its gaps in moto to `emulator/patches/<service>.py`.
 
 pub mod alarm;
 pub mod budget;
