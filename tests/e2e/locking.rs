@@ -55,6 +55,17 @@ async fn live_count(world: &World) -> usize {
     count
 }
 
+/// Writes a lock as another apply (or a hand) would have left it.
+async fn hold_lock(world: &World, holder: &serde_json::Value) {
+    let ssm = world.ssm().await;
+    let put = ssm
+        .put_parameter()
+        .name(LOCK)
+        .value(holder.to_string())
+        .r#type(ParameterType::String);
+    put.send().await.unwrap();
+}
+
 async fn lock_exists(world: &World) -> bool {
     world.ssm().await.get_parameter().name(LOCK).send().await.is_ok()
 }
@@ -105,16 +116,9 @@ async fn a_stale_lock_is_named_broken_by_unlock_and_expires() {
         "desired/dev/a.toml",
         "[parameters.\"/dev/app/k\"]\nvalue = \"v\"\n",
     );
-    let ssm = world.ssm().await;
     let held = json!({"holder": "carol@laptop (pid 42)", "token": "t", "plan": "sha256:abc",
                       "acquired_at": 1_790_000_000u64, "expires_at": 4_000_000_000u64});
-    ssm.put_parameter()
-        .name(LOCK)
-        .value(held.to_string())
-        .r#type(ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    hold_lock(&world, &held).await;
 
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(3);
@@ -148,13 +152,7 @@ async fn a_stale_lock_is_named_broken_by_unlock_and_expires() {
 
     // An expired lock (its holder was killed) is broken by the next apply.
     let expired = json!({"holder": "dave@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
-    ssm.put_parameter()
-        .name(LOCK)
-        .value(expired.to_string())
-        .r#type(ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    hold_lock(&world, &expired).await;
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     assert!(!lock_exists(&world).await);
 }
@@ -253,16 +251,7 @@ async fn applies_racing_to_break_an_expired_lock_let_exactly_one_through() {
     let world = slow_world(8, 1500);
     let expired =
         json!({"holder": "killed@ci", "token": "t", "plan": "p", "acquired_at": 1, "expires_at": 2});
-    world
-        .ssm()
-        .await
-        .put_parameter()
-        .name(LOCK)
-        .value(expired.to_string())
-        .r#type(ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    hold_lock(&world, &expired).await;
     let racers: Vec<_> = (0..5)
         .map(|_| world.spawn_plumb(&["apply", "--auto-approve"]))
         .collect();
@@ -290,16 +279,7 @@ async fn a_lock_s_text_cannot_forge_output() {
     let world = World::with_dev_env();
     let hostile = json!({"holder": "\u{1b}[31mEVIL\u{1b}[0m\nrefused: fake line", "token": "t", "plan": "p",
                          "acquired_at": 1, "expires_at": 4_000_000_000u64});
-    world
-        .ssm()
-        .await
-        .put_parameter()
-        .name(LOCK)
-        .value(hostile.to_string())
-        .r#type(ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    hold_lock(&world, &hostile).await;
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(3);
     assert!(!apply.stderr.contains('\u{1b}'), "{:?}", apply.stderr);
