@@ -496,3 +496,20 @@ async fn a_large_budget_is_updated_in_decimals_never_in_scientific_notation() {
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
 }
+
+#[tokio::test]
+async fn intelligent_tiering_is_quiet_straight_after_an_apply() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/p.toml",
+        "[parameters.\"/dev/app/p\"]\nvalue = \"v\"\ntier = \"Intelligent-Tiering\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let stored = world.ssm().await.describe_parameters().send().await.unwrap();
+    let tier = stored.parameters()[0]
+        .tier
+        .clone()
+        .map(|t| t.as_str().to_string());
+    assert_eq!(tier.as_deref(), Some("Standard"), "AWS stores the tier it chose");
+    world.assert_converged();
+}
