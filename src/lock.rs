@@ -99,6 +99,11 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
     let token = format!("{}-{}", std::process::id(), nanos());
     let started = tokio::time::Instant::now();
     loop {
+        if interrupt::requested() {
+            bail!(Interrupted(format!(
+                "interrupted while taking the apply lock of `{environment}`: nothing was changed"
+            )));
+        }
         let holder = Holder {
             holder: whoami(),
             token: token.clone(),
