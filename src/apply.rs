@@ -176,7 +176,12 @@ async fn run_phase<'a>(
             Err(error) => outcome.failures.push(failure(plan, change, error)),
         }
     }
-    if !existing.is_empty() {
+    if interrupt::requested() {
+        // Reading back and updating would be new writes after the signal.
+        outcome
+            .not_started
+            .extend(existing.iter().map(|(c, _)| describe(plan, c)));
+    } else if !existing.is_empty() {
         finish_existing(session, plan, kind, existing, outcome).await;
     }
 }

@@ -164,7 +164,7 @@ fn unreachable_message(error: &dyn std::error::Error) -> String {
     } else {
         "is the network (or a proxy) letting plumb reach AWS?"
     };
-    format!("cannot reach {endpoint} ({root}) after {attempts} attempt(s); {hint}")
+    format!("cannot reach {endpoint} ({root}), tried up to {attempts} time(s); {hint}")
 }
 
 /// A write whose error says its effect is already there counts as done: a call that

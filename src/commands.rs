@@ -176,7 +176,7 @@ fn validate(target: &Target) -> Result<Status> {
 
 async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: bool) -> Result<Status> {
     let planned = plan_all(target).await?;
-    output::stdout(&render_plan(&planned.plan, format, target.verbose));
+    show(&render_plan(&planned.plan, format, target.verbose), format)?;
     if let Some(path) = out {
         write_plan_file(path, &planned.plan)?;
     }
@@ -203,7 +203,7 @@ async fn drift(target: &Target, format: Format, issues: bool) -> Result<Status> 
         Format::Text => render::text::render_drift(&planned.plan, output::stdout_style(target.verbose)),
         other => render_plan(&planned.plan, other, target.verbose),
     };
-    output::stdout(&text);
+    show(&text, format)?;
     if issues {
         sync_drift_issues(&GitHub::from_env()?, &planned.plan).await?;
     }
@@ -381,8 +381,10 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
         ));
     }
     let outcome = pipeline::execute(&planned).await;
-    if let Some(path) = &options.report {
-        write_report(path, &planned.plan, &outcome)?;
+    if let Some(path) = &options.report
+        && let Err(error) = write_report(path, &planned.plan, &outcome)
+    {
+        output::stderr(&format!("warning: {error:#}\n"));
     }
     report_outcome(&outcome)?;
     Ok(Status::Clean)
@@ -428,7 +430,7 @@ async fn confirm(auto_approve: bool) -> Result<()> {
         tokio::task::spawn_blocking(|| output::confirm("\nApply these changes? Only 'yes' is accepted: "));
     let yes = tokio::select! {
         answer = question => answer.unwrap_or(false),
-        _ = interrupt::wait() => false,
+        _ = interrupt::wait() => bail!(Interrupted("interrupted at the prompt: nothing was changed".into())),
     };
     if !yes {
         bail!("apply cancelled: nothing was changed");
@@ -513,6 +515,18 @@ fn warn_about_deletes(planned: &Planned) {
     }
 }
 
+/// Prints a rendered plan: JSON is plan data and is written as it is (see
+/// [`output::write_plan_data`]); text and Markdown go through the secret mask.
+fn show(text: &str, format: Format) -> Result<()> {
+    match format {
+        Format::Json => output::write_plan_data(None, text).context("cannot write to standard output"),
+        _ => {
+            output::stdout(text);
+            Ok(())
+        }
+    }
+}
+
 fn render_plan(plan: &Plan, format: Format, verbose: bool) -> String {
     match format {
         Format::Text => render::text::render(plan, output::stdout_style(verbose)),
@@ -522,7 +536,7 @@ fn render_plan(plan: &Plan, format: Format, verbose: bool) -> String {
 }
 
 fn write_plan_file(path: &Path, plan: &Plan) -> Result<()> {
-    output::write_file(path, &render::json::render(plan))
+    output::write_plan_data(Some(path), &render::json::render(plan))
         .with_context(|| format!("cannot write the plan to `{}`", path.display()))
 }
 

@@ -285,7 +285,7 @@ impl Entry<'_> {
     }
 
     /// The JSON document in the file `path` (relative to the TOML file) names, for `field`.
-    /// The file must resolve, symlinks followed, inside `desired/`, be a regular file of at
+    /// The file must lie, through no symlink, in the environment's own folder, be a regular file of at
     /// most `max_bytes`, hold UTF-8 JSON nested at most [`MAX_NESTING`] deep. Its content
     /// ends up in plans and so in PR comments: nothing else may be read.
     pub fn read_json_file(
@@ -663,8 +663,11 @@ fn select_environments<'c>(
     if options.environments.is_empty() {
         return config.environments.values().collect();
     }
-    let mut selected = Vec::new();
-    for name in options.environments {
+    let mut selected: Vec<&Environment> = Vec::new();
+    // Each environment once, in name order: so that apply never plans one twice or takes
+    // its own lock twice, and two applies take their locks in the same order.
+    let names: BTreeSet<&String> = options.environments.iter().collect();
+    for name in names {
         match config.environments.get(name) {
             Some(env) => selected.push(env),
             None => {

@@ -3,8 +3,9 @@
 //! for exactly one caller. It holds who took it, when, for which plan, and when it expires.
 //!
 //! The lock lies outside every scope: parameter reads skip `/plumb/lock/`, and declaring a
-//! parameter there is a validation error, so plumb never prunes it. A lock older than its TTL
-//! (a killed apply) is broken by the next apply; `plumb unlock --env NAME` breaks one at once.
+//! parameter there is a validation error, so plumb never prunes it. A lock past the expiry its
+//! holder wrote into it (a killed apply) is broken by the next apply; `plumb unlock --env
+//! NAME` breaks one at once.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -230,6 +231,15 @@ async fn read(client: &Client, name: &str) -> Result<Option<Current>> {
     }))
 }
 
+/// Deletes the lock if it is still the stale one that was read.
+async fn break_if_unchanged(client: &Client, lock: &str, stale: &Current) -> Result<()> {
+    let still = read(client, lock).await?;
+    if still.is_some_and(|c| (c.version, c.written) == (stale.version, stale.written)) {
+        delete(client, lock).await?;
+    }
+    Ok(())
+}
+
 /// How long a takeover may take before another apply may clear it (its taker died).
 const TAKEOVER_TTL: i64 = 60;
 
@@ -251,11 +261,10 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
         .map_err(|e| AwsError::from_sdk("PutParameter", &takeover, e));
     match claim {
         Ok(_) => {
-            let still = read(client, &lock).await?;
-            if still.is_some_and(|c| (c.version, c.written) == (stale.version, stale.written)) {
-                delete(client, &lock).await?;
-            }
-            delete(client, &takeover).await
+            let broken = break_if_unchanged(client, &lock, stale).await;
+            // The claim goes whatever happened, or it would hold off every apply for a minute.
+            let released = delete(client, &takeover).await;
+            broken.and(released)
         }
         Err(error) if error.code == "ParameterAlreadyExists" => {
             // Another apply is taking it over; clear its claim only if it died doing so.
@@ -315,17 +324,8 @@ pub async fn unlock(session: &Session) -> Result<Option<String>> {
 
 /// `text` with control characters escaped, cut to a reasonable length.
 fn printable(text: &str) -> String {
-    text.chars()
-        .take(200)
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let cut: String = text.chars().take(200).collect();
+    crate::render::visible(&cut.replace('\n', "\\n"))
 }
 
 /// `2026-12-01T19:39:48Z` for seconds since the epoch.

@@ -18,5 +18,8 @@ fn main() -> ExitCode {
     if let Err(error) = &result {
         plumb::commands::report_error(error);
     }
+    // A read of the terminal may still block (an apply interrupted at its prompt): do not
+    // wait for it.
+    runtime.shutdown_background();
     plumb::error::exit_code(&result)
 }

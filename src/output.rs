@@ -22,7 +22,21 @@ pub fn stderr(text: &str) {
     eprint!("{}", mask(text));
 }
 
-/// Writes a file plumb produces (plan, report, job summary), every secret masked.
+/// Writes plan data (a plan file, `--format json`) as it is: a plan holds no secret by
+/// construction, and masking a short secret that happens to read `true` or `null` would
+/// corrupt the JSON and its digest.
+pub fn write_plan_data(path: Option<&Path>, text: &str) -> std::io::Result<()> {
+    match path {
+        Some(path) => std::fs::write(path, text),
+        None => {
+            let mut out = std::io::stdout();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        }
+    }
+}
+
+/// Writes a file plumb produces (report, job summary), every secret masked.
 pub fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, mask(text))
 }

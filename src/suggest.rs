@@ -12,9 +12,7 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .map(|(_, candidate)| candidate)
 }
 
-/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a shorter message with a
-/// suggestion. serde's wording has been stable for years; anything else passes through.
-/// serde's type names said as a user would: `expected i64` is "expected a number".
+/// serde's type names said as a user would: `expected i64` is "expected a whole number".
 pub fn readable(message: &str) -> String {
     if message == "data did not match any variant of untagged enum Literal" {
         return "expected a string (or, for a StringList, a list of strings)".to_string();
@@ -36,6 +34,8 @@ pub fn readable(message: &str) -> String {
     out
 }
 
+/// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a shorter message with a
+/// suggestion. serde's wording has been stable for years; anything else passes through.
 pub fn unknown_field_message(message: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_string();

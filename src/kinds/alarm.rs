@@ -335,7 +335,7 @@ fn check_period(entry: &Entry, field: &str, period: i64, problems: &mut Vec<Diag
     {
         problems.push(entry.error(
             Some(field),
-            format!("period {period} must be 10, 30 or a multiple of 60 seconds"),
+            format!("period {period} must be 10, 30 or a multiple of 60 seconds, at most a day"),
         ));
     }
 }

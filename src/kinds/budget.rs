@@ -352,8 +352,7 @@ fn check_notifications(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic
     }
 }
 
-/// "100", "100.0" and "0100.00" are the same amount: "100".
-/// An amount as a plain decimal, whatever the notation: AWS Budgets returns large limits in
+/// "100", "100.0", "0100.00" and "1E+2" are the same amount: "100". An amount as a plain decimal, whatever the notation: AWS Budgets returns large limits in
 /// scientific notation (`1.53E+7`, Java's BigDecimal form), and UpdateBudget refuses that form,
 /// so both sides become `15300000` and plumb only ever sends decimals. `None` when it is not
 /// a non-negative decimal of reasonable size.

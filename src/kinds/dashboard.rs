@@ -136,7 +136,6 @@ impl Kind for Dashboards {
     }
 }
 
-/// The declared body: valid JSON with a `widgets` list (AWS's rule).
 /// AWS's limit of 500 widgets a dashboard, and plumb's own cap of 1 MB on a body (counted as
 /// the JSON sent; AWS documents no size). A file is read up to twice that, pretty-printing
 /// included.
@@ -144,6 +143,7 @@ const MAX_WIDGETS: usize = 500;
 const MAX_BODY_BYTES: usize = 1_000_000;
 const MAX_BODY_FILE: u64 = 2 * MAX_BODY_BYTES as u64;
 
+/// The declared body: valid JSON with a `widgets` list (AWS's rule), within the limits above.
 fn body(entry: &Entry, spec: &Spec) -> Result<Json, Diagnostic> {
     let (field, body) = match (&spec.file, &spec.body) {
         (Some(file), None) => ("file", entry.read_json_file("file", file, MAX_BODY_FILE)?),

@@ -379,7 +379,13 @@ fn build(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) -> Resource
 }
 
 fn set_value(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut Vec<Diagnostic>) {
-    let from_env = spec.value_from_env.is_some() || spec.initial_value_from_env.is_some();
+    // An `initial_value_from_env` whose variable is unset writes nothing, so there is no
+    // marker to want.
+    let initial_unset = spec
+        .initial_value_from_env
+        .as_deref()
+        .is_some_and(|var| matches!(entry.env_var(var), EnvLookup::Unset));
+    let from_env = spec.value_from_env.is_some() || (spec.initial_value_from_env.is_some() && !initial_unset);
     if from_env && spec.type_ != Type::SecureString {
         // Compared like any field, so a parameter written before plumb marked such values
         // gets its marker on the next apply.

@@ -335,7 +335,7 @@ async fn an_unreachable_endpoint_is_one_readable_line() {
     );
     assert!(
         plan.stderr
-            .contains("after 2 attempt(s); is AWS_ENDPOINT_URL right?"),
+            .contains("tried up to 2 time(s); is AWS_ENDPOINT_URL right?"),
         "{}",
         plan.stderr
     );
@@ -365,4 +365,21 @@ async fn missing_credentials_are_explained_without_a_debug_dump() {
         "no Debug dump: {}",
         plan.stderr
     );
+}
+
+#[tokio::test]
+async fn an_environment_named_twice_is_planned_and_locked_once() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"v\"\n",
+    );
+    let apply = world.plumb(&["apply", "--auto-approve", "--env", "dev", "--env", "dev"]);
+    apply.expect_code(0);
+    assert!(
+        apply.stdout.contains("Apply complete: 1 change(s) made."),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(world.calls().get("PutParameter"), Some(&1));
 }

@@ -229,3 +229,18 @@ async fn a_secret_with_quotes_and_backslashes_is_masked_in_the_report_too() {
     assert!(report.contains("ValidationException"), "{report}");
     assert_hidden(&[apply], &world, PREFIX);
 }
+
+#[tokio::test]
+async fn a_secret_that_reads_like_json_does_not_corrupt_the_plan_file() {
+    let mut world = World::with_dev_env();
+    world.set_env("FLAG", "true");
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/flag\"]\ntype = \"SecureString\"\nvalue_from_env = \"FLAG\"\n\
+         [parameters.\"/dev/app/other\"]\nvalue = \"v\"\n",
+    );
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+    let json = world.plumb(&["plan", "--format", "json"]);
+    serde_json::from_str::<serde_json::Value>(&json.stdout).expect("the JSON plan is JSON");
+    world.plumb(&["apply", "plan.json"]).expect_code(0);
+}
