@@ -184,8 +184,15 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
     warn_about_deletes(&planned);
     // What apply's own checks would refuse, said now, so a reviewer does not approve a plan
     // that cannot be applied.
-    for refusal in pipeline::preflight(&planned).await? {
-        output::stderr(&format!("warning: apply will refuse: {refusal}\n"));
+    // A check that cannot run (a role without the permission) is a warning here, never what
+    // hides the plan's own refusals; apply runs it again and refuses if it must.
+    match pipeline::preflight(&planned).await {
+        Ok(found) => {
+            for refusal in found {
+                output::stderr(&format!("warning: apply will refuse: {refusal}\n"));
+            }
+        }
+        Err(error) => output::stderr(&format!("warning: apply's own checks could not run: {error:#}\n")),
     }
     if !refusals.is_empty() {
         bail!(Refused(refusals.join("\n")));

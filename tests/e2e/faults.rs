@@ -355,3 +355,30 @@ async fn a_policy_used_as_a_permissions_boundary_is_never_replaced_or_deleted() 
     );
     assert_eq!(world.calls().get("DeletePolicy"), None);
 }
+
+#[tokio::test]
+async fn a_plan_role_that_cannot_check_policy_usage_still_plans_and_says_so() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/iam.toml", &team("one"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write("desired/dev/iam.toml", &team("two"));
+    world.fault(
+        json!({"operation": "ListEntitiesForPolicy", "kind": "error", "status": 403,
+                       "code": "AccessDenied", "count": 10}),
+    );
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("replace policy p"), "{}", plan.stdout);
+    assert!(
+        plan.stderr.contains("warning: apply's own checks could not run"),
+        "{}",
+        plan.stderr
+    );
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert_eq!(
+        world.calls().get("DeletePolicy"),
+        None,
+        "apply does not go ahead unchecked"
+    );
+}
