@@ -45,6 +45,14 @@ fn timeout_from_env(variable: &str, default: Duration) -> Result<Duration, Strin
     }
 }
 
+fn default_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+        .operation_timeout(DEFAULT_OPERATION_TIMEOUT)
+        .build()
+}
+
 /// The timeouts every AWS call of a session gets.
 pub fn timeouts() -> Result<TimeoutConfig, String> {
     Ok(TimeoutConfig::builder()
@@ -196,13 +204,7 @@ impl Session {
     pub async fn connect(env: &Environment) -> Session {
         // `check_settings` ran before any session: the defaults below are never reached with
         // a bad setting.
-        let timeouts = timeouts().unwrap_or_else(|_| {
-            TimeoutConfig::builder()
-                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-                .operation_attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
-                .operation_timeout(DEFAULT_OPERATION_TIMEOUT)
-                .build()
-        });
+        let timeouts = timeouts().unwrap_or_else(|_| default_timeouts());
         let attempts = max_attempts().unwrap_or(DEFAULT_MAX_ATTEMPTS);
         let retry = RetryConfig::standard()
             .with_max_attempts(attempts)

@@ -14,7 +14,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, Session, done_if};
 use crate::error::{Interrupted, Refused};
 use crate::interrupt;
 
@@ -281,17 +281,13 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
 }
 
 async fn delete(client: &Client, name: &str) -> Result<()> {
-    match client.delete_parameter().name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let error = AwsError::from_sdk("DeleteParameter", name, e);
-            if error.code == "ParameterNotFound" {
-                Ok(())
-            } else {
-                Err(error).context("cannot remove the apply lock")
-            }
-        }
-    }
+    let deleted = client
+        .delete_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteParameter", name, e));
+    done_if(deleted, &["ParameterNotFound"]).context("cannot remove the apply lock")
 }
 
 impl Lock {

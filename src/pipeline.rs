@@ -21,7 +21,6 @@ use crate::output;
 use crate::plan::{EnvPlan, Plan};
 use crate::resource::{Resource, Secret, Value};
 use crate::scope;
-use serde_json::Value as Json;
 
 /// A plan and the sessions it was computed with.
 pub struct Planned {
@@ -227,24 +226,11 @@ fn hide_values_secret_in(base: &[Resource], live: &mut [Resource]) {
             if !value.value.is_sensitive() {
                 continue;
             }
-            let text = resource.get(field).and_then(plain_text);
+            let text = resource.get(field).and_then(Value::stored_text);
             if let Some(text) = text {
                 resource.set(field, Value::Secret(Secret::new(text)));
             }
         }
-    }
-}
-
-/// A plain value as the text AWS stores (a list joined by commas, as SSM stores StringLists).
-fn plain_text(value: &Value) -> Option<String> {
-    match value.shown()? {
-        Json::String(s) => Some(s.clone()),
-        Json::Array(items) => {
-            let items: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
-            items.map(|i| i.join(","))
-        }
-        Json::Null => None,
-        other => Some(other.to_string()),
     }
 }
 

@@ -135,6 +135,18 @@ impl Value {
         }
     }
 
+    /// The text AWS stores for this value: a string as it is, secret or not, and a list of
+    /// strings joined by commas (as SSM stores a StringList). `None` for anything else.
+    pub fn stored_text(&self) -> Option<String> {
+        match self {
+            Value::Plain(Json::Array(items)) => {
+                let texts: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
+                texts.map(|t| t.join(","))
+            }
+            other => other.as_str().map(str::to_string),
+        }
+    }
+
     /// Two values mean the same thing. A secret equals a plain value with the same text:
     /// a String parameter whose desired value comes from the environment is compared with
     /// the plain value AWS returns. A value this run did not read equals anything: it is not
@@ -148,10 +160,9 @@ impl Value {
             | (Value::Plain(Json::String(p)), Value::Secret(s)) => s.expose() == p,
             // A StringList's items are stored joined by commas; from the environment the
             // value is that text.
-            (Value::Secret(s), Value::Plain(Json::Array(items)))
-            | (Value::Plain(Json::Array(items)), Value::Secret(s)) => {
-                let texts: Option<Vec<&str>> = items.iter().map(Json::as_str).collect();
-                texts.is_some_and(|t| t.join(",") == s.expose())
+            (Value::Secret(s), list @ Value::Plain(Json::Array(_)))
+            | (list @ Value::Plain(Json::Array(_)), Value::Secret(s)) => {
+                list.stored_text().is_some_and(|t| t == s.expose())
             }
             _ => false,
         }

@@ -662,7 +662,7 @@ fn apply_tags(
 /// Makes a live value secret: it came from the environment, so no plan may show it, even
 /// once its declaration is gone or switched to a literal.
 pub fn hide_value(resource: &mut Resource) {
-    let text = resource.get("value").and_then(value_text);
+    let text = resource.get("value").and_then(Value::stored_text);
     if let Some(text) = text {
         resource.set("value", Value::Secret(Secret::new(text)));
     }
@@ -695,20 +695,6 @@ async fn read_tags(
 }
 
 // --- writing --------------------------------------------------------------------------
-
-/// The text AWS stores: a StringList's items joined by commas.
-fn value_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Plain(Json::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(Json::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        other => other.as_str().map(str::to_string),
-    }
-}
 
 fn tags_of(resource: &Resource) -> BTreeMap<String, String> {
     resource.decode("tags").unwrap_or_default()
@@ -749,7 +735,10 @@ fn tag(key: &str, value: &str) -> Tag {
 }
 
 async fn create(client: &Client, limiter: &PutLimiter, desired: &Resource) -> Result<(), AwsError> {
-    let value = desired.get("value").and_then(value_text).unwrap_or_default();
+    let value = desired
+        .get("value")
+        .and_then(Value::stored_text)
+        .unwrap_or_default();
     let mut tags = tags_of(desired);
     if writes_env_value_in_plain(desired) {
         tags.insert(FROM_ENV_TAG.to_string(), "true".to_string());
@@ -785,7 +774,7 @@ async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Resul
             .filter(|f| !f.create_only)
             .map(|f| &f.value)
             .or_else(|| live.get("value"))
-            .and_then(value_text)
+            .and_then(Value::stored_text)
             .unwrap_or_default();
         // An empty description clears the one AWS has: a missing one would keep it.
         let description = desired.get_str("description").unwrap_or_default().to_string();
