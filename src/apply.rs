@@ -22,7 +22,7 @@ use indicatif::ProgressBar;
 use crate::aws::{AwsError, Session};
 use crate::engine;
 use crate::interrupt;
-use crate::kinds::Kind;
+use crate::kinds::DynKind;
 use crate::plan::{Action, Change, EnvPlan};
 
 /// Changes of one kind in flight at once.
@@ -86,7 +86,7 @@ impl Outcome {
 pub async fn apply_environment(
     session: &Session,
     plan: &EnvPlan,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
     progress: &ProgressBar,
 ) -> Outcome {
     let mut outcome = Outcome::default();
@@ -120,7 +120,7 @@ fn describe(plan: &EnvPlan, change: &Change) -> String {
 async fn run_phase<'a>(
     session: &Session,
     plan: &EnvPlan,
-    kind: &dyn Kind,
+    kind: &dyn DynKind,
     changes: impl Iterator<Item = &'a Change>,
     progress: &ProgressBar,
     outcome: &mut Outcome,
@@ -202,7 +202,7 @@ fn failure(plan: &EnvPlan, change: &Change, error: AwsError) -> Failure {
 async fn finish_existing(
     session: &Session,
     plan: &EnvPlan,
-    kind: &dyn Kind,
+    kind: &dyn DynKind,
     existing: Vec<(&Change, AwsError)>,
     outcome: &mut Outcome,
 ) {

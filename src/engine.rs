@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::Environment;
 use crate::glob;
-use crate::kinds::Kind;
+use crate::kinds::DynKind;
 use crate::plan::{Action, Change, EnvPlan, FieldChange, Source};
 use crate::resource::{Field, Resource, Value};
 
@@ -31,7 +31,7 @@ pub struct EnvState<'a> {
     pub live: Vec<Resource>,
 }
 
-pub fn plan_environment(state: EnvState, kinds: &[&dyn Kind]) -> EnvPlan {
+pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvPlan {
     let mut live: BTreeMap<(&'static str, String), Resource> = state
         .live
         .into_iter()
@@ -140,10 +140,9 @@ fn delete(live: Resource) -> Change {
 }
 
 /// The change that brings `live` to `desired` (both of `kind`, same name), if any.
-pub fn diff(kind: &dyn Kind, desired: Resource, live: Resource) -> Option<Change> {
+pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<Change> {
     let null = Value::null();
     let mut fields = Vec::new();
-    let mut replace_reasons = Vec::new();
     for (name, Field { value, create_only }) in &desired.fields {
         if *create_only {
             continue;
@@ -152,14 +151,12 @@ pub fn diff(kind: &dyn Kind, desired: Resource, live: Resource) -> Option<Change
         if value.same_as(before) {
             continue;
         }
-        if let Some(reason) = kind.replace_reason(name, before, value) {
-            replace_reasons.push(reason);
-        }
         fields.push(field_change(name, live.get(name), Some(value)));
     }
     if fields.is_empty() {
         return None;
     }
+    let replace_reasons = kind.replace_reasons(&desired, &live);
     let action = if replace_reasons.is_empty() {
         Action::Update
     } else {
@@ -198,7 +195,7 @@ fn field_change(name: &str, before: Option<&Value>, after: Option<&Value>) -> Fi
 
 /// Deletions first, dependents before their dependencies (the registry read backwards); then
 /// replacements, creations and updates in registry order; by name within a kind.
-fn sort_changes(changes: &mut [Change], kinds: &[&dyn Kind]) {
+fn sort_changes(changes: &mut [Change], kinds: &[&dyn DynKind]) {
     let position = |kind: &str| kinds.iter().position(|k| k.name() == kind).unwrap_or(usize::MAX);
     changes.sort_by_cached_key(|c| {
         let order = match c.action {

@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::config::{Config, Environment};
-use crate::kinds::Kind;
+use crate::kinds::DynKind;
 use crate::resource::Resource;
 use crate::scope;
 use crate::suggest;
@@ -438,7 +438,7 @@ pub struct Desired {
     pub environments: Vec<DesiredEnv>,
 }
 
-pub fn load(options: &LoadOptions, kinds: &[&dyn Kind]) -> Result<Desired, Diagnostics> {
+pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Diagnostics> {
     let config_path = options.dir.join("plumb.toml");
     let (config, mut problems) = read_config(&config_path)?;
     problems.extend(check_config(&config, &config_path, options));
@@ -694,7 +694,7 @@ fn select_environments<'c>(
 fn load_environment(
     options: &LoadOptions,
     env: &Environment,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
     problems: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
     let folder = options.dir.join(&env.name);
@@ -756,7 +756,7 @@ fn check_references(
     resources: &[Resource],
     declared: &BTreeMap<(&'static str, String), Origin>,
     broken: &BTreeSet<(&'static str, String)>,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for resource in resources {
@@ -816,7 +816,7 @@ pub const MAX_NESTING: usize = 32;
 fn parse_file(
     source: &SourceFile,
     env: &Environment,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
     options: &LoadOptions,
     broken: &mut BTreeSet<(&'static str, String)>,
     problems: &mut Vec<Diagnostic>,

@@ -14,7 +14,7 @@ use crate::config::Environment;
 use crate::engine::{self, EnvState};
 use crate::error::Refused;
 use crate::git;
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, DynKind};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
 use crate::lock::{self, Lock};
 use crate::output;
@@ -109,7 +109,7 @@ fn load_base(
     base: &git::Base,
     environments: &[String],
     env_vars: EnvVars,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
 ) -> Option<BaseDesired> {
     let Some(dir) = base.desired_dir() else {
         return Some(BaseDesired {
@@ -168,7 +168,7 @@ async fn plan_environment(
     desired: DesiredEnv,
     base: Option<Vec<Resource>>,
     classify: bool,
-    kinds: &[&dyn Kind],
+    kinds: &[&dyn DynKind],
 ) -> Result<(EnvPlan, Session)> {
     let env = &desired.env;
     let session = Session::connect(env).await;
@@ -363,7 +363,11 @@ pub async fn check_account(session: &Session) -> Result<Option<String>> {
     Ok(Some(actual))
 }
 
-async fn fetch_live(session: &Session, desired: &[Resource], kinds: &[&dyn Kind]) -> Result<Vec<Resource>> {
+async fn fetch_live(
+    session: &Session,
+    desired: &[Resource],
+    kinds: &[&dyn DynKind],
+) -> Result<Vec<Resource>> {
     let reads = kinds.iter().map(|kind| {
         let declared: Vec<&Resource> = desired.iter().filter(|r| r.kind == kind.name()).collect();
         async move { kind.fetch(session, &declared).await }

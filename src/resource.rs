@@ -5,8 +5,9 @@
 //! they compare equal (sets sorted, decimals canonical, JSON parsed). The plan engine diffs
 //! these maps without knowing any kind.
 
+use std::any::Any;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
 
@@ -205,6 +206,30 @@ pub struct Resource {
     /// The live object this declaration takes over under a new name (`renamed_from`, for
     /// kinds AWS cannot rename): planned as one replacement, the old one deleted.
     pub renamed_from: Option<String>,
+    /// The kind's typed spec these fields were made from: what apply builds AWS requests
+    /// from, so that nothing is decoded back from the fields.
+    pub payload: Option<Payload>,
+}
+
+/// A kind's typed spec behind a [`Resource`] (see `kinds::contract`).
+#[derive(Clone)]
+pub struct Payload(Arc<dyn Any + Send + Sync>);
+
+impl Payload {
+    pub fn new<T: Any + Send + Sync>(spec: T) -> Self {
+        Payload(Arc::new(spec))
+    }
+
+    /// The spec, when it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Payload(..)")
+    }
 }
 
 /// A declared resource's reference to another declared resource.

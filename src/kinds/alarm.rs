@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, DynKind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -121,7 +121,7 @@ fn yes() -> bool {
 }
 
 #[async_trait]
-impl Kind for Alarms {
+impl DynKind for Alarms {
     fn name(&self) -> &'static str {
         KIND
     }

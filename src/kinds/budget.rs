@@ -24,7 +24,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, DynKind};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Value};
@@ -132,7 +132,7 @@ impl NotificationSpec {
 }
 
 #[async_trait]
-impl Kind for Budgets {
+impl DynKind for Budgets {
     fn name(&self) -> &'static str {
         KIND
     }

@@ -15,43 +15,42 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::{Resource, Value};
 
 pub struct Dashboards;
 
-const KIND: &str = "dashboard";
 const READ_CONCURRENCY: usize = 8;
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,255}$").expect("valid"));
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     file: Option<String>,
     body: Option<Json>,
     #[serde(default)]
     protect: bool,
 }
 
+/// A dashboard: its body, numbers compared by value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dashboard {
+    pub body: Json,
+}
+
 #[async_trait]
 impl Kind for Dashboards {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn table(&self) -> &'static str {
-        "dashboards"
-    }
+    const NOUN: &'static str = "dashboard";
+    const TABLE: &'static str = "dashboards";
+    type Declaration = Declaration;
+    type Spec = Dashboard;
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
         crate::scope::prefix_covers(&env.scope.dashboard_prefixes, name)
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Dashboard>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         if !NAME.is_match(entry.name) {
             problems.push(entry.error(None, "a dashboard name has 1 to 255 letters, digits, `-` and `_`"));
@@ -63,20 +62,30 @@ impl Kind for Dashboards {
                 &entry.env.scope.dashboard_prefixes,
             ));
         }
-        let mut resource = Resource::new(KIND, entry.name);
-        resource.protect = spec.protect;
-        match body(entry, &spec) {
-            Ok(body) => resource.set("body", Value::Plain(kinds::numbers_by_value(body))),
-            Err(problem) => problems.push(problem),
-        }
-        if problems.is_empty() {
-            Ok(resource)
-        } else {
-            Err(problems)
+        match body(entry, &declaration) {
+            Ok(body) if problems.is_empty() => {
+                let spec = Dashboard {
+                    body: kinds::numbers_by_value(body),
+                };
+                Ok(Declared::new(spec).protect(declaration.protect))
+            }
+            Ok(_) => Err(problems),
+            Err(problem) => {
+                problems.push(problem);
+                Err(problems)
+            }
         }
     }
 
-    async fn fetch(&self, session: &Session, _desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Dashboard) -> Fields {
+        Fields::new().with("body", &spec.body)
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        _: &Declarations<'_, Dashboard>,
+    ) -> Result<Vec<Live<Dashboard>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let mut names = Vec::new();
         for prefix in &session.env.scope.dashboard_prefixes {
@@ -94,12 +103,7 @@ impl Kind for Dashboards {
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk("GetDashboard", &name, e))?;
-                let text = output.dashboard_body.unwrap_or_default();
-                let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
-                let mut resource = Resource::new(KIND, &name);
-                resource.set("body", Value::Plain(kinds::numbers_by_value(body)));
-                resource.version = modified;
-                Ok::<_, AwsError>(resource)
+                Ok::<_, AwsError>(Live::new(name, live_dashboard(output.dashboard_body)).version(modified))
             }
         });
         futures::stream::iter(reads)
@@ -108,31 +112,32 @@ impl Kind for Dashboards {
             .await
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Dashboard>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
-        let name = change.name.as_str();
-        match change.action {
-            Action::Delete => delete(&client, name).await,
-            Action::Create | Action::Update | Action::Replace => {
-                let desired = change
-                    .desired
-                    .as_deref()
-                    .expect("a put carries the desired resource");
-                let body = desired
-                    .get("body")
-                    .and_then(Value::shown)
-                    .cloned()
-                    .unwrap_or(Json::Null);
+        match op {
+            Op::Delete { name, .. } => delete(&client, name).await,
+            Op::Create { name, desired }
+            | Op::Update { name, desired, .. }
+            | Op::Replace { name, desired, .. } => {
                 client
                     .put_dashboard()
                     .dashboard_name(name)
-                    .dashboard_body(body.to_string())
+                    .dashboard_body(desired.body.to_string())
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk("PutDashboard", name, e))?;
                 Ok(())
             }
         }
+    }
+}
+
+/// A body as GetDashboard returns it; one that is not JSON is kept as text (and so differs).
+fn live_dashboard(body: Option<String>) -> Dashboard {
+    let text = body.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+    Dashboard {
+        body: kinds::numbers_by_value(body),
     }
 }
 
@@ -144,7 +149,7 @@ const MAX_BODY_BYTES: usize = 1_000_000;
 const MAX_BODY_FILE: u64 = 2 * MAX_BODY_BYTES as u64;
 
 /// The declared body: valid JSON with a `widgets` list (AWS's rule), within the limits above.
-fn body(entry: &Entry, spec: &Spec) -> Result<Json, Diagnostic> {
+fn body(entry: &Entry, spec: &Declaration) -> Result<Json, Diagnostic> {
     let (field, body) = match (&spec.file, &spec.body) {
         (Some(file), None) => ("file", entry.read_json_file("file", file, MAX_BODY_FILE)?),
         (None, Some(body)) => ("body", body.clone()),
@@ -199,4 +204,20 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .await
         .map_err(|e| AwsError::from_sdk("DeleteDashboards", name, e));
     done_if(deleted, &["ResourceNotFound", "ResourceNotFoundException"])
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::live_dashboard;
+
+    #[test]
+    fn live_bodies_normalise_like_declared_ones() {
+        let read = live_dashboard(Some(r#"{"widgets": [{"x": 0.0, "width": 12}]}"#.into()));
+        assert_eq!(read.body, json!({"widgets": [{"x": 0, "width": 12}]}));
+        let broken = live_dashboard(Some("not json".into()));
+        assert_eq!(broken.body, json!("not json"));
+        assert_eq!(live_dashboard(None).body, json!(""));
+    }
 }

@@ -7,23 +7,20 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
+use aws_sdk_iam::types::GroupDetail;
 use serde::Deserialize;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
-use crate::kinds::iam::{self, DocumentSource, Permissions, Principal};
+use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
+use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::Resource;
 
 pub struct Groups;
 
-const KIND: &str = "group";
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     #[serde(default)]
     managed_policies: Vec<String>,
     #[serde(default)]
@@ -34,42 +31,51 @@ struct Spec {
     protect: bool,
 }
 
+/// A group: its attached and inline policies (members are the users' business).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub permissions: Permissions,
+}
+
 #[async_trait]
 impl Kind for Groups {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn table(&self) -> &'static str {
-        "groups"
-    }
+    const NOUN: &'static str = "group";
+    const TABLE: &'static str = "groups";
+    type Declaration = Declaration;
+    type Spec = Group;
 
     fn in_scope(&self, env: &Environment, _name: &str) -> bool {
         !iam::iam_path(env).is_empty()
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Group>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         iam::check_scope(entry, &mut problems);
         iam::check_name(entry, "name", entry.name, 128, &mut problems);
-        let mut resource = Resource::new(KIND, entry.name);
-        resource.protect = spec.protect;
-        let permissions = Permissions {
-            managed_policies: &spec.managed_policies,
-            policies: &spec.policies,
-            inline_policies: &spec.inline_policies,
-            inline_max: iam::GROUP_INLINE_MAX,
+        let permissions = PermissionsDeclaration {
+            managed_policies: declaration.managed_policies,
+            policies: declaration.policies,
+            inline_policies: declaration.inline_policies,
         };
-        iam::set_permissions(entry, &permissions, &mut resource, &mut problems);
-        if problems.is_empty() {
-            Ok(resource)
-        } else {
-            Err(problems)
+        let (permissions, references) =
+            iam::parse_permissions(entry, &permissions, iam::GROUP_INLINE_MAX, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        let mut declared = Declared::new(Group { permissions }).protect(declaration.protect);
+        declared.references = references;
+        Ok(declared)
     }
 
-    async fn fetch(&self, session: &Session, _desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Group) -> Fields {
+        spec.permissions.fields(Fields::new())
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        _: &Declarations<'_, Group>,
+    ) -> Result<Vec<Live<Group>>, AwsError> {
         if !self.in_scope(&session.env, "") {
             return Ok(Vec::new());
         }
@@ -80,43 +86,57 @@ impl Kind for Groups {
             // IAM's path filter is applied here too: ListGroups-style filters are not trusted.
             .filter(|g| iam::in_scope(&session.env, g.path.as_deref()))
             .filter_map(|group| {
-                let mut resource = Resource::new(KIND, group.group_name.as_deref()?);
-                let attached = group
-                    .attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn.as_deref());
-                let inline = group
-                    .group_policy_list()
-                    .iter()
-                    .filter_map(|p| Some((p.policy_name.as_deref()?, p.policy_document.as_deref()?)));
-                iam::set_live_permissions(&session.env, &mut resource, attached, inline);
-                Some(resource)
+                Some(Live::new(
+                    group.group_name.as_deref()?,
+                    live_group(&session.env, group),
+                ))
             })
             .collect();
         Ok(live)
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Group>) -> Result<(), AwsError> {
         let client = iam::client(session);
-        let principal = Principal::Group(&change.name);
-        let (live, desired) = (change.live.as_deref(), change.desired.as_deref());
-        match change.action {
-            Action::Create | Action::Replace => {
-                create(&client, session, &change.name).await?;
-                iam::apply_permissions(session, principal, None, desired).await
+        let principal = Principal::Group(op.name());
+        match op {
+            Op::Create { name, desired } | Op::Replace { name, desired, .. } => {
+                create(&client, session, name).await?;
+                iam::apply_permissions(session, principal, None, Some(&desired.permissions)).await
             }
-            Action::Update => iam::apply_permissions(session, principal, live, desired).await,
-            Action::Delete => {
-                remove_members(&client, &change.name).await?;
-                iam::apply_permissions(session, principal, live, None).await?;
-                let result = client.delete_group().group_name(&change.name).send().await;
+            Op::Update { live, desired, .. } => {
+                iam::apply_permissions(
+                    session,
+                    principal,
+                    Some(&live.permissions),
+                    Some(&desired.permissions),
+                )
+                .await
+            }
+            Op::Delete { name, live } => {
+                remove_members(&client, name).await?;
+                iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
+                let result = client.delete_group().group_name(name).send().await;
                 iam::ignore_not_found(
                     result
                         .map(drop)
-                        .map_err(|e| AwsError::from_sdk("DeleteGroup", &change.name, e)),
+                        .map_err(|e| AwsError::from_sdk("DeleteGroup", name, e)),
                 )
             }
         }
+    }
+}
+
+fn live_group(env: &Environment, group: &GroupDetail) -> Group {
+    let attached = group
+        .attached_managed_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn.as_deref());
+    let inline = group
+        .group_policy_list()
+        .iter()
+        .filter_map(|p| Some((p.policy_name.as_deref()?, p.policy_document.as_deref()?)));
+    Group {
+        permissions: iam::live_permissions(env, attached, inline),
     }
 }
 

@@ -17,13 +17,14 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{EntityType, GroupDetail, ManagedPolicyDetail, UserDetail};
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tokio::sync::OnceCell;
 
 use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
+use crate::kinds::Fields;
 use crate::load::{Diagnostic, Entry};
-use crate::resource::{Reference, Resource, Value};
+use crate::resource::Reference;
 
 /// AWS's default quotas (raisable, but a plan that exceeds them fails at apply time).
 pub const MAX_GROUPS_PER_USER: usize = 10;
@@ -289,28 +290,50 @@ fn minified_len(document: &Json) -> usize {
 
 // --- attachments, shared by groups and users ---------------------------------------------
 
-/// Managed-policy attachments and inline policies, as groups and users declare them.
-#[derive(Debug)]
-pub struct Permissions<'a> {
-    pub managed_policies: &'a [String],
-    pub policies: &'a [String],
-    pub inline_policies: &'a BTreeMap<String, DocumentSource>,
-    /// AWS's size limit on one inline policy of this principal.
-    pub inline_max: usize,
+/// Managed-policy attachments and inline policies, as groups and users declare them in TOML.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsDeclaration {
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, DocumentSource>,
+}
+
+/// A group's or user's permissions as plumb manages them: sets sorted, documents normalised.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Permissions {
+    /// Attached policies that are not plumb's own, by ARN.
+    pub managed_policies: Vec<String>,
+    /// Attached policies declared in `[policies.NAME]`, by name.
+    pub policies: Vec<String>,
+    pub inline_policies: BTreeMap<String, Json>,
+}
+
+impl Permissions {
+    /// The permissions' fields, after the principal's own.
+    pub fn fields(&self, fields: Fields) -> Fields {
+        fields
+            .with("managed_policies", &self.managed_policies)
+            .with("policies", &self.policies)
+            .with("inline_policies", &self.inline_policies)
+    }
 }
 
 static MANAGED_ARN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^arn:aws[\w-]*:iam::(aws|\d{12}):policy/([\w+=,.@/-]+)$").expect("valid"));
 
-/// Validates the permissions and sets the fields `managed_policies`, `policies` and
-/// `inline_policies`; records references to declared policies.
-pub fn set_permissions(
+/// Validates declared permissions (`inline_max`: AWS's size limit on one inline policy of
+/// this principal); the references name the declared policies they need.
+pub fn parse_permissions(
     entry: &Entry,
-    permissions: &Permissions,
-    resource: &mut Resource,
+    declared: &PermissionsDeclaration,
+    inline_max: usize,
     problems: &mut Vec<Diagnostic>,
-) {
-    for arn in permissions.managed_policies {
+) -> (Permissions, Vec<Reference>) {
+    for arn in &declared.managed_policies {
         if !MANAGED_ARN.is_match(arn) {
             problems.push(entry.error(
                 Some("managed_policies"),
@@ -318,37 +341,39 @@ pub fn set_permissions(
             ));
         }
     }
-    let attached = permissions.managed_policies.len() + permissions.policies.len();
+    let attached = declared.managed_policies.len() + declared.policies.len();
     if attached > MAX_MANAGED_POLICIES {
         problems.push(entry.error(
             Some("managed_policies"),
             format!("{attached} policies attached; AWS allows {MAX_MANAGED_POLICIES} by default"),
         ));
     }
-    for name in permissions.policies {
-        resource.references.push(Reference {
+    let references = declared
+        .policies
+        .iter()
+        .map(|name| Reference {
             kind: "policy",
             name: name.clone(),
             field: "policies",
             hint: "declare it in a [policies.NAME] table, or attach it by ARN in managed_policies",
-        });
-    }
-    let mut inline = serde_json::Map::new();
-    for (name, source) in permissions.inline_policies {
+        })
+        .collect();
+    let mut inline_policies = BTreeMap::new();
+    for (name, source) in &declared.inline_policies {
         check_name(entry, "inline_policies", name, 128, problems);
-        match load_document(entry, "inline_policies", source, permissions.inline_max) {
+        match load_document(entry, "inline_policies", source, inline_max) {
             Ok(document) => {
-                inline.insert(name.clone(), document);
+                inline_policies.insert(name.clone(), document);
             }
             Err(problem) => problems.push(problem),
         }
     }
-    resource.set(
-        "managed_policies",
-        Value::Plain(json!(sorted(permissions.managed_policies))),
-    );
-    resource.set("policies", Value::Plain(json!(sorted(permissions.policies))));
-    resource.set("inline_policies", Value::Plain(Json::Object(inline)));
+    let permissions = Permissions {
+        managed_policies: sorted(&declared.managed_policies),
+        policies: sorted(&declared.policies),
+        inline_policies,
+    };
+    (permissions, references)
 }
 
 pub fn sorted(items: &[String]) -> Vec<String> {
@@ -394,20 +419,20 @@ pub fn check_scope(entry: &Entry, problems: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A live group's or user's attached and inline policies as fields.
-pub fn set_live_permissions<'a>(
+/// A live group's or user's attached and inline policies.
+pub fn live_permissions<'a>(
     env: &Environment,
-    resource: &mut Resource,
     attached: impl Iterator<Item = &'a str>,
     inline: impl Iterator<Item = (&'a str, &'a str)>,
-) {
+) -> Permissions {
     let (own, other) = split_attachments(env, attached);
-    resource.set("managed_policies", Value::Plain(json!(other)));
-    resource.set("policies", Value::Plain(json!(own)));
-    let inline: serde_json::Map<String, Json> = inline
-        .map(|(name, document)| (name.to_string(), parse_live_document(document)))
-        .collect();
-    resource.set("inline_policies", Value::Plain(Json::Object(inline)));
+    Permissions {
+        managed_policies: other,
+        policies: own,
+        inline_policies: inline
+            .map(|(name, document)| (name.to_string(), parse_live_document(document)))
+            .collect(),
+    }
 }
 
 /// A group, a user or a role: what policies are attached to. (plumb manages no roles; a
@@ -556,16 +581,15 @@ impl Principal<'_> {
 pub async fn apply_permissions(
     session: &Session,
     principal: Principal<'_>,
-    live: Option<&Resource>,
-    desired: Option<&Resource>,
+    live: Option<&Permissions>,
+    desired: Option<&Permissions>,
 ) -> Result<(), AwsError> {
     let client = client(session);
     let account = account_id(session).await?;
-    let (attach, detach) = set_changes(
-        &field(live, "managed_policies"),
-        &field(desired, "managed_policies"),
-    );
-    let (attach_own, detach_own) = set_changes(&field(live, "policies"), &field(desired, "policies"));
+    let none = Permissions::default();
+    let (live, desired) = (live.unwrap_or(&none), desired.unwrap_or(&none));
+    let (attach, detach) = set_changes(&live.managed_policies, &desired.managed_policies);
+    let (attach_own, detach_own) = set_changes(&live.policies, &desired.policies);
     let own_arn = |name: &String| policy_arn(&account, &session.env, name);
     for arn in detach.iter().cloned().chain(detach_own.iter().map(own_arn)) {
         principal.detach(&client, &arn).await?;
@@ -573,15 +597,12 @@ pub async fn apply_permissions(
     for arn in attach.iter().cloned().chain(attach_own.iter().map(own_arn)) {
         retry_not_found(|| principal.attach(&client, &arn)).await?;
     }
-    let (put, deleted) = inline_changes(
-        &field(live, "inline_policies"),
-        &field(desired, "inline_policies"),
-    );
+    let (put, deleted) = inline_changes(&live.inline_policies, &desired.inline_policies);
     for name in deleted {
-        principal.delete_inline(&client, &name).await?;
+        principal.delete_inline(&client, name).await?;
     }
     for (name, document) in put {
-        retry_not_found(|| principal.put_inline(&client, &name, &document)).await?;
+        retry_not_found(|| principal.put_inline(&client, name, document)).await?;
     }
     Ok(())
 }
@@ -615,45 +636,28 @@ where
 }
 
 /// Set differences: (to add, to remove).
-pub fn set_changes(live: &Json, desired: &Json) -> (Vec<String>, Vec<String>) {
-    let items = |v: &Json| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect()
-    };
-    let (live, desired) = (items(live), items(desired));
+pub fn set_changes(live: &[String], desired: &[String]) -> (Vec<String>, Vec<String>) {
     let added = desired.iter().filter(|d| !live.contains(d)).cloned().collect();
     let removed = live.iter().filter(|l| !desired.contains(l)).cloned().collect();
     (added, removed)
 }
 
 /// Inline-policy differences: (to put, to delete).
-pub fn inline_changes(live: &Json, desired: &Json) -> (Vec<(String, Json)>, Vec<String>) {
-    let empty = serde_json::Map::new();
-    let live = live.as_object().unwrap_or(&empty);
-    let desired = desired.as_object().unwrap_or(&empty);
+pub fn inline_changes<'a>(
+    live: &'a BTreeMap<String, Json>,
+    desired: &'a BTreeMap<String, Json>,
+) -> (Vec<(&'a str, &'a Json)>, Vec<&'a str>) {
     let put = desired
         .iter()
         .filter(|(name, document)| live.get(*name) != Some(document))
-        .map(|(name, document)| (name.clone(), document.clone()))
+        .map(|(name, document)| (name.as_str(), document))
         .collect();
     let deleted = live
         .keys()
         .filter(|name| !desired.contains_key(*name))
-        .cloned()
+        .map(String::as_str)
         .collect();
     (put, deleted)
-}
-
-/// A field of a resource as JSON (`null` when absent), for the IAM kinds' apply steps.
-pub fn field(resource: Option<&Resource>, name: &str) -> Json {
-    resource
-        .and_then(|r| r.get(name))
-        .and_then(Value::shown)
-        .cloned()
-        .unwrap_or(Json::Null)
 }
 
 #[cfg(test)]

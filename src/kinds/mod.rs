@@ -11,6 +11,7 @@
 
 pub mod alarm;
 pub mod budget;
+pub mod contract;
 pub mod dashboard;
 pub mod group;
 pub mod iam;
@@ -20,49 +21,9 @@ pub mod user;
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
+pub use contract::{Declarations, Declared, DynKind, Fields, Kind, Live, Op};
 
-use crate::aws::{AwsError, Session};
-use crate::config::Environment;
 use crate::load::{Diagnostic, Entry};
-use crate::plan::Change;
-use crate::resource::{Resource, Value};
-
-#[async_trait]
-pub trait Kind: Send + Sync {
-    /// The singular name shown in plans: `parameter`.
-    fn name(&self) -> &'static str;
-
-    /// The TOML table that declares it: `parameters`.
-    fn table(&self) -> &'static str;
-
-    /// Whether a resource of this name lies in the environment's scope (plumb owns it).
-    fn in_scope(&self, env: &Environment, name: &str) -> bool;
-
-    /// Parses and validates one declared entry, offline. Reports every problem it finds.
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
-
-    /// Reads every live object of this kind in scope, normalised like the desired side.
-    /// `desired` says which objects are declared, so that per-object reads (tags, say) can be
-    /// limited to the objects that need them.
-    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
-
-    /// Why changing `field` from `before` to `after` cannot be done in place, if it cannot.
-    fn replace_reason(&self, _field: &str, _before: &Value, _after: &Value) -> Option<String> {
-        None
-    }
-
-    /// Why this change must not be carried out, checked for every change before the apply
-    /// writes anything: a change that would touch what plumb does not own (a policy attached
-    /// to a role outside the scope, say) is refused up front instead of failing half-way.
-    async fn preflight(&self, _session: &Session, _change: &Change) -> Result<Option<String>, AwsError> {
-        Ok(None)
-    }
-
-    /// Carries out one change. Must be idempotent enough that running apply again after a
-    /// partial failure finishes the job.
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
-}
 
 /// AWS's tag rules (SSM, IAM and CloudWatch alike): at most 50 tags, keys of 1 to 128
 /// characters not starting with `aws:`, values of at most 256 characters. Keys starting with
@@ -138,7 +99,7 @@ pub fn outside_scope(entry: &Entry, setting: &str, prefixes: &[String]) -> Diagn
 }
 
 /// Every kind, in dependency order.
-pub fn registry() -> Vec<&'static dyn Kind> {
+pub fn registry() -> Vec<&'static dyn DynKind> {
     vec![
         &policy::Policies,
         &group::Groups,

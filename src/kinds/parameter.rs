@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, RateLimiter, Session, done_if};
 use crate::config::Environment;
-use crate::kinds::{self, Kind};
+use crate::kinds::{self, DynKind};
 use crate::load::{Diagnostic, Entry, EnvLookup};
 use crate::plan::{Action, Change};
 use crate::resource::{Resource, Secret, Value};
@@ -105,7 +105,7 @@ struct Spec {
 }
 
 #[async_trait]
-impl Kind for Parameters {
+impl DynKind for Parameters {
     fn name(&self) -> &'static str {
         KIND
     }

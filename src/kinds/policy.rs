@@ -6,26 +6,24 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::PolicyUsageType;
+use aws_sdk_iam::types::{ManagedPolicyDetail, PolicyUsageType};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::Kind;
 use crate::kinds::iam::{self, DocumentSource, Principal};
+use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::{Resource, Value};
+use crate::plan::Action;
 
 pub struct Policies;
 
-const KIND: &str = "policy";
 const MAX_VERSIONS: usize = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     description: Option<String>,
     document: Option<Json>,
     file: Option<String>,
@@ -33,26 +31,29 @@ struct Spec {
     protect: bool,
 }
 
+/// A customer-managed policy: its description and its default version's document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub description: Option<String>,
+    pub document: Json,
+}
+
 #[async_trait]
 impl Kind for Policies {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn table(&self) -> &'static str {
-        "policies"
-    }
+    const NOUN: &'static str = "policy";
+    const TABLE: &'static str = "policies";
+    type Declaration = Declaration;
+    type Spec = Policy;
 
     fn in_scope(&self, env: &Environment, _name: &str) -> bool {
         !iam::iam_path(env).is_empty()
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Policy>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         iam::check_scope(entry, &mut problems);
         iam::check_name(entry, "name", entry.name, 128, &mut problems);
-        if spec
+        if declaration
             .description
             .as_ref()
             .is_some_and(|d| d.chars().count() > 1000)
@@ -60,24 +61,37 @@ impl Kind for Policies {
             problems.push(entry.error(Some("description"), "AWS allows at most 1000 characters"));
         }
         let source = DocumentSource {
-            document: spec.document,
-            file: spec.file,
+            document: declaration.document,
+            file: declaration.file,
         };
-        let mut resource = Resource::new(KIND, entry.name);
-        resource.protect = spec.protect;
-        resource.set("description", spec.description.map_or(Value::null(), Value::text));
-        match iam::load_document(entry, "document", &source, iam::MANAGED_POLICY_MAX) {
-            Ok(document) => resource.set("document", Value::Plain(document)),
-            Err(problem) => problems.push(problem),
-        }
-        if problems.is_empty() {
-            Ok(resource)
-        } else {
-            Err(problems)
+        let document = iam::load_document(entry, "document", &source, iam::MANAGED_POLICY_MAX);
+        match document {
+            Ok(document) if problems.is_empty() => {
+                let policy = Policy {
+                    description: declaration.description,
+                    document,
+                };
+                Ok(Declared::new(policy).protect(declaration.protect))
+            }
+            Ok(_) => Err(problems),
+            Err(problem) => {
+                problems.push(problem);
+                Err(problems)
+            }
         }
     }
 
-    async fn fetch(&self, session: &Session, _desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Policy) -> Fields {
+        Fields::new()
+            .with("description", &spec.description)
+            .with("document", &spec.document)
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        _: &Declarations<'_, Policy>,
+    ) -> Result<Vec<Live<Policy>>, AwsError> {
         if !self.in_scope(&session.env, "") {
             return Ok(Vec::new());
         }
@@ -86,114 +100,131 @@ impl Kind for Policies {
             .policies
             .iter()
             .filter(|p| iam::in_scope(&session.env, p.path.as_deref()))
-            .filter_map(|policy| {
-                let name = policy.policy_name.as_deref()?;
-                let default = policy
-                    .policy_version_list()
-                    .iter()
-                    .find(|v| v.is_default_version)?;
-                let mut resource = Resource::new(KIND, name);
-                let description = policy.description.as_deref().filter(|d| !d.is_empty());
-                resource.set("description", description.map_or(Value::null(), Value::text));
-                let document = iam::parse_live_document(default.document.as_deref().unwrap_or_default());
-                resource.set("document", Value::Plain(document));
-                resource.version = default.version_id.as_ref().map(|v| format!("version {v}"));
-                Some(resource)
-            })
+            .filter_map(live_policy)
             .collect();
         Ok(live)
     }
 
-    fn replace_reason(&self, field: &str, _before: &Value, _after: &Value) -> Option<String> {
-        (field == "description")
-            .then(|| "AWS cannot change a policy's description; it is re-attached where it was".into())
+    fn replace_reasons(&self, live: &Policy, desired: &Policy) -> Vec<String> {
+        (live.description != desired.description)
+            .then(|| "AWS cannot change a policy's description; it is re-attached where it was".to_string())
+            .into_iter()
+            .collect()
     }
 
     /// Deleting or replacing a policy detaches it everywhere first (IAM refuses otherwise).
     /// Attachments to principals outside the scope (roles, users and groups at other paths)
     /// could not be restored by a later apply, since plumb does not manage them: refused.
-    async fn preflight(&self, session: &Session, change: &Change) -> Result<Option<String>, AwsError> {
-        if !matches!(change.action, Action::Delete | Action::Replace) {
+    async fn preflight(&self, session: &Session, op: &Op<'_, Policy>) -> Result<Option<String>, AwsError> {
+        if !matches!(op, Op::Delete { .. } | Op::Replace { .. }) {
             return Ok(None);
         }
+        let (action, name) = (op.action(), op.name());
         let client = iam::client(session);
         let account = iam::account_id(session).await?;
-        let arn = iam::policy_arn(&account, &session.env, &change.name);
+        let arn = iam::policy_arn(&account, &session.env, name);
         let boundaries = list_boundary_uses(&client, &arn).await?;
         if boundaries.principals().next().is_some() {
             let users: Vec<String> = boundaries.principals().map(|p| p.to_string()).collect();
             return Ok(Some(format!(
-                "{} policy `{}`: it is the permissions boundary of {}, which would be left with a \
+                "{} policy `{name}`: it is the permissions boundary of {}, which would be left with a \
                  boundary that no longer exists; plumb does not manage boundaries: change them first",
-                change.action.verb(),
-                change.name,
+                action.verb(),
                 users.join(", ")
             )));
         }
         let attached = list_attachments(&client, &arn).await?;
         let snapshot = iam::snapshot(session).await?;
-        let ours = |path: Option<&str>| iam::in_scope(&session.env, path);
-        let own_users: Vec<&str> = snapshot
-            .users
-            .iter()
-            .filter(|u| ours(u.path.as_deref()))
-            .filter_map(|u| u.user_name.as_deref())
-            .collect();
-        let own_groups: Vec<&str> = snapshot
-            .groups
-            .iter()
-            .filter(|g| ours(g.path.as_deref()))
-            .filter_map(|g| g.group_name.as_deref())
-            .collect();
-        let outside: Vec<String> = attached
-            .principals()
-            .filter(|p| match p {
-                Principal::Group(g) => !own_groups.contains(g),
-                Principal::User(u) => !own_users.contains(u),
-                Principal::Role(_) => true,
-            })
-            .map(|p| p.to_string())
-            .collect();
+        let outside = attached_outside_scope(session, &snapshot, &attached);
         if outside.is_empty() {
             return Ok(None);
         }
-        let hint = match change.action {
+        let hint = match action {
             Action::Replace => "; or keep its description (a new description needs a new policy)",
             _ => "",
         };
         Ok(Some(format!(
-            "{} policy `{}` would detach it from {}, outside plumb's scope (iam_path `{}`), and \
+            "{} policy `{name}` would detach it from {}, outside plumb's scope (iam_path `{}`), and \
              plumb could not attach it back: detach it from them yourself first{hint}",
-            change.action.verb(),
-            change.name,
+            action.verb(),
             outside.join(", "),
             iam::iam_path(&session.env)
         )))
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Policy>) -> Result<(), AwsError> {
         let client = iam::client(session);
         let account = iam::account_id(session).await?;
-        let arn = iam::policy_arn(&account, &session.env, &change.name);
-        match change.action {
-            Action::Create => create(&client, session, change).await,
-            Action::Update => new_default_version(&client, &arn, change).await,
-            Action::Delete => {
+        let arn = iam::policy_arn(&account, &session.env, op.name());
+        match op {
+            Op::Create { name, desired } => create(&client, session, name, desired).await,
+            Op::Update { desired, .. } => new_default_version(&client, &arn, desired).await,
+            Op::Delete { .. } => {
                 let attached = list_attachments(&client, &arn).await?;
                 let mut done = Vec::new();
                 detach_all(&client, &arn, &attached, &mut done).await?;
                 delete(&client, &arn).await.map_err(|e| e.after_steps(&done))
             }
-            Action::Replace => replace(&client, session, &arn, change).await,
+            Op::Replace { name, desired, .. } => replace(&client, session, &arn, name, desired).await,
         }
     }
+}
+
+fn live_policy(policy: &ManagedPolicyDetail) -> Option<Live<Policy>> {
+    let name = policy.policy_name.as_deref()?;
+    let default = policy
+        .policy_version_list()
+        .iter()
+        .find(|v| v.is_default_version)?;
+    let spec = Policy {
+        description: policy.description.clone().filter(|d| !d.is_empty()),
+        document: iam::parse_live_document(default.document.as_deref().unwrap_or_default()),
+    };
+    let version = default.version_id.as_ref().map(|v| format!("version {v}"));
+    Some(Live::new(name, spec).version(version))
+}
+
+/// The principals the policy is attached to that lie outside the scope, as `group `x``.
+fn attached_outside_scope(
+    session: &Session,
+    snapshot: &iam::Snapshot,
+    attached: &Attachments,
+) -> Vec<String> {
+    let ours = |path: Option<&str>| iam::in_scope(&session.env, path);
+    let own_users: Vec<&str> = snapshot
+        .users
+        .iter()
+        .filter(|u| ours(u.path.as_deref()))
+        .filter_map(|u| u.user_name.as_deref())
+        .collect();
+    let own_groups: Vec<&str> = snapshot
+        .groups
+        .iter()
+        .filter(|g| ours(g.path.as_deref()))
+        .filter_map(|g| g.group_name.as_deref())
+        .collect();
+    attached
+        .principals()
+        .filter(|p| match p {
+            Principal::Group(g) => !own_groups.contains(g),
+            Principal::User(u) => !own_users.contains(u),
+            Principal::Role(_) => true,
+        })
+        .map(|p| p.to_string())
+        .collect()
 }
 
 /// Detach everywhere, delete, create anew, attach again where it was. A failure before the
 /// deletion attaches back what was detached; a failure after it says which steps were done
 /// (a second apply re-creates the policy, and the groups and users that declare it get it
 /// back: only principals inside the scope can be attached, see `preflight`).
-async fn replace(client: &Client, session: &Session, arn: &str, change: &Change) -> Result<(), AwsError> {
+async fn replace(
+    client: &Client,
+    session: &Session,
+    arn: &str,
+    name: &str,
+    desired: &Policy,
+) -> Result<(), AwsError> {
     let attached = list_attachments(client, arn).await?;
     let mut done = Vec::new();
     let detached = detach_all(client, arn, &attached, &mut done).await;
@@ -213,7 +244,7 @@ async fn replace(client: &Client, session: &Session, arn: &str, change: &Change)
         return Err(error);
     }
     done.push("deleted it".to_string());
-    create(client, session, change)
+    create(client, session, name, desired)
         .await
         .map_err(|e| e.after_steps(&done))?;
     done.push("created it anew".to_string());
@@ -238,29 +269,20 @@ async fn detach_all(
     Ok(())
 }
 
-fn document_text(change: &Change) -> String {
-    iam::field(change.desired.as_deref(), "document").to_string()
-}
-
-async fn create(client: &Client, session: &Session, change: &Change) -> Result<(), AwsError> {
-    let description = change
-        .desired
-        .as_deref()
-        .and_then(|d| d.get_str("description"))
-        .map(str::to_string);
+async fn create(client: &Client, session: &Session, name: &str, desired: &Policy) -> Result<(), AwsError> {
     client
         .create_policy()
-        .policy_name(&change.name)
+        .policy_name(name)
         .path(iam::iam_path(&session.env))
-        .policy_document(document_text(change))
-        .set_description(description)
+        .policy_document(desired.document.to_string())
+        .set_description(desired.description.clone())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreatePolicy", &change.name, e))?;
+        .map_err(|e| AwsError::from_sdk("CreatePolicy", name, e))?;
     Ok(())
 }
 
-async fn new_default_version(client: &Client, arn: &str, change: &Change) -> Result<(), AwsError> {
+async fn new_default_version(client: &Client, arn: &str, desired: &Policy) -> Result<(), AwsError> {
     let versions = list_versions(client, arn).await?;
     if versions.len() >= MAX_VERSIONS {
         let oldest = versions
@@ -274,7 +296,7 @@ async fn new_default_version(client: &Client, arn: &str, change: &Change) -> Res
     client
         .create_policy_version()
         .policy_arn(arn)
-        .policy_document(document_text(change))
+        .policy_document(desired.document.to_string())
         .set_as_default(true)
         .send()
         .await

@@ -10,28 +10,25 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Tag, UserDetail};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::iam::{self, DocumentSource, Permissions, Principal};
-use crate::kinds::{self, Kind};
+use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
+use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::{Reference, Resource, Value};
+use crate::resource::Reference;
 
 pub struct Users;
 
-const KIND: &str = "user";
 /// Concurrent reads of a departing user's credentials.
 const READ_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     #[serde(default)]
     groups: Vec<String>,
     /// Groups outside plumb's scope that the user belongs to (named, not managed).
@@ -49,61 +46,90 @@ struct Spec {
     protect: bool,
 }
 
+/// A user: group memberships (plumb's groups and external ones alike), tags, permissions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub groups: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub permissions: Permissions,
+}
+
 #[async_trait]
 impl Kind for Users {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn table(&self) -> &'static str {
-        "users"
-    }
+    const NOUN: &'static str = "user";
+    const TABLE: &'static str = "users";
+    type Declaration = Declaration;
+    type Spec = User;
 
     fn in_scope(&self, env: &Environment, _name: &str) -> bool {
         !iam::iam_path(env).is_empty()
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<User>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         iam::check_scope(entry, &mut problems);
         iam::check_name(entry, "name", entry.name, 64, &mut problems);
-        let mut resource = Resource::new(KIND, entry.name);
-        resource.protect = spec.protect;
-        set_groups(entry, &spec, &mut resource, &mut problems);
-        kinds::check_tags(entry, &spec.tags, &mut problems);
-        resource.set("tags", Value::Plain(json!(spec.tags)));
-        let permissions = Permissions {
-            managed_policies: &spec.managed_policies,
-            policies: &spec.policies,
-            inline_policies: &spec.inline_policies,
-            inline_max: iam::USER_INLINE_MAX,
+        let mut references = check_groups(entry, &declaration, &mut problems);
+        kinds::check_tags(entry, &declaration.tags, &mut problems);
+        let permissions = PermissionsDeclaration {
+            managed_policies: declaration.managed_policies,
+            policies: declaration.policies,
+            inline_policies: declaration.inline_policies,
         };
-        iam::set_permissions(entry, &permissions, &mut resource, &mut problems);
-        if problems.is_empty() {
-            Ok(resource)
-        } else {
-            Err(problems)
+        let (permissions, policy_references) =
+            iam::parse_permissions(entry, &permissions, iam::USER_INLINE_MAX, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        references.extend(policy_references);
+        let all: Vec<String> = declaration
+            .groups
+            .into_iter()
+            .chain(declaration.external_groups)
+            .collect();
+        let user = User {
+            groups: iam::sorted(&all),
+            tags: declaration.tags,
+            permissions,
+        };
+        let mut declared = Declared::new(user).protect(declaration.protect);
+        declared.references = references;
+        Ok(declared)
     }
 
-    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &User) -> Fields {
+        let fields = Fields::new()
+            .with("groups", &spec.groups)
+            .with("tags", &spec.tags);
+        spec.permissions.fields(fields)
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        declared: &Declarations<'_, User>,
+    ) -> Result<Vec<Live<User>>, AwsError> {
         if !self.in_scope(&session.env, "") {
             return Ok(Vec::new());
         }
         let snapshot = iam::snapshot(session).await?;
-        let mut live: Vec<Resource> = snapshot
+        let mut live: Vec<Live<User>> = snapshot
             .users
             .iter()
             .filter(|u| iam::in_scope(&session.env, u.path.as_deref()))
-            .filter_map(|user| live_user(&session.env, user))
+            .filter_map(|user| {
+                Some(Live::new(
+                    user.user_name.as_deref()?,
+                    live_user(&session.env, user),
+                ))
+            })
             .collect();
         // Users about to be deleted: read their credentials, so the plan can say what goes too.
         let client = iam::client(session);
         let departing: Vec<String> = live
             .iter()
-            .filter(|r| !desired.iter().any(|d| d.name == r.name))
-            .map(|r| r.name.clone())
+            .filter(|l| !declared.contains_key(l.name.as_str()))
+            .map(|l| l.name.clone())
             .collect();
         let reads = departing.into_iter().map(|name| {
             let client = client.clone();
@@ -114,36 +140,40 @@ impl Kind for Users {
             .try_collect()
             .await?;
         for (note, name) in notes {
-            if let Some(resource) = live.iter_mut().find(|r| r.name == name) {
-                resource.delete_note = note;
+            if let Some(user) = live.iter_mut().find(|l| l.name == name) {
+                user.delete_note = note;
             }
         }
         Ok(live)
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, User>) -> Result<(), AwsError> {
         let client = iam::client(session);
-        let name = change.name.as_str();
-        let principal = Principal::User(name);
-        let (live, desired) = (change.live.as_deref(), change.desired.as_deref());
-        match change.action {
-            Action::Create | Action::Replace => {
-                create(&client, session, name, desired).await?;
-                update_groups(&client, name, None, desired).await?;
-                iam::apply_permissions(session, principal, None, desired).await
+        let principal = Principal::User(op.name());
+        match op {
+            Op::Create { name, desired } | Op::Replace { name, desired, .. } => {
+                create(&client, session, name, &desired.tags).await?;
+                update_groups(&client, name, &[], &desired.groups).await?;
+                iam::apply_permissions(session, principal, None, Some(&desired.permissions)).await
             }
-            Action::Update => {
-                update_groups(&client, name, live, desired).await?;
-                update_tags(&client, name, live, desired).await?;
-                iam::apply_permissions(session, principal, live, desired).await
+            Op::Update { name, live, desired } => {
+                update_groups(&client, name, &live.groups, &desired.groups).await?;
+                update_tags(&client, name, &live.tags, &desired.tags).await?;
+                iam::apply_permissions(
+                    session,
+                    principal,
+                    Some(&live.permissions),
+                    Some(&desired.permissions),
+                )
+                .await
             }
-            Action::Delete => {
+            Op::Delete { name, live } => {
                 Credentials::read(&client, name)
                     .await?
                     .delete(&client, name)
                     .await?;
-                update_groups(&client, name, live, None).await?;
-                iam::apply_permissions(session, principal, live, None).await?;
+                update_groups(&client, name, &live.groups, &[]).await?;
+                iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
                 let result = client.delete_user().user_name(name).send().await;
                 iam::ignore_not_found(
                     result
@@ -155,8 +185,9 @@ impl Kind for Users {
     }
 }
 
-fn set_groups(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut Vec<Diagnostic>) {
-    let count = spec.groups.len() + spec.external_groups.len();
+/// The membership rules; the references name the declared groups the user needs.
+fn check_groups(entry: &Entry, declaration: &Declaration, problems: &mut Vec<Diagnostic>) -> Vec<Reference> {
+    let count = declaration.groups.len() + declaration.external_groups.len();
     if count > iam::MAX_GROUPS_PER_USER {
         let max = iam::MAX_GROUPS_PER_USER;
         problems.push(entry.error(
@@ -164,28 +195,19 @@ fn set_groups(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mu
             format!("{count} groups; AWS allows {max} per user"),
         ));
     }
-    for group in &spec.groups {
-        resource.references.push(Reference {
+    declaration
+        .groups
+        .iter()
+        .map(|group| Reference {
             kind: "group",
             name: group.clone(),
             field: "groups",
             hint: "declare it in a [groups.NAME] table, or list it in external_groups if it lives outside plumb's scope",
-        });
-    }
-    let all: Vec<String> = spec.groups.iter().chain(&spec.external_groups).cloned().collect();
-    resource.set("groups", Value::Plain(json!(iam::sorted(&all))));
+        })
+        .collect()
 }
 
-fn live_user(env: &Environment, user: &aws_sdk_iam::types::UserDetail) -> Option<Resource> {
-    let mut resource = Resource::new(KIND, user.user_name.as_deref()?);
-    let groups: Vec<String> = user.group_list().to_vec();
-    resource.set("groups", Value::Plain(json!(iam::sorted(&groups))));
-    let tags: BTreeMap<&str, &str> = user
-        .tags()
-        .iter()
-        .map(|t| (t.key.as_str(), t.value.as_str()))
-        .collect();
-    resource.set("tags", Value::Plain(json!(tags)));
+fn live_user(env: &Environment, user: &UserDetail) -> User {
     let attached = user
         .attached_managed_policies()
         .iter()
@@ -194,17 +216,24 @@ fn live_user(env: &Environment, user: &aws_sdk_iam::types::UserDetail) -> Option
         .user_policy_list()
         .iter()
         .filter_map(|p| Some((p.policy_name.as_deref()?, p.policy_document.as_deref()?)));
-    iam::set_live_permissions(env, &mut resource, attached, inline);
-    Some(resource)
+    User {
+        groups: iam::sorted(user.group_list()),
+        tags: user
+            .tags()
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
+        permissions: iam::live_permissions(env, attached, inline),
+    }
 }
 
 async fn create(
     client: &Client,
     session: &Session,
     name: &str,
-    desired: Option<&Resource>,
+    tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let tags = tag_list(&tags_of(desired));
+    let tags = tag_list(tags);
     client
         .create_user()
         .user_name(name)
@@ -219,10 +248,10 @@ async fn create(
 async fn update_groups(
     client: &Client,
     user: &str,
-    live: Option<&Resource>,
-    desired: Option<&Resource>,
+    live: &[String],
+    desired: &[String],
 ) -> Result<(), AwsError> {
-    let (joined, left) = iam::set_changes(&iam::field(live, "groups"), &iam::field(desired, "groups"));
+    let (joined, left) = iam::set_changes(live, desired);
     for group in left {
         let result = client
             .remove_user_from_group()
@@ -252,29 +281,19 @@ async fn update_groups(
     Ok(())
 }
 
-fn tags_of(resource: Option<&Resource>) -> BTreeMap<String, String> {
-    resource.and_then(|r| r.decode("tags")).unwrap_or_default()
-}
-
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect()
 }
 
 async fn update_tags(
     client: &Client,
     user: &str,
-    live: Option<&Resource>,
-    desired: Option<&Resource>,
+    live: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let (removed, changed) = kinds::tag_changes(&tags_of(live), &tags_of(desired));
+    let (removed, changed) = kinds::tag_changes(live, desired);
     if !removed.is_empty() {
         client
             .untag_user()

@@ -1,0 +1,391 @@
+//! The contract every resource kind implements, typed end to end, and the one place that
+//! erases it for the registry, the engine and the executor.
+//!
+//! A kind says four things in its own types: how its TOML table reads (`Declaration`), what
+//! plumb manages of one object (`Spec`, the same type for the declared and the live side),
+//! how the plan shows a spec (`fields`), and how AWS is read and written (`fetch`, `apply`
+//! with a typed [`Op`]). Everything kind-neutral (TOML to spec, plan fields, "a field the
+//! declaration leaves out is not compared", secrets in plans) is written once, here and in
+//! the engine.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::aws::{AwsError, Session};
+use crate::config::Environment;
+use crate::load::{Diagnostic, Entry};
+use crate::plan::{Action, Change};
+use crate::resource::{Field, Payload, Reference, Resource, Value};
+
+/// A resource kind. Implement this; the registry sees it through [`DynKind`].
+#[async_trait]
+pub trait Kind: Send + Sync + 'static {
+    /// The singular name shown in plans: `parameter`.
+    const NOUN: &'static str;
+    /// The TOML table that declares it: `parameters`.
+    const TABLE: &'static str;
+    /// The table's shape in TOML; unknown keys are refused (`deny_unknown_fields`).
+    type Declaration: DeserializeOwned;
+    /// What plumb manages of one object, normalised so that equal means unchanged (sets
+    /// sorted, decimals canonical, documents parsed). Built by `parse` from a declaration and
+    /// by `fetch` from AWS. An `Option` that [`Fields::managed`] shows is not managed when the
+    /// declaration leaves it `None`.
+    type Spec: Clone + Debug + Send + Sync + 'static;
+
+    /// Whether an object of this name lies in the environment's scope (plumb owns it).
+    fn in_scope(&self, env: &Environment, name: &str) -> bool;
+
+    /// Checks one declaration offline and turns it into a spec; reports every problem found.
+    fn parse(
+        &self,
+        entry: &Entry,
+        declaration: Self::Declaration,
+    ) -> Result<Declared<Self::Spec>, Vec<Diagnostic>>;
+
+    /// The spec's fields as the plan shows and compares them, in the order they are shown.
+    fn fields(&self, spec: &Self::Spec) -> Fields;
+
+    /// Reads every live object of this kind in scope. `declared` says which objects are
+    /// declared, so that per-object reads (tags, say) can be limited to those that need them.
+    async fn fetch(
+        &self,
+        session: &Session,
+        declared: &Declarations<'_, Self::Spec>,
+    ) -> Result<Vec<Live<Self::Spec>>, AwsError>;
+
+    /// Why bringing `live` to `desired` cannot be done in place, if it cannot (asked only when
+    /// they differ).
+    fn replace_reasons(&self, _live: &Self::Spec, _desired: &Self::Spec) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Why this change must not be carried out, checked for every change before an apply
+    /// writes anything: a change that would touch what plumb does not own (a policy attached
+    /// to a role outside the scope, say) is refused up front instead of failing half-way.
+    async fn preflight(
+        &self,
+        _session: &Session,
+        _op: &Op<'_, Self::Spec>,
+    ) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+
+    /// Carries out one change. Must be idempotent enough that running apply again after a
+    /// partial failure finishes the job.
+    async fn apply(&self, session: &Session, op: Op<'_, Self::Spec>) -> Result<(), AwsError>;
+}
+
+/// The declared objects of one kind, by name, for [`Kind::fetch`].
+pub type Declarations<'a, S> = BTreeMap<&'a str, &'a S>;
+
+/// A declared object: its spec and what the plan needs to know beside it.
+#[derive(Clone, Debug)]
+pub struct Declared<S> {
+    pub spec: S,
+    /// `protect = true` in its table.
+    pub protect: bool,
+    /// Why it must not be created now, if it does not exist yet (shown as a note).
+    pub skip_create: Option<String>,
+    /// Other declared objects it needs (a user's groups); the loader checks they are declared.
+    pub references: Vec<Reference>,
+    /// The live object it takes over under a new name (kinds AWS cannot rename): planned as
+    /// one replacement, the old one deleted.
+    pub renamed_from: Option<String>,
+}
+
+impl<S> Declared<S> {
+    pub fn new(spec: S) -> Self {
+        Declared {
+            spec,
+            protect: false,
+            skip_create: None,
+            references: Vec::new(),
+            renamed_from: None,
+        }
+    }
+
+    pub fn protect(mut self, protect: bool) -> Self {
+        self.protect = protect;
+        self
+    }
+}
+
+/// A live object as read from AWS.
+#[derive(Clone, Debug)]
+pub struct Live<S> {
+    pub name: String,
+    pub spec: S,
+    /// What a plan computed against it depends on (`version 3`): a different value at apply
+    /// time makes a saved plan stale.
+    pub version: Option<String>,
+    /// What deleting it also deletes (a user's access keys), for the plan.
+    pub delete_note: Option<String>,
+}
+
+impl<S> Live<S> {
+    pub fn new(name: impl Into<String>, spec: S) -> Self {
+        Live {
+            name: name.into(),
+            spec,
+            version: None,
+            delete_note: None,
+        }
+    }
+
+    pub fn version(mut self, version: Option<String>) -> Self {
+        self.version = version;
+        self
+    }
+}
+
+/// One change, typed: what apply (and preflight) of a kind is given.
+#[derive(Debug)]
+pub enum Op<'a, S> {
+    Create {
+        name: &'a str,
+        desired: &'a S,
+    },
+    Update {
+        name: &'a str,
+        live: &'a S,
+        desired: &'a S,
+    },
+    /// Deleted and created anew. `live_name` is the object deleted: `name` unless the
+    /// declaration is `renamed_from` it.
+    Replace {
+        name: &'a str,
+        live_name: &'a str,
+        live: &'a S,
+        desired: &'a S,
+    },
+    Delete {
+        name: &'a str,
+        live: &'a S,
+    },
+}
+
+impl<'a, S> Op<'a, S> {
+    pub fn action(&self) -> Action {
+        match self {
+            Op::Create { .. } => Action::Create,
+            Op::Update { .. } => Action::Update,
+            Op::Replace { .. } => Action::Replace,
+            Op::Delete { .. } => Action::Delete,
+        }
+    }
+
+    /// The object's name (the new one, for a renaming replacement).
+    pub fn name(&self) -> &'a str {
+        match self {
+            Op::Create { name, .. }
+            | Op::Update { name, .. }
+            | Op::Replace { name, .. }
+            | Op::Delete { name, .. } => name,
+        }
+    }
+}
+
+/// A spec's fields as a plan shows them: names in display order, values normalised.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<(&'static str, Field)>);
+
+impl Fields {
+    pub fn new() -> Self {
+        Fields::default()
+    }
+
+    /// A managed field; `None` in an `Option` is shown and compared as null (absent).
+    pub fn with(self, name: &'static str, value: &impl Serialize) -> Self {
+        self.with_value(name, plain(value))
+    }
+
+    /// A field managed only when declared: `None` leaves it out, so it is not compared.
+    pub fn managed<T: Serialize>(self, name: &'static str, value: Option<&T>) -> Self {
+        match value {
+            Some(value) => self.with(name, value),
+            None => self,
+        }
+    }
+
+    /// A field whose value may be secret.
+    pub fn with_value(self, name: &'static str, value: Value) -> Self {
+        self.with_field(
+            name,
+            Field {
+                value,
+                create_only: false,
+            },
+        )
+    }
+
+    /// A field sent when the object is created and never compared afterwards.
+    pub fn create_only(self, name: &'static str, value: Value) -> Self {
+        self.with_field(
+            name,
+            Field {
+                value,
+                create_only: true,
+            },
+        )
+    }
+
+    fn with_field(mut self, name: &'static str, field: Field) -> Self {
+        self.0.push((name, field));
+        self
+    }
+
+    fn into_vec(self) -> Vec<(String, Field)> {
+        self.0.into_iter().map(|(n, f)| (n.to_string(), f)).collect()
+    }
+}
+
+/// A serialisable value as a plan value. Specs hold plain data (strings, numbers, maps),
+/// which always serialise; anything else would be a bug shown as null, never a panic.
+fn plain(value: &impl Serialize) -> Value {
+    Value::Plain(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
+}
+
+/// What the registry, the loader, the engine and the executor call: a [`Kind`] with its types
+/// erased. Implemented for every kind by the blanket impl below; nothing else implements it.
+#[async_trait]
+pub trait DynKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn table(&self) -> &'static str;
+    fn in_scope(&self, env: &Environment, name: &str) -> bool;
+    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
+    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
+    /// Why changing `field` from `before` to `after` cannot be done in place (kinds not yet
+    /// on the typed contract).
+    fn replace_reason(&self, _field: &str, _before: &Value, _after: &Value) -> Option<String> {
+        None
+    }
+    /// Why bringing `live` to `desired` cannot be done in place.
+    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {
+        let null = Value::null();
+        desired
+            .fields
+            .iter()
+            .filter(|(_, f)| !f.create_only)
+            .filter_map(|(name, f)| {
+                let before = live.get(name).unwrap_or(&null);
+                if f.value.same_as(before) {
+                    None
+                } else {
+                    self.replace_reason(name, before, &f.value)
+                }
+            })
+            .collect()
+    }
+    async fn preflight(&self, _session: &Session, _change: &Change) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
+}
+
+#[async_trait]
+impl<K: Kind> DynKind for K {
+    fn name(&self) -> &'static str {
+        K::NOUN
+    }
+
+    fn table(&self) -> &'static str {
+        K::TABLE
+    }
+
+    fn in_scope(&self, env: &Environment, name: &str) -> bool {
+        Kind::in_scope(self, env, name)
+    }
+
+    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
+        let declaration: K::Declaration = entry.deserialize().map_err(|d| vec![d])?;
+        let declared = Kind::parse(self, entry, declaration)?;
+        let mut resource = Resource::new(K::NOUN, entry.name);
+        resource.fields = self.fields(&declared.spec).into_vec();
+        resource.protect = declared.protect;
+        resource.skip_create = declared.skip_create;
+        resource.references = declared.references;
+        resource.renamed_from = declared.renamed_from;
+        resource.payload = Some(Payload::new(declared.spec));
+        Ok(resource)
+    }
+
+    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+        let declared: Declarations<K::Spec> = desired
+            .iter()
+            .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?)))
+            .collect();
+        let live = Kind::fetch(self, session, &declared).await?;
+        Ok(live
+            .into_iter()
+            .map(|live| {
+                let mut resource = Resource::new(K::NOUN, &live.name);
+                resource.fields = self.fields(&live.spec).into_vec();
+                resource.version = live.version;
+                resource.delete_note = live.delete_note;
+                resource.payload = Some(Payload::new(live.spec));
+                resource
+            })
+            .collect())
+    }
+
+    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {
+        match (spec_of::<K>(live), spec_of::<K>(desired)) {
+            (Some(live), Some(desired)) => Kind::replace_reasons(self, live, desired),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn preflight(&self, session: &Session, change: &Change) -> Result<Option<String>, AwsError> {
+        let op = op_of::<K>(change)?;
+        Kind::preflight(self, session, &op).await
+    }
+
+    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+        let op = op_of::<K>(change)?;
+        Kind::apply(self, session, op).await
+    }
+}
+
+/// The typed spec a resource of kind `K` carries.
+fn spec_of<K: Kind>(resource: &Resource) -> Option<&K::Spec> {
+    resource.payload.as_ref()?.get::<K::Spec>()
+}
+
+/// The typed operation a planned change of kind `K` stands for. A change whose sides do not
+/// carry `K`'s spec cannot come from the engine; it is reported, never guessed at.
+fn op_of<K: Kind>(change: &Change) -> Result<Op<'_, K::Spec>, AwsError> {
+    let name = change.name.as_str();
+    let desired = change.desired.as_deref().and_then(spec_of::<K>);
+    let live = change
+        .live
+        .as_deref()
+        .and_then(|l| Some((l.name.as_str(), spec_of::<K>(l)?)));
+    let op = match (change.action, desired, live) {
+        (Action::Create, Some(desired), _) => Op::Create { name, desired },
+        (Action::Update, Some(desired), Some((_, live))) => Op::Update { name, live, desired },
+        (Action::Replace, Some(desired), Some((live_name, live))) => Op::Replace {
+            name,
+            live_name,
+            live,
+            desired,
+        },
+        (Action::Delete, _, Some((_, live))) => Op::Delete { name, live },
+        _ => {
+            return Err(AwsError {
+                operation: "plan",
+                resource: name.to_string(),
+                code: "IncompletePlan".into(),
+                message: format!(
+                    "the planned {} of {} `{name}` lacks what it needs; nothing was sent",
+                    change.action.verb(),
+                    K::NOUN
+                ),
+            });
+        }
+    };
+    Ok(op)
+}
