@@ -17,18 +17,14 @@ use aws_sdk_cloudwatch::types::{
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
-use crate::kinds::{self, DynKind};
+use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::{Resource, Value};
 
 pub struct Alarms;
 
-const KIND: &str = "alarm";
 const READ_CONCURRENCY: usize = 8;
 const MAX_ACTIONS_PER_STATE: usize = 5;
 const MAX_EVALUATION_SECONDS: i64 = 86_400;
@@ -55,7 +51,7 @@ static METRIC_ID: LazyLock<Regex> =
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     description: Option<String>,
     namespace: Option<String>,
     metric: Option<String>,
@@ -88,7 +84,7 @@ struct Spec {
 /// One entry of a metric-math alarm's `metrics`; also the normalised form compared in plans.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct MetricQuery {
+pub struct MetricQuery {
     id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expression: Option<String>,
@@ -105,7 +101,7 @@ struct MetricQuery {
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct MetricStatSpec {
+pub struct MetricStatSpec {
     namespace: String,
     metric: String,
     #[serde(default)]
@@ -120,65 +116,130 @@ fn yes() -> bool {
     true
 }
 
-#[async_trait]
-impl DynKind for Alarms {
-    fn name(&self) -> &'static str {
-        KIND
-    }
+/// A metric alarm as compared: AWS's defaults spelt out (treat_missing_data `missing`,
+/// actions enabled) so that leaving them out shows no diff, empty texts as none, action lists
+/// as sets. Tags are managed only when declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alarm {
+    pub description: Option<String>,
+    pub namespace: Option<String>,
+    pub metric: Option<String>,
+    pub dimensions: BTreeMap<String, String>,
+    pub statistic: Option<String>,
+    pub extended_statistic: Option<String>,
+    pub period: Option<i64>,
+    pub evaluation_periods: Option<i64>,
+    pub datapoints_to_alarm: Option<i64>,
+    pub threshold: Option<f64>,
+    pub threshold_metric_id: Option<String>,
+    pub comparison: Option<String>,
+    pub treat_missing_data: String,
+    pub unit: Option<String>,
+    pub evaluate_low_sample_count_percentile: Option<String>,
+    pub alarm_actions: Vec<String>,
+    pub ok_actions: Vec<String>,
+    pub insufficient_data_actions: Vec<String>,
+    pub actions_enabled: bool,
+    /// Metric math; `None` for a single-metric alarm.
+    pub metrics: Option<Vec<MetricQuery>>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
 
-    fn table(&self) -> &'static str {
-        "alarms"
-    }
+#[async_trait]
+impl Kind for Alarms {
+    const NOUN: &'static str = "alarm";
+    const TABLE: &'static str = "alarms";
+    type Declaration = Declaration;
+    type Spec = Alarm;
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
         crate::scope::prefix_covers(&env.scope.alarm_prefixes, name)
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Alarm>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         check_name(entry, self, &mut problems);
-        check_metric(entry, &spec, &mut problems);
-        check_evaluation(entry, &spec, &mut problems);
-        check_actions(entry, &spec, &mut problems);
-        if problems.is_empty() {
-            Ok(desired_resource(entry.name, spec))
-        } else {
-            Err(problems)
+        check_metric(entry, &declaration, &mut problems);
+        check_evaluation(entry, &declaration, &mut problems);
+        check_actions(entry, &declaration, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        let protect = declaration.protect;
+        Ok(Declared::new(desired_alarm(declaration)).protect(protect))
     }
 
-    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Alarm) -> Fields {
+        Fields::new()
+            .with("description", &spec.description)
+            .with("namespace", &spec.namespace)
+            .with("metric", &spec.metric)
+            .with("dimensions", &spec.dimensions)
+            .with("statistic", &spec.statistic)
+            .with("extended_statistic", &spec.extended_statistic)
+            .with("period", &spec.period)
+            .with("evaluation_periods", &spec.evaluation_periods)
+            .with("datapoints_to_alarm", &spec.datapoints_to_alarm)
+            .with("threshold", &spec.threshold)
+            .with("threshold_metric_id", &spec.threshold_metric_id)
+            .with("comparison", &spec.comparison)
+            .with("treat_missing_data", &spec.treat_missing_data)
+            .with("unit", &spec.unit)
+            .with(
+                "evaluate_low_sample_count_percentile",
+                &spec.evaluate_low_sample_count_percentile,
+            )
+            .with("alarm_actions", &spec.alarm_actions)
+            .with("ok_actions", &spec.ok_actions)
+            .with("insufficient_data_actions", &spec.insufficient_data_actions)
+            .with("actions_enabled", &spec.actions_enabled)
+            .with("metrics", &spec.metrics)
+            .managed("tags", spec.tags.as_ref())
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        declared: &Declarations<'_, Alarm>,
+    ) -> Result<Vec<Live<Alarm>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let mut alarms = Vec::new();
         for prefix in &session.env.scope.alarm_prefixes {
             alarms.extend(describe(&client, prefix).await?);
         }
-        let mut live: BTreeMap<String, (Resource, Option<String>)> = BTreeMap::new();
+        let mut live: BTreeMap<String, (Live<Alarm>, Option<String>)> = BTreeMap::new();
         for alarm in alarms {
             let Some(name) = alarm.alarm_name.clone() else {
                 continue;
             };
             if self.in_scope(&session.env, &name) {
-                live.insert(name, (live_resource(&alarm), alarm.alarm_arn.clone()));
+                live.insert(name, (live_alarm(&alarm), alarm.alarm_arn.clone()));
             }
         }
-        read_declared_tags(&client, &mut live, desired).await?;
-        Ok(live.into_values().map(|(resource, _)| resource).collect())
+        read_declared_tags(&client, &mut live, declared).await?;
+        Ok(live.into_values().map(|(alarm, _)| alarm).collect())
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Alarm>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
-        let name = change.name.as_str();
-        match change.action {
-            Action::Delete => delete(&client, name).await,
-            Action::Create | Action::Replace => put(&client, change, true).await,
-            Action::Update => {
-                if change.fields.iter().any(|f| f.field != "tags") {
-                    put(&client, change, false).await?;
+        match op {
+            Op::Delete { name, .. } => delete(&client, name).await,
+            Op::Create { name, desired } | Op::Replace { name, desired, .. } => {
+                put(&client, name, desired, true).await
+            }
+            Op::Update { name, live, desired } => {
+                let untagged = |a: &Alarm| Alarm {
+                    tags: None,
+                    ..a.clone()
+                };
+                if untagged(live) != untagged(desired) {
+                    put(&client, name, desired, false).await?;
                 }
-                if change.fields.iter().any(|f| f.field == "tags") {
-                    update_tags(&client, change).await?;
+                if let Some(tags) = &desired.tags
+                    && live.tags.as_ref() != Some(tags)
+                {
+                    let live_tags = live.tags.clone().unwrap_or_default();
+                    update_tags(&client, name, &live_tags, tags).await?;
                 }
                 Ok(())
             }
@@ -205,7 +266,7 @@ fn check_name(entry: &Entry, kind: &Alarms, problems: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_metric(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_metric(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     let single = [spec.namespace.is_some(), spec.metric.is_some()];
     match (&spec.metrics, single) {
         (Some(metrics), _) => {
@@ -340,7 +401,7 @@ fn check_period(entry: &Entry, field: &str, period: i64, problems: &mut Vec<Diag
     }
 }
 
-fn check_evaluation(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_evaluation(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     if !COMPARISONS.contains(&spec.comparison.as_str()) {
         problems.push(entry.error(
             Some("comparison"),
@@ -416,7 +477,7 @@ fn check_evaluation(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) 
     }
 }
 
-fn check_actions(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_actions(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     for (field, actions) in [
         ("alarm_actions", &spec.alarm_actions),
         ("ok_actions", &spec.ok_actions),
@@ -446,119 +507,45 @@ fn quoted(items: &[&str]) -> String {
 
 // --- the compared form ------------------------------------------------------------------
 
-fn number(value: Option<i64>) -> Value {
-    value.map_or(Value::null(), |v| Value::Plain(json!(v)))
+fn text(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_string)
 }
 
-fn text(value: Option<&str>) -> Value {
-    value.filter(|v| !v.is_empty()).map_or(Value::null(), Value::text)
-}
-
-fn set(items: &[String]) -> Value {
+fn set(items: &[String]) -> Vec<String> {
     let mut items = items.to_vec();
     items.sort();
     items.dedup();
-    Value::Plain(json!(items))
+    items
 }
 
-/// Both sides set the same fields in the same order; AWS's defaults are spelt out
-/// (treat_missing_data `missing`, actions enabled) so that leaving them out shows no diff.
-struct Fields<'a> {
-    description: Option<&'a str>,
-    namespace: Option<&'a str>,
-    metric: Option<&'a str>,
-    dimensions: BTreeMap<String, String>,
-    statistic: Option<&'a str>,
-    extended_statistic: Option<&'a str>,
-    period: Option<i64>,
-    evaluation_periods: Option<i64>,
-    datapoints_to_alarm: Option<i64>,
-    threshold: Option<f64>,
-    threshold_metric_id: Option<&'a str>,
-    comparison: Option<&'a str>,
-    treat_missing_data: Option<&'a str>,
-    unit: Option<&'a str>,
-    evaluate_low_sample_count_percentile: Option<&'a str>,
-    alarm_actions: &'a [String],
-    ok_actions: &'a [String],
-    insufficient_data_actions: &'a [String],
-    actions_enabled: Option<bool>,
-    metrics: Vec<MetricQuery>,
+fn math(metrics: Vec<MetricQuery>) -> Option<Vec<MetricQuery>> {
+    (!metrics.is_empty()).then_some(metrics)
 }
 
-impl Fields<'_> {
-    fn into_resource(self, name: &str) -> Resource {
-        let mut r = Resource::new(KIND, name);
-        r.set("description", text(self.description));
-        r.set("namespace", text(self.namespace));
-        r.set("metric", text(self.metric));
-        r.set("dimensions", Value::Plain(json!(self.dimensions)));
-        r.set("statistic", text(self.statistic));
-        r.set("extended_statistic", text(self.extended_statistic));
-        r.set("period", number(self.period));
-        r.set("evaluation_periods", number(self.evaluation_periods));
-        r.set("datapoints_to_alarm", number(self.datapoints_to_alarm));
-        r.set(
-            "threshold",
-            self.threshold.map_or(Value::null(), |t| Value::Plain(json!(t))),
-        );
-        r.set("threshold_metric_id", text(self.threshold_metric_id));
-        r.set("comparison", text(self.comparison));
-        r.set(
-            "treat_missing_data",
-            Value::text(self.treat_missing_data.unwrap_or("missing")),
-        );
-        r.set("unit", text(self.unit));
-        r.set(
-            "evaluate_low_sample_count_percentile",
-            text(self.evaluate_low_sample_count_percentile),
-        );
-        r.set("alarm_actions", set(self.alarm_actions));
-        r.set("ok_actions", set(self.ok_actions));
-        r.set("insufficient_data_actions", set(self.insufficient_data_actions));
-        r.set(
-            "actions_enabled",
-            Value::Plain(json!(self.actions_enabled.unwrap_or(true))),
-        );
-        let metrics = if self.metrics.is_empty() {
-            Json::Null
-        } else {
-            json!(self.metrics)
-        };
-        r.set("metrics", Value::Plain(metrics));
-        r
+fn desired_alarm(d: Declaration) -> Alarm {
+    Alarm {
+        description: text(d.description.as_deref()),
+        namespace: text(d.namespace.as_deref()),
+        metric: text(d.metric.as_deref()),
+        dimensions: d.dimensions,
+        statistic: text(d.statistic.as_deref()),
+        extended_statistic: text(d.extended_statistic.as_deref()),
+        period: d.period,
+        evaluation_periods: Some(d.evaluation_periods),
+        datapoints_to_alarm: d.datapoints_to_alarm,
+        threshold: d.threshold,
+        threshold_metric_id: text(d.threshold_metric_id.as_deref()),
+        comparison: text(Some(&d.comparison)),
+        treat_missing_data: d.treat_missing_data.unwrap_or_else(|| "missing".into()),
+        unit: text(d.unit.as_deref()),
+        evaluate_low_sample_count_percentile: text(d.evaluate_low_sample_count_percentile.as_deref()),
+        alarm_actions: set(&d.alarm_actions),
+        ok_actions: set(&d.ok_actions),
+        insufficient_data_actions: set(&d.insufficient_data_actions),
+        actions_enabled: d.actions_enabled.unwrap_or(true),
+        metrics: math(d.metrics.unwrap_or_default()),
+        tags: d.tags,
     }
-}
-
-fn desired_resource(name: &str, spec: Spec) -> Resource {
-    let fields = Fields {
-        description: spec.description.as_deref(),
-        namespace: spec.namespace.as_deref(),
-        metric: spec.metric.as_deref(),
-        dimensions: spec.dimensions.clone(),
-        statistic: spec.statistic.as_deref(),
-        extended_statistic: spec.extended_statistic.as_deref(),
-        period: spec.period,
-        evaluation_periods: Some(spec.evaluation_periods),
-        datapoints_to_alarm: spec.datapoints_to_alarm,
-        threshold: spec.threshold,
-        threshold_metric_id: spec.threshold_metric_id.as_deref(),
-        comparison: Some(&spec.comparison),
-        treat_missing_data: spec.treat_missing_data.as_deref(),
-        unit: spec.unit.as_deref(),
-        evaluate_low_sample_count_percentile: spec.evaluate_low_sample_count_percentile.as_deref(),
-        alarm_actions: &spec.alarm_actions,
-        ok_actions: &spec.ok_actions,
-        insufficient_data_actions: &spec.insufficient_data_actions,
-        actions_enabled: spec.actions_enabled,
-        metrics: spec.metrics.clone().unwrap_or_default(),
-    };
-    let mut resource = fields.into_resource(name);
-    resource.protect = spec.protect;
-    if let Some(tags) = &spec.tags {
-        resource.set("tags", Value::Plain(json!(tags)));
-    }
-    resource
 }
 
 fn dimensions_of(dimensions: &[Dimension]) -> BTreeMap<String, String> {
@@ -589,34 +576,34 @@ fn live_query(query: &MetricDataQuery) -> MetricQuery {
     }
 }
 
-fn live_resource(alarm: &MetricAlarm) -> Resource {
-    let fields = Fields {
-        description: alarm.alarm_description.as_deref(),
-        namespace: alarm.namespace.as_deref(),
-        metric: alarm.metric_name.as_deref(),
+fn live_alarm(alarm: &MetricAlarm) -> Live<Alarm> {
+    let spec = Alarm {
+        description: text(alarm.alarm_description.as_deref()),
+        namespace: text(alarm.namespace.as_deref()),
+        metric: text(alarm.metric_name.as_deref()),
         dimensions: dimensions_of(alarm.dimensions()),
-        statistic: alarm.statistic.as_ref().map(|s| s.as_str()),
-        extended_statistic: alarm.extended_statistic.as_deref(),
+        statistic: text(alarm.statistic.as_ref().map(|s| s.as_str())),
+        extended_statistic: text(alarm.extended_statistic.as_deref()),
         period: alarm.period.map(i64::from),
         evaluation_periods: alarm.evaluation_periods.map(i64::from),
         datapoints_to_alarm: alarm.datapoints_to_alarm.map(i64::from),
         threshold: alarm.threshold,
-        threshold_metric_id: alarm.threshold_metric_id.as_deref(),
-        comparison: alarm.comparison_operator.as_ref().map(|c| c.as_str()),
-        treat_missing_data: alarm.treat_missing_data.as_deref(),
-        unit: alarm.unit.as_ref().map(|u| u.as_str()),
-        evaluate_low_sample_count_percentile: alarm.evaluate_low_sample_count_percentile.as_deref(),
-        alarm_actions: alarm.alarm_actions(),
-        ok_actions: alarm.ok_actions(),
-        insufficient_data_actions: alarm.insufficient_data_actions(),
-        actions_enabled: alarm.actions_enabled,
-        metrics: alarm.metrics().iter().map(live_query).collect(),
+        threshold_metric_id: text(alarm.threshold_metric_id.as_deref()),
+        comparison: text(alarm.comparison_operator.as_ref().map(|c| c.as_str())),
+        treat_missing_data: text(alarm.treat_missing_data.as_deref()).unwrap_or_else(|| "missing".into()),
+        unit: text(alarm.unit.as_ref().map(|u| u.as_str())),
+        evaluate_low_sample_count_percentile: text(alarm.evaluate_low_sample_count_percentile.as_deref()),
+        alarm_actions: set(alarm.alarm_actions()),
+        ok_actions: set(alarm.ok_actions()),
+        insufficient_data_actions: set(alarm.insufficient_data_actions()),
+        actions_enabled: alarm.actions_enabled.unwrap_or(true),
+        metrics: math(alarm.metrics().iter().map(live_query).collect()),
+        tags: None,
     };
-    let mut resource = fields.into_resource(alarm.alarm_name.as_deref().unwrap_or_default());
-    resource.version = alarm
+    let version = alarm
         .alarm_configuration_updated_timestamp
         .map(|t| format!("updated {t}"));
-    resource
+    Live::new(alarm.alarm_name.as_deref().unwrap_or_default(), spec).version(version)
 }
 
 // --- reading ----------------------------------------------------------------------------
@@ -641,13 +628,13 @@ async fn describe(client: &Client, prefix: &str) -> Result<Vec<MetricAlarm>, Aws
 
 async fn read_declared_tags(
     client: &Client,
-    live: &mut BTreeMap<String, (Resource, Option<String>)>,
-    desired: &[&Resource],
+    live: &mut BTreeMap<String, (Live<Alarm>, Option<String>)>,
+    declared: &Declarations<'_, Alarm>,
 ) -> Result<(), AwsError> {
-    let wanted: Vec<(String, String)> = desired
+    let wanted: Vec<(String, String)> = declared
         .iter()
-        .filter(|d| d.field("tags").is_some())
-        .filter_map(|d| Some((d.name.clone(), live.get(&d.name)?.1.clone()?)))
+        .filter(|(_, d)| d.tags.is_some())
+        .filter_map(|(name, _)| Some((name.to_string(), live.get(*name)?.1.clone()?)))
         .collect();
     let reads = wanted.into_iter().map(|(name, arn)| async move {
         let output = client
@@ -669,8 +656,8 @@ async fn read_declared_tags(
         .try_collect()
         .await?;
     for (name, tags) in tags {
-        if let Some((resource, _)) = live.get_mut(&name) {
-            resource.set("tags", Value::Plain(json!(tags)));
+        if let Some((alarm, _)) = live.get_mut(&name) {
+            alarm.spec.tags = Some(tags);
         }
     }
     Ok(())
@@ -710,62 +697,54 @@ fn query_of(query: &MetricQuery) -> MetricDataQuery {
 }
 
 /// PutMetricAlarm with every declared field: it replaces the whole alarm.
-async fn put(client: &Client, change: &Change, with_tags: bool) -> Result<(), AwsError> {
-    let desired = change
-        .desired
-        .as_deref()
-        .expect("create and update carry the desired resource");
-    let text = |field: &str| desired.decode::<String>(field);
-    let int = |field: &str| desired.decode::<i64>(field).map(|v| v as i32);
-    let dimensions: BTreeMap<String, String> = desired.decode("dimensions").unwrap_or_default();
-    let metrics: Vec<MetricQuery> = desired.decode("metrics").unwrap_or_default();
-    let tags: BTreeMap<String, String> = desired.decode("tags").unwrap_or_default();
+async fn put(client: &Client, name: &str, desired: &Alarm, with_tags: bool) -> Result<(), AwsError> {
+    let int = |value: Option<i64>| value.map(|v| v as i32);
     let mut request = client
         .put_metric_alarm()
-        .alarm_name(&change.name)
-        .set_alarm_description(text("description"))
-        .set_namespace(text("namespace"))
-        .set_metric_name(text("metric"))
-        .set_statistic(text("statistic").map(|s| Statistic::from(s.as_str())))
-        .set_extended_statistic(text("extended_statistic"))
-        .set_period(int("period"))
-        .set_evaluation_periods(int("evaluation_periods"))
-        .set_datapoints_to_alarm(int("datapoints_to_alarm"))
-        .set_threshold(desired.decode("threshold"))
-        .set_threshold_metric_id(text("threshold_metric_id"))
-        .set_comparison_operator(text("comparison").map(|c| ComparisonOperator::from(c.as_str())))
-        .set_treat_missing_data(text("treat_missing_data"))
-        .set_unit(text("unit").map(|u| StandardUnit::from(u.as_str())))
-        .set_evaluate_low_sample_count_percentile(text("evaluate_low_sample_count_percentile"))
-        .set_alarm_actions(desired.decode("alarm_actions"))
-        .set_ok_actions(desired.decode("ok_actions"))
-        .set_insufficient_data_actions(desired.decode("insufficient_data_actions"))
-        .set_actions_enabled(desired.decode("actions_enabled"));
-    if !dimensions.is_empty() {
-        request = request.set_dimensions(Some(dimension_list(&dimensions)));
+        .alarm_name(name)
+        .set_alarm_description(desired.description.clone())
+        .set_namespace(desired.namespace.clone())
+        .set_metric_name(desired.metric.clone())
+        .set_statistic(desired.statistic.as_deref().map(Statistic::from))
+        .set_extended_statistic(desired.extended_statistic.clone())
+        .set_period(int(desired.period))
+        .set_evaluation_periods(int(desired.evaluation_periods))
+        .set_datapoints_to_alarm(int(desired.datapoints_to_alarm))
+        .set_threshold(desired.threshold)
+        .set_threshold_metric_id(desired.threshold_metric_id.clone())
+        .set_comparison_operator(desired.comparison.as_deref().map(ComparisonOperator::from))
+        .treat_missing_data(&desired.treat_missing_data)
+        .set_unit(desired.unit.as_deref().map(StandardUnit::from))
+        .set_evaluate_low_sample_count_percentile(desired.evaluate_low_sample_count_percentile.clone())
+        .set_alarm_actions(Some(desired.alarm_actions.clone()))
+        .set_ok_actions(Some(desired.ok_actions.clone()))
+        .set_insufficient_data_actions(Some(desired.insufficient_data_actions.clone()))
+        .actions_enabled(desired.actions_enabled);
+    if !desired.dimensions.is_empty() {
+        request = request.set_dimensions(Some(dimension_list(&desired.dimensions)));
     }
-    if !metrics.is_empty() {
+    if let Some(metrics) = &desired.metrics {
         request = request.set_metrics(Some(metrics.iter().map(query_of).collect()));
     }
-    if with_tags && !tags.is_empty() {
+    if let Some(tags) = desired.tags.as_ref().filter(|t| with_tags && !t.is_empty()) {
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
         request = request.set_tags(Some(tags.collect()));
     }
     request
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutMetricAlarm", &change.name, e))?;
+        .map_err(|e| AwsError::from_sdk("PutMetricAlarm", name, e))?;
     Ok(())
 }
 
-async fn update_tags(client: &Client, change: &Change) -> Result<(), AwsError> {
-    let (Some(desired), Some(live)) = (change.desired.as_deref(), change.live.as_deref()) else {
-        return Ok(());
-    };
-    let arn = alarm_arn(client, &change.name).await?;
-    let want: BTreeMap<String, String> = desired.decode("tags").unwrap_or_default();
-    let have: BTreeMap<String, String> = live.decode("tags").unwrap_or_default();
-    let (removed, set) = kinds::tag_changes(&have, &want);
+async fn update_tags(
+    client: &Client,
+    name: &str,
+    live: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let arn = alarm_arn(client, name).await?;
+    let (removed, set) = kinds::tag_changes(live, desired);
     let added: Vec<Tag> = set
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -777,7 +756,7 @@ async fn update_tags(client: &Client, change: &Change) -> Result<(), AwsError> {
             .set_tag_keys(Some(removed))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("UntagResource", &change.name, e))?;
+            .map_err(|e| AwsError::from_sdk("UntagResource", name, e))?;
     }
     if !added.is_empty() {
         client
@@ -786,7 +765,7 @@ async fn update_tags(client: &Client, change: &Change) -> Result<(), AwsError> {
             .set_tags(Some(added))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("TagResource", &change.name, e))?;
+            .map_err(|e| AwsError::from_sdk("TagResource", name, e))?;
     }
     Ok(())
 }

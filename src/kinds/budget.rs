@@ -13,25 +13,21 @@ use async_trait::async_trait;
 use aws_sdk_budgets::Client;
 use aws_sdk_budgets::error::BuildError;
 use aws_sdk_budgets::types::{
-    Budget, BudgetType, ComparisonOperator, CostTypes, Notification, NotificationType,
+    Budget as SdkBudget, BudgetType, ComparisonOperator, CostTypes, Notification, NotificationType,
     NotificationWithSubscribers, Spend, Subscriber, SubscriptionType, ThresholdType, TimePeriod, TimeUnit,
 };
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, Session, done_if};
 use crate::config::Environment;
-use crate::kinds::{self, DynKind};
+use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
-use crate::plan::{Action, Change};
-use crate::resource::{Resource, Value};
 
 pub struct Budgets;
 
-const KIND: &str = "budget";
 const READ_CONCURRENCY: usize = 8;
 const MAX_NOTIFICATIONS: usize = 10;
 const MAX_EMAILS: usize = 10;
@@ -61,7 +57,7 @@ const COST_TYPES: &[(&str, bool)] = &[
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     budget_type: String,
     time_unit: String,
     limit: Limit,
@@ -77,16 +73,17 @@ struct Spec {
     protect: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// A budget's limit; the amount a canonical decimal once parsed (see [`canonical_amount`]).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct Limit {
+pub struct Limit {
     amount: String,
     unit: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct Period {
+pub struct Period {
     start: String,
     end: String,
 }
@@ -94,7 +91,7 @@ struct Period {
 /// A notification as declared, and the normalised form compared in plans.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct NotificationSpec {
+pub struct NotificationSpec {
     notification_type: String,
     comparison: String,
     threshold: f64,
@@ -131,34 +128,75 @@ impl NotificationSpec {
     }
 }
 
-#[async_trait]
-impl DynKind for Budgets {
-    fn name(&self) -> &'static str {
-        KIND
-    }
+/// A budget with its notifications (and their subscribers), normalised: a canonical amount,
+/// filters and notifications sorted. The time period and cost types, which AWS fills in by
+/// itself, are managed only when declared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    pub budget_type: String,
+    pub time_unit: String,
+    pub limit: Limit,
+    pub time_period: Option<Period>,
+    pub cost_filters: BTreeMap<String, Vec<String>>,
+    pub cost_types: Option<BTreeMap<String, bool>>,
+    pub notifications: Vec<NotificationSpec>,
+}
 
-    fn table(&self) -> &'static str {
-        "budgets"
+impl Budget {
+    /// Everything UpdateBudget sets (all but the notifications).
+    fn settings(&self) -> impl PartialEq + '_ {
+        let b = self;
+        (
+            &b.budget_type,
+            &b.time_unit,
+            &b.limit,
+            &b.time_period,
+            &b.cost_filters,
+            &b.cost_types,
+        )
     }
+}
+
+#[async_trait]
+impl Kind for Budgets {
+    const NOUN: &'static str = "budget";
+    const TABLE: &'static str = "budgets";
+    type Declaration = Declaration;
+    type Spec = Budget;
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
         crate::scope::prefix_covers(&env.scope.budget_prefixes, name)
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Budget>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         check_name(entry, self, &mut problems);
-        check_budget(entry, &spec, &mut problems);
-        check_notifications(entry, &spec, &mut problems);
-        if problems.is_empty() {
-            Ok(desired_resource(entry.name, spec))
-        } else {
-            Err(problems)
+        check_budget(entry, &declaration, &mut problems);
+        check_notifications(entry, &declaration, &mut problems);
+        if !problems.is_empty() {
+            return Err(problems);
         }
+        let mut declared = Declared::new(desired_budget(&declaration)).protect(declaration.protect);
+        declared.renamed_from = declaration.renamed_from;
+        Ok(declared)
     }
 
-    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Budget) -> Fields {
+        Fields::new()
+            .with("budget_type", &spec.budget_type)
+            .with("time_unit", &spec.time_unit)
+            .with("limit", &spec.limit)
+            .managed("time_period", spec.time_period.as_ref())
+            .with("cost_filters", &spec.cost_filters)
+            .managed("cost_types", spec.cost_types.as_ref())
+            .with("notifications", &spec.notifications)
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        declared: &Declarations<'_, Budget>,
+    ) -> Result<Vec<Live<Budget>>, AwsError> {
         if session.env.scope.budget_prefixes.is_empty() {
             return Ok(Vec::new());
         }
@@ -173,21 +211,17 @@ impl DynKind for Budgets {
             .try_collect()
             .await
             .map_err(|e| AwsError::from_sdk("DescribeBudgets", &account, e))?;
-        let budgets: Vec<Budget> = pages
+        let budgets: Vec<SdkBudget> = pages
             .into_iter()
             .flat_map(|p| p.budgets.unwrap_or_default())
             .filter(|b| self.in_scope(&session.env, &b.budget_name))
             .collect();
         let reads = budgets.into_iter().map(|budget| {
             let (client, account) = (client.clone(), account.clone());
-            let declared = desired
-                .iter()
-                .find(|d| d.name == budget.budget_name)
-                .copied()
-                .cloned();
+            let declared = declared.get(budget.budget_name.as_str()).copied();
             async move {
                 let notifications = read_notifications(&client, &account, &budget.budget_name).await?;
-                Ok::<_, AwsError>(live_resource(&budget, notifications, declared.as_ref()))
+                Ok::<_, AwsError>(live_budget(&budget, notifications, declared))
             }
         });
         futures::stream::iter(reads)
@@ -196,29 +230,35 @@ impl DynKind for Budgets {
             .await
     }
 
-    fn replace_reason(&self, field: &str, _before: &Value, _after: &Value) -> Option<String> {
-        (field == "budget_type").then(|| "AWS cannot change a budget's type in place".into())
+    fn replace_reasons(&self, live: &Budget, desired: &Budget) -> Vec<String> {
+        (live.budget_type != desired.budget_type)
+            .then(|| "AWS cannot change a budget's type in place".to_string())
+            .into_iter()
+            .collect()
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Budget>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let account = session.caller_account().await?;
-        let name = change.name.as_str();
-        match change.action {
-            Action::Delete => delete(&client, &account, name).await,
-            Action::Create => create(&client, &account, change).await,
-            Action::Replace => {
+        match op {
+            Op::Delete { name, .. } => delete(&client, &account, name).await,
+            Op::Create { name, desired } => create(&client, &account, name, desired).await,
+            Op::Replace {
+                name,
+                live_name,
+                desired,
+                ..
+            } => {
                 // A renamed budget replaces the live one of its old name.
-                let old = change.live.as_deref().map_or(name, |live| live.name.as_str());
-                delete(&client, &account, old).await?;
-                create(&client, &account, change).await
+                delete(&client, &account, live_name).await?;
+                create(&client, &account, name, desired).await
             }
-            Action::Update => {
-                if change.fields.iter().any(|f| f.field != "notifications") {
-                    update_budget(&client, &account, change).await?;
+            Op::Update { name, live, desired } => {
+                if live.settings() != desired.settings() {
+                    update_budget(&client, &account, name, desired).await?;
                 }
-                if change.fields.iter().any(|f| f.field == "notifications") {
-                    update_notifications(&client, &account, change).await?;
+                if live.notifications != desired.notifications {
+                    update_notifications(&client, &account, name, live, desired).await?;
                 }
                 Ok(())
             }
@@ -253,7 +293,7 @@ fn one_of(entry: &Entry, field: &str, value: &str, allowed: &[&str], problems: &
     }
 }
 
-fn check_budget(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_budget(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     one_of(entry, "budget_type", &spec.budget_type, BUDGET_TYPES, problems);
     one_of(entry, "time_unit", &spec.time_unit, TIME_UNITS, problems);
     if canonical_amount(&spec.limit.amount).is_none() {
@@ -293,7 +333,7 @@ fn check_budget(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_notifications(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_notifications(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     if spec.notifications.len() > MAX_NOTIFICATIONS {
         problems.push(entry.error(
             Some("notifications"),
@@ -423,41 +463,28 @@ fn sorted_filters(filters: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, V
         .collect()
 }
 
-fn notifications_value(mut notifications: Vec<NotificationSpec>) -> Value {
-    notifications = notifications
+fn sorted_notifications(notifications: Vec<NotificationSpec>) -> Vec<NotificationSpec> {
+    let mut notifications: Vec<NotificationSpec> = notifications
         .into_iter()
         .map(NotificationSpec::normalised)
         .collect();
     notifications.sort_by_key(NotificationSpec::identity);
-    Value::Plain(json!(notifications))
+    notifications
 }
 
-fn desired_resource(name: &str, spec: Spec) -> Resource {
-    let mut r = Resource::new(KIND, name);
-    r.protect = spec.protect;
-    r.renamed_from = spec.renamed_from.clone();
-    r.set("budget_type", Value::text(&spec.budget_type));
-    r.set("time_unit", Value::text(&spec.time_unit));
-    let amount = canonical_amount(&spec.limit.amount).unwrap_or_default();
-    r.set(
-        "limit",
-        Value::Plain(json!({ "amount": amount, "unit": spec.limit.unit })),
-    );
-    if let Some(period) = &spec.time_period {
-        r.set("time_period", Value::Plain(json!(period)));
+fn desired_budget(declaration: &Declaration) -> Budget {
+    Budget {
+        budget_type: declaration.budget_type.clone(),
+        time_unit: declaration.time_unit.clone(),
+        limit: Limit {
+            amount: canonical_amount(&declaration.limit.amount).unwrap_or_default(),
+            unit: declaration.limit.unit.clone(),
+        },
+        time_period: declaration.time_period.clone(),
+        cost_filters: sorted_filters(&declaration.cost_filters),
+        cost_types: declaration.cost_types.as_ref().map(cost_types_with_defaults),
+        notifications: sorted_notifications(declaration.notifications.clone()),
     }
-    r.set(
-        "cost_filters",
-        Value::Plain(json!(sorted_filters(&spec.cost_filters))),
-    );
-    if let Some(cost_types) = &spec.cost_types {
-        r.set(
-            "cost_types",
-            Value::Plain(json!(cost_types_with_defaults(cost_types))),
-        );
-    }
-    r.set("notifications", notifications_value(spec.notifications));
-    r
 }
 
 fn live_cost_types(types: &CostTypes) -> BTreeMap<String, bool> {
@@ -487,48 +514,50 @@ fn live_cost_types(types: &CostTypes) -> BTreeMap<String, bool> {
 #[allow(deprecated)]
 /// The live budget, in the desired side's terms: fields AWS fills in by itself (time period,
 /// cost types) are compared only when the declaration sets them.
-fn live_resource(
-    budget: &Budget,
+fn live_budget(
+    budget: &SdkBudget,
     notifications: Vec<NotificationSpec>,
-    declared: Option<&Resource>,
-) -> Resource {
-    let mut r = Resource::new(KIND, &budget.budget_name);
-    r.set("budget_type", Value::text(budget.budget_type.as_str()));
-    r.set("time_unit", Value::text(budget.time_unit.as_str()));
+    declared: Option<&Budget>,
+) -> Live<Budget> {
     let limit = budget.budget_limit.as_ref();
     let amount = limit
         .map(|l| canonical_amount(&l.amount).unwrap_or_else(|| l.amount.clone()))
         .unwrap_or_default();
-    r.set(
-        "limit",
-        Value::Plain(json!({ "amount": amount, "unit": limit.map(|l| l.unit.clone()).unwrap_or_default() })),
-    );
-    let declares = |field: &str| declared.is_some_and(|d| d.field(field).is_some());
-    if declares("time_period") {
+    let time_period = declared.and_then(|d| d.time_period.as_ref()).map(|_| {
         let period = budget.time_period.as_ref();
         let date = |t: Option<&DateTime>| t.map(to_date).unwrap_or_default();
-        let start = date(period.and_then(|p| p.start.as_ref()));
-        let end = date(period.and_then(|p| p.end.as_ref()));
-        r.set("time_period", Value::Plain(json!({ "start": start, "end": end })));
-    }
+        Period {
+            start: date(period.and_then(|p| p.start.as_ref())),
+            end: date(period.and_then(|p| p.end.as_ref())),
+        }
+    });
+    let cost_types = declared.and_then(|d| d.cost_types.as_ref()).map(|_| {
+        budget
+            .cost_types
+            .as_ref()
+            .map(live_cost_types)
+            .unwrap_or_else(|| cost_types_with_defaults(&BTreeMap::new()))
+    });
     let filters: BTreeMap<String, Vec<String>> = budget
         .cost_filters
         .clone()
         .unwrap_or_default()
         .into_iter()
         .collect();
-    r.set("cost_filters", Value::Plain(json!(sorted_filters(&filters))));
-    if declares("cost_types") {
-        let types = budget
-            .cost_types
-            .as_ref()
-            .map(live_cost_types)
-            .unwrap_or_else(|| cost_types_with_defaults(&BTreeMap::new()));
-        r.set("cost_types", Value::Plain(json!(types)));
-    }
-    r.set("notifications", notifications_value(notifications));
-    r.version = budget.last_updated_time.as_ref().map(|t| format!("updated {t}"));
-    r
+    let spec = Budget {
+        budget_type: budget.budget_type.as_str().to_string(),
+        time_unit: budget.time_unit.as_str().to_string(),
+        limit: Limit {
+            amount,
+            unit: limit.map(|l| l.unit.clone()).unwrap_or_default(),
+        },
+        time_period,
+        cost_filters: sorted_filters(&filters),
+        cost_types,
+        notifications: sorted_notifications(notifications),
+    };
+    let version = budget.last_updated_time.as_ref().map(|t| format!("updated {t}"));
+    Live::new(&budget.budget_name, spec).version(version)
 }
 
 // --- reading ----------------------------------------------------------------------------
@@ -599,25 +628,21 @@ fn built<T>(result: Result<T, BuildError>, name: &str) -> Result<T, AwsError> {
 // still accepts them and they are the form the emulator serves; the newer form is not supported
 // yet (see README).
 #[allow(deprecated)]
-fn budget_of(desired: &Resource) -> Result<Budget, AwsError> {
-    let name = desired.name.as_str();
-    let limit: Json = desired.decode("limit").unwrap_or_default();
+fn budget_of(name: &str, desired: &Budget) -> Result<SdkBudget, AwsError> {
     let spend = Spend::builder()
-        .amount(limit["amount"].as_str().unwrap_or_default())
-        .unit(limit["unit"].as_str().unwrap_or_default())
+        .amount(&desired.limit.amount)
+        .unit(&desired.limit.unit)
         .build();
-    let filters: Option<BTreeMap<String, Vec<String>>> = desired.decode("cost_filters");
-    let filters: Option<HashMap<String, Vec<String>>> =
-        filters.filter(|f| !f.is_empty()).map(|f| f.into_iter().collect());
-    let period: Option<Period> = desired.decode("time_period");
-    let period = period.map(|p| {
+    let filters: Option<HashMap<String, Vec<String>>> = Some(&desired.cost_filters)
+        .filter(|f| !f.is_empty())
+        .map(|f| f.clone().into_iter().collect());
+    let period = desired.time_period.as_ref().map(|p| {
         TimePeriod::builder()
             .set_start(to_datetime(&p.start))
             .set_end(to_datetime(&p.end))
             .build()
     });
-    let cost_types: Option<BTreeMap<String, bool>> = desired.decode("cost_types");
-    let cost_types = cost_types.map(|c| {
+    let cost_types = desired.cost_types.as_ref().map(|c| {
         let get = |key: &str| c.get(key).copied();
         CostTypes::builder()
             .set_include_tax(get("include_tax"))
@@ -633,13 +658,12 @@ fn budget_of(desired: &Resource) -> Result<Budget, AwsError> {
             .set_use_amortized(get("use_amortized"))
             .build()
     });
-    let text = |f: &str| desired.get_str(f).unwrap_or_default().to_string();
     built(
-        Budget::builder()
+        SdkBudget::builder()
             .budget_name(name)
             .budget_limit(built(spend, name)?)
-            .time_unit(TimeUnit::from(text("time_unit").as_str()))
-            .budget_type(BudgetType::from(text("budget_type").as_str()))
+            .time_unit(TimeUnit::from(desired.time_unit.as_str()))
+            .budget_type(BudgetType::from(desired.budget_type.as_str()))
             .set_cost_filters(filters)
             .set_time_period(period)
             .set_cost_types(cost_types)
@@ -677,56 +701,49 @@ fn subscribers_of(spec: &NotificationSpec, name: &str) -> Result<Vec<Subscriber>
         .collect()
 }
 
-async fn create(client: &Client, account: &str, change: &Change) -> Result<(), AwsError> {
-    let desired = change
-        .desired
-        .as_deref()
-        .expect("a create carries the desired resource");
-    let notifications: Vec<NotificationSpec> = desired.decode("notifications").unwrap_or_default();
+async fn create(client: &Client, account: &str, name: &str, desired: &Budget) -> Result<(), AwsError> {
     let mut with_subscribers = Vec::new();
-    for n in &notifications {
+    for n in &desired.notifications {
         let item = NotificationWithSubscribers::builder()
-            .notification(notification_of(n, &change.name)?)
-            .set_subscribers(Some(subscribers_of(n, &change.name)?))
+            .notification(notification_of(n, name)?)
+            .set_subscribers(Some(subscribers_of(n, name)?))
             .build();
-        with_subscribers.push(built(item, &change.name)?);
+        with_subscribers.push(built(item, name)?);
     }
     client
         .create_budget()
         .account_id(account)
-        .budget(budget_of(desired)?)
+        .budget(budget_of(name, desired)?)
         .set_notifications_with_subscribers(Some(with_subscribers))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreateBudget", &change.name, e))?;
+        .map_err(|e| AwsError::from_sdk("CreateBudget", name, e))?;
     Ok(())
 }
 
-async fn update_budget(client: &Client, account: &str, change: &Change) -> Result<(), AwsError> {
-    let desired = change
-        .desired
-        .as_deref()
-        .expect("an update carries the desired resource");
+async fn update_budget(client: &Client, account: &str, name: &str, desired: &Budget) -> Result<(), AwsError> {
     client
         .update_budget()
         .account_id(account)
-        .new_budget(budget_of(desired)?)
+        .new_budget(budget_of(name, desired)?)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("UpdateBudget", &change.name, e))?;
+        .map_err(|e| AwsError::from_sdk("UpdateBudget", name, e))?;
     Ok(())
 }
 
 /// Brings notifications from live to desired: a notification whose identity changed (its
 /// threshold, say) is updated in place when it can be paired by type with one that went away;
 /// the rest are created or deleted; subscribers are added and removed one by one.
-async fn update_notifications(client: &Client, account: &str, change: &Change) -> Result<(), AwsError> {
-    let (Some(desired), Some(live)) = (change.desired.as_deref(), change.live.as_deref()) else {
-        return Ok(());
-    };
-    let name = change.name.as_str();
-    let want: Vec<NotificationSpec> = desired.decode("notifications").unwrap_or_default();
-    let mut have: Vec<NotificationSpec> = live.decode("notifications").unwrap_or_default();
+async fn update_notifications(
+    client: &Client,
+    account: &str,
+    name: &str,
+    live: &Budget,
+    desired: &Budget,
+) -> Result<(), AwsError> {
+    let want = desired.notifications.clone();
+    let mut have = live.notifications.clone();
     let mut unmatched = Vec::new();
     for new in want {
         match have.iter().position(|old| old.identity() == new.identity()) {
