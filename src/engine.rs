@@ -318,7 +318,9 @@ mod tests {
 
     use super::{EnvState, plan_environment, protected_changes, too_many_deletes};
     use crate::config::Environment;
-    use crate::kinds::registry;
+    use crate::kinds::contract::declared_resource;
+    use crate::kinds::parameter::{Contents, Parameter, Parameters};
+    use crate::kinds::{Declared, registry};
     use crate::plan::{Action, EnvPlan};
     use crate::resource::{Resource, Secret, Value};
 
@@ -326,11 +328,38 @@ mod tests {
         toml::from_str("region = \"us-east-1\"\nprotect = [\"/app/db/*\"]\nmax_deletes = 1\n").unwrap()
     }
 
+    /// A String parameter's spec with `value`, all else AWS's defaults.
+    fn spec(value: Contents) -> Parameter {
+        Parameter {
+            type_: "String".into(),
+            value: Some(value),
+            marked_from_env: None,
+            description: None,
+            tier: None,
+            allowed_pattern: None,
+            data_type: "text".into(),
+            key_id: None,
+            tags: None,
+        }
+    }
+
+    fn resource(name: &str, spec: Parameter) -> Resource {
+        declared_resource(&Parameters, name, Declared::new(spec))
+    }
+
     fn parameter(name: &str, value: &str) -> Resource {
-        let mut r = Resource::new("parameter", name);
-        r.set("type", Value::text("String"));
-        r.set("value", Value::text(value));
-        r
+        resource(name, spec(Contents::Managed(Value::text(value))))
+    }
+
+    /// A StringList parameter where a String is live: a type change.
+    fn list_parameter(name: &str, value: &str) -> Resource {
+        let mut list = spec(Contents::Managed(Value::text(value)));
+        list.type_ = "StringList".into();
+        resource(name, list)
+    }
+
+    fn secret_parameter(name: &str, value: Contents) -> Resource {
+        resource(name, spec(value))
     }
 
     fn plan(desired: Vec<Resource>, live: Vec<Resource>) -> EnvPlan {
@@ -363,8 +392,9 @@ mod tests {
 
     #[test]
     fn fields_the_declaration_leaves_out_are_not_compared() {
-        let mut live = parameter("/app/a", "1");
-        live.set("tier", Value::text("Advanced"));
+        let mut advanced = spec(Contents::Managed(Value::text("1")));
+        advanced.tier = Some("Advanced".into());
+        let live = resource("/app/a", advanced);
         assert!(
             plan(vec![parameter("/app/a", "1")], vec![live])
                 .changes
@@ -374,8 +404,7 @@ mod tests {
 
     #[test]
     fn a_type_change_is_a_replace_with_a_reason() {
-        let mut desired = parameter("/app/a", "1");
-        desired.set("type", Value::text("StringList"));
+        let desired = list_parameter("/app/a", "1");
         let p = plan(vec![desired], vec![parameter("/app/a", "1")]);
         assert_eq!(p.changes[0].action, Action::Replace);
         assert_eq!(
@@ -386,10 +415,14 @@ mod tests {
 
     #[test]
     fn secrets_are_compared_but_never_carried() {
-        let mut desired = parameter("/app/pw", "");
-        desired.set("value", Value::Secret(Secret::new("new-secret")));
-        let mut live = parameter("/app/pw", "");
-        live.set("value", Value::Secret(Secret::new("old-secret")));
+        let desired = secret_parameter(
+            "/app/pw",
+            Contents::Managed(Value::Secret(Secret::new("new-secret"))),
+        );
+        let live = secret_parameter(
+            "/app/pw",
+            Contents::Managed(Value::Secret(Secret::new("old-secret"))),
+        );
         let p = plan(vec![desired.clone()], vec![live]);
         let field = &p.changes[0].fields[0];
         assert!(field.sensitive);
@@ -403,8 +436,7 @@ mod tests {
 
     #[test]
     fn create_only_fields_are_not_compared_after_creation() {
-        let mut desired = parameter("/app/t", "");
-        desired.set_create_only("value", Value::Secret(Secret::new("seed")));
+        let desired = secret_parameter("/app/t", Contents::Initial(Value::Secret(Secret::new("seed"))));
         assert!(
             plan(vec![desired], vec![parameter("/app/t", "rotated")])
                 .changes
@@ -414,8 +446,7 @@ mod tests {
 
     #[test]
     fn deletions_come_first_then_replacements_then_the_rest() {
-        let mut replaced = parameter("/app/r", "1");
-        replaced.set("type", Value::text("StringList"));
+        let replaced = list_parameter("/app/r", "1");
         let desired = vec![parameter("/app/a-new", "1"), replaced, parameter("/app/u", "2")];
         let live = vec![
             parameter("/app/r", "1"),
@@ -465,9 +496,8 @@ mod tests {
             "--allow-deletes 2"
         );
 
-        let mut declared = parameter("/app/k", "1");
+        let mut declared = list_parameter("/app/k", "1");
         declared.protect = true;
-        declared.set("type", Value::text("StringList"));
         let p = plan(vec![declared], vec![parameter("/app/k", "1")]);
         assert!(
             protected_changes(&p, &env())[0]

@@ -303,14 +303,7 @@ impl<K: Kind> DynKind for K {
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
         let declaration: K::Declaration = entry.deserialize().map_err(|d| vec![d])?;
         let declared = Kind::parse(self, entry, declaration)?;
-        let mut resource = Resource::new(K::NOUN, entry.name);
-        resource.fields = self.fields(&declared.spec).into_vec();
-        resource.protect = declared.protect;
-        resource.skip_create = declared.skip_create;
-        resource.references = declared.references;
-        resource.renamed_from = declared.renamed_from;
-        resource.payload = Some(Payload::new(declared.spec));
-        Ok(resource)
+        Ok(declared_resource(self, entry.name, declared))
     }
 
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
@@ -319,17 +312,7 @@ impl<K: Kind> DynKind for K {
             .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?)))
             .collect();
         let live = Kind::fetch(self, session, &declared).await?;
-        Ok(live
-            .into_iter()
-            .map(|live| {
-                let mut resource = Resource::new(K::NOUN, &live.name);
-                resource.fields = self.fields(&live.spec).into_vec();
-                resource.version = live.version;
-                resource.delete_note = live.delete_note;
-                resource.payload = Some(Payload::new(live.spec));
-                resource
-            })
-            .collect())
+        Ok(live.into_iter().map(|live| live_resource(self, live)).collect())
     }
 
     fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {
@@ -348,6 +331,28 @@ impl<K: Kind> DynKind for K {
         let op = op_of::<K>(change)?;
         Kind::apply(self, session, op).await
     }
+}
+
+/// A declared object as the engine sees it: its fields, and its spec for apply.
+pub fn declared_resource<K: Kind>(kind: &K, name: &str, declared: Declared<K::Spec>) -> Resource {
+    let mut resource = Resource::new(K::NOUN, name);
+    resource.fields = kind.fields(&declared.spec).into_vec();
+    resource.protect = declared.protect;
+    resource.skip_create = declared.skip_create;
+    resource.references = declared.references;
+    resource.renamed_from = declared.renamed_from;
+    resource.payload = Some(Payload::new(declared.spec));
+    resource
+}
+
+/// A live object as the engine sees it.
+pub fn live_resource<K: Kind>(kind: &K, live: Live<K::Spec>) -> Resource {
+    let mut resource = Resource::new(K::NOUN, &live.name);
+    resource.fields = kind.fields(&live.spec).into_vec();
+    resource.version = live.version;
+    resource.delete_note = live.delete_note;
+    resource.payload = Some(Payload::new(live.spec));
+    resource
 }
 
 /// The typed spec a resource of kind `K` carries.

@@ -19,15 +19,13 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, RateLimiter, Session, done_if};
 use crate::config::Environment;
-use crate::kinds::{self, DynKind};
+use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry, EnvLookup};
-use crate::plan::{Action, Change};
-use crate::resource::{Resource, Secret, Value};
+use crate::resource::{Secret, Value};
 use crate::scope;
 
 pub struct Parameters;
 
-const KIND: &str = "parameter";
 const DEFAULT_KEY_ID: &str = "alias/aws/ssm";
 const MAX_NAME_LEN: usize = 1011;
 const MAX_DEPTH: usize = 15;
@@ -88,7 +86,7 @@ enum Literal {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Spec {
+pub struct Declaration {
     #[serde(rename = "type", default)]
     type_: Type,
     value: Option<Literal>,
@@ -104,15 +102,91 @@ struct Spec {
     protect: bool,
 }
 
-#[async_trait]
-impl DynKind for Parameters {
-    fn name(&self) -> &'static str {
-        KIND
+/// A parameter as compared. Types and tiers are AWS's own spelling. `tier` and `tags` are
+/// managed only when declared; `key_id` belongs to SecureStrings alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parameter {
+    pub type_: String,
+    /// `None`: not managed (`initial_value_from_env` unset), or not read.
+    pub value: Option<Contents>,
+    /// Whether the value carries the [`FROM_ENV_TAG`] marker: declared `Some(true)` for a
+    /// String or StringList from the environment, read where the tags were read.
+    pub marked_from_env: Option<bool>,
+    pub description: Option<String>,
+    pub tier: Option<String>,
+    pub allowed_pattern: Option<String>,
+    pub data_type: String,
+    pub key_id: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// A parameter's value, and whether plumb keeps managing it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Contents {
+    /// Compared and written on every apply.
+    Managed(Value),
+    /// `initial_value_from_env`: written when the parameter is created, then left to people.
+    Initial(Value),
+}
+
+impl Contents {
+    fn value(&self) -> &Value {
+        match self {
+            Contents::Managed(value) | Contents::Initial(value) => value,
+        }
     }
 
-    fn table(&self) -> &'static str {
-        "parameters"
+    fn managed(&self) -> Option<&Value> {
+        match self {
+            Contents::Managed(value) => Some(value),
+            Contents::Initial(_) => None,
+        }
     }
+}
+
+impl Parameter {
+    /// The value as AWS stores it (a StringList joined by commas), secret or not.
+    fn stored_value(&self) -> Option<String> {
+        self.value.as_ref().and_then(|c| c.value().stored_text())
+    }
+
+    /// Whether the declared value comes from the environment into a type AWS shows in plain
+    /// text: such a value is marked, so no later plan shows it.
+    fn writes_env_value_in_plain(&self) -> bool {
+        self.value.as_ref().is_some_and(|c| c.value().is_sensitive())
+            && self.type_ != Type::SecureString.as_str()
+    }
+
+    /// Whether the managed value differs from `live`'s (a secret equals the same plain text;
+    /// a value this run did not read is not compared).
+    fn value_differs(&self, live: &Parameter) -> bool {
+        let null = Value::null();
+        let live_value = live.value.as_ref().map_or(&null, Contents::value);
+        self.value
+            .as_ref()
+            .and_then(Contents::managed)
+            .is_some_and(|v| !v.same_as(live_value))
+    }
+
+    /// Whether anything PutParameter writes differs from `live` (tags and the marker aside).
+    fn put_differs(&self, live: &Parameter) -> bool {
+        let declared_differs = |want: Option<&String>, have: Option<&String>| want.is_some() && want != have;
+        self.type_ != live.type_
+            || self.value_differs(live)
+            || self.description != live.description
+            || declared_differs(self.tier.as_ref(), live.tier.as_ref())
+            || self.allowed_pattern != live.allowed_pattern
+            || self.data_type != live.data_type
+            || declared_differs(self.key_id.as_ref(), live.key_id.as_ref())
+    }
+}
+
+#[async_trait]
+impl Kind for Parameters {
+    const NOUN: &'static str = "parameter";
+    const TABLE: &'static str = "parameters";
+    type Declaration = Declaration;
+    type Spec = Parameter;
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
         env.scope
@@ -121,62 +195,86 @@ impl DynKind for Parameters {
             .any(|p| scope::path_covers(p, name))
     }
 
-    fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
-        let spec: Spec = entry.deserialize().map_err(|d| vec![d])?;
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Parameter>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         check_name(entry, self, &mut problems);
-        check_spec(entry, &spec, &mut problems);
-        let resource = build(entry, &spec, &mut problems);
+        check_spec(entry, &declaration, &mut problems);
+        let declared = build(entry, &declaration, &mut problems);
         if problems.is_empty() {
-            Ok(resource)
+            Ok(declared)
         } else {
             Err(problems)
         }
     }
 
-    async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+    fn fields(&self, spec: &Parameter) -> Fields {
+        let marker = spec.marked_from_env.map(|m| m.then_some(FROM_ENVIRONMENT));
+        let fields = Fields::new()
+            .with("type", &spec.type_)
+            .managed(VALUE_SOURCE, marker.as_ref());
+        let fields = match &spec.value {
+            Some(Contents::Managed(value)) => fields.with_value("value", value.clone()),
+            Some(Contents::Initial(value)) => fields.create_only("value", value.clone()),
+            None => fields,
+        };
+        fields
+            .with("description", &spec.description)
+            .managed("tier", spec.tier.as_ref())
+            .with("allowed_pattern", &spec.allowed_pattern)
+            .with("data_type", &spec.data_type)
+            .managed("key_id", spec.key_id.as_ref())
+            .managed("tags", spec.tags.as_ref())
+    }
+
+    async fn fetch(
+        &self,
+        session: &Session,
+        declared: &Declarations<'_, Parameter>,
+    ) -> Result<Vec<Live<Parameter>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let reads = query_paths(&session.env.scope.parameter_paths)
             .into_iter()
             .map(|path| read_path(&client, path));
-        let mut found: BTreeMap<String, Resource> = BTreeMap::new();
+        let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
         for (metadata, values) in futures::future::try_join_all(reads).await? {
             merge(&mut found, metadata, values);
         }
         found.retain(|name, _| self.in_scope(&session.env, name) && !crate::lock::is_lock_name(name));
         fill_missing_values(&client, &mut found).await?;
-        satisfy_intelligent_tiering(&mut found, desired);
-        let wanted = tags_to_read(&found, desired);
+        satisfy_intelligent_tiering(&mut found, declared);
+        let wanted = tags_to_read(&found, declared);
         let tags = read_tags(&client, wanted).await?;
-        apply_tags(&mut found, desired, tags);
+        apply_tags(&mut found, declared, tags);
         Ok(found.into_values().collect())
     }
 
-    fn replace_reason(&self, field: &str, before: &Value, after: &Value) -> Option<String> {
-        match field {
-            "type" => Some("AWS cannot change a parameter's type in place".into()),
-            "tier" if before.as_str() == Some("Advanced") && after.as_str() == Some("Standard") => {
-                Some("AWS cannot move an Advanced parameter down to Standard".into())
-            }
-            "allowed_pattern" if after.shown() == Some(&Json::Null) => {
-                Some("AWS cannot remove an allowed pattern in place".into())
-            }
-            _ => None,
+    fn replace_reasons(&self, live: &Parameter, desired: &Parameter) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if live.type_ != desired.type_ {
+            reasons.push("AWS cannot change a parameter's type in place".into());
         }
+        if live.tier.as_deref() == Some(Tier::Advanced.as_str())
+            && desired.tier.as_deref() == Some(Tier::Standard.as_str())
+        {
+            reasons.push("AWS cannot move an Advanced parameter down to Standard".into());
+        }
+        if live.allowed_pattern.is_some() && desired.allowed_pattern.is_none() {
+            reasons.push("AWS cannot remove an allowed pattern in place".into());
+        }
+        reasons
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
+    async fn apply(&self, session: &Session, op: Op<'_, Parameter>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let limiter = session.shared(|s| PutLimiter(RateLimiter::per_second(s.env.ssm_put_rate)));
-        let name = change.name.as_str();
-        match change.action {
-            Action::Delete => delete(&client, name).await,
-            Action::Replace => {
+        match op {
+            Op::Delete { name, .. } => delete(&client, name).await,
+            Op::Replace { name, desired, .. } => {
                 delete(&client, name).await?;
-                create(&client, &limiter, desired_of(change)).await
+                create(&client, &limiter, name, desired).await
             }
-            Action::Create => create(&client, &limiter, desired_of(change)).await,
-            Action::Update => update(&client, &limiter, change).await,
+            Op::Create { name, desired } => create(&client, &limiter, name, desired).await,
+            Op::Update { name, live, desired } => update(&client, &limiter, name, live, desired).await,
         }
     }
 }
@@ -184,13 +282,6 @@ impl DynKind for Parameters {
 /// The PutParameter pacing, one per session (a newtype so `Session::shared` tells it apart).
 #[derive(Clone)]
 struct PutLimiter(RateLimiter);
-
-fn desired_of(change: &Change) -> &Resource {
-    change
-        .desired
-        .as_deref()
-        .expect("create, update and replace carry the desired resource")
-}
 
 // --- validation -----------------------------------------------------------------------
 
@@ -237,7 +328,7 @@ fn check_name(entry: &Entry, kind: &Parameters, problems: &mut Vec<Diagnostic>) 
     }
 }
 
-fn check_spec(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
+fn check_spec(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     let sources = [
         spec.value.is_some(),
         spec.value_from_env.is_some(),
@@ -311,7 +402,7 @@ fn check_spec(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) {
 
 /// The rules AWS applies to a value: not empty, within the tier's size, matching the pattern.
 /// The message never quotes the value: it may come from the environment.
-fn check_value(entry: &Entry, spec: &Spec, field: &str, value: &str, problems: &mut Vec<Diagnostic>) {
+fn check_value(entry: &Entry, spec: &Declaration, field: &str, value: &str, problems: &mut Vec<Diagnostic>) {
     let limit = match spec.tier {
         Some(Tier::Advanced | Tier::IntelligentTiering) => ADVANCED_MAX_BYTES,
         _ => STANDARD_MAX_BYTES,
@@ -346,69 +437,55 @@ fn check_value(entry: &Entry, spec: &Spec, field: &str, value: &str, problems: &
 
 // --- desired resource -----------------------------------------------------------------
 
-fn build(entry: &Entry, spec: &Spec, problems: &mut Vec<Diagnostic>) -> Resource {
-    let mut resource = Resource::new(KIND, entry.name);
-    resource.protect = spec.protect;
-    resource.set("type", Value::text(spec.type_.as_str()));
-    set_value(entry, spec, &mut resource, problems);
-    resource.set(
-        "description",
-        spec.description.clone().map_or(Value::null(), Value::text),
-    );
-    if let Some(tier) = spec.tier {
-        resource.set("tier", Value::text(tier.as_str()));
-    }
-    resource.set(
-        "allowed_pattern",
-        spec.allowed_pattern.clone().map_or(Value::null(), Value::text),
-    );
-    resource.set(
-        "data_type",
-        Value::text(spec.data_type.as_deref().unwrap_or("text")),
-    );
-    if spec.type_ == Type::SecureString {
-        resource.set(
-            "key_id",
-            Value::text(spec.key_id.as_deref().unwrap_or(DEFAULT_KEY_ID)),
-        );
-    }
-    if let Some(tags) = &spec.tags {
-        resource.set("tags", Value::Plain(json!(tags)));
-    }
-    resource
+fn build(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) -> Declared<Parameter> {
+    let (value, skip_create) = declared_value(entry, spec, problems);
+    // An `initial_value_from_env` whose variable is unset writes nothing, so there is no
+    // marker to want. Compared like any field, so a parameter written before plumb marked
+    // such values gets its marker on the next apply.
+    let from_env = value.as_ref().is_some_and(|c| c.value().is_sensitive()) || spec.value_from_env.is_some();
+    let secure = spec.type_ == Type::SecureString;
+    let parameter = Parameter {
+        type_: spec.type_.as_str().to_string(),
+        value,
+        marked_from_env: (from_env && !secure).then_some(true),
+        description: spec.description.clone(),
+        tier: spec.tier.map(|t| t.as_str().to_string()),
+        allowed_pattern: spec.allowed_pattern.clone(),
+        data_type: spec.data_type.clone().unwrap_or_else(|| "text".into()),
+        key_id: secure.then(|| spec.key_id.clone().unwrap_or_else(|| DEFAULT_KEY_ID.into())),
+        tags: spec.tags.clone(),
+    };
+    let mut declared = Declared::new(parameter).protect(spec.protect);
+    declared.skip_create = skip_create;
+    declared
 }
 
-fn set_value(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut Vec<Diagnostic>) {
-    // An `initial_value_from_env` whose variable is unset writes nothing, so there is no
-    // marker to want.
-    let initial_unset = spec
-        .initial_value_from_env
-        .as_deref()
-        .is_some_and(|var| matches!(entry.env_var(var), EnvLookup::Unset));
-    let from_env = spec.value_from_env.is_some() || (spec.initial_value_from_env.is_some() && !initial_unset);
-    if from_env && spec.type_ != Type::SecureString {
-        // Compared like any field, so a parameter written before plumb marked such values
-        // gets its marker on the next apply.
-        resource.set(VALUE_SOURCE, Value::text(FROM_ENVIRONMENT));
-    }
+/// The declared value, and why the parameter must not be created yet (its
+/// `initial_value_from_env` variable is unset).
+fn declared_value(
+    entry: &Entry,
+    spec: &Declaration,
+    problems: &mut Vec<Diagnostic>,
+) -> (Option<Contents>, Option<String>) {
     if let Some(literal) = &spec.value {
         let value = match literal {
             Literal::One(text) => Json::String(text.clone()),
             Literal::List(items) => json!(items),
         };
-        resource.set("value", Value::Plain(value));
-    } else if let Some(var) = &spec.value_from_env {
+        return (Some(Contents::Managed(Value::Plain(value))), None);
+    }
+    if let Some(var) = &spec.value_from_env {
         let value = read_env_value(entry, spec, "value_from_env", var, problems);
-        resource.set("value", value.unwrap_or(Value::Unread));
-    } else if let Some(var) = &spec.initial_value_from_env {
-        match entry.env_var(var) {
-            EnvLookup::Unset => {
-                resource.skip_create = Some(format!("set `{var}` to create it"));
-            }
-            _ => {
-                let value = read_env_value(entry, spec, "initial_value_from_env", var, problems);
-                resource.set_create_only("value", value.unwrap_or(Value::Unread));
-            }
+        return (Some(Contents::Managed(value.unwrap_or(Value::Unread))), None);
+    }
+    let Some(var) = &spec.initial_value_from_env else {
+        return (None, None);
+    };
+    match entry.env_var(var) {
+        EnvLookup::Unset => (None, Some(format!("set `{var}` to create it"))),
+        _ => {
+            let value = read_env_value(entry, spec, "initial_value_from_env", var, problems);
+            (Some(Contents::Initial(value.unwrap_or(Value::Unread))), None)
         }
     }
 }
@@ -416,7 +493,7 @@ fn set_value(entry: &Entry, spec: &Spec, resource: &mut Resource, problems: &mut
 /// A value from the environment: always a secret, whatever the type, so it is never shown.
 fn read_env_value(
     entry: &Entry,
-    spec: &Spec,
+    spec: &Declaration,
     field: &str,
     var: &str,
     problems: &mut Vec<Diagnostic>,
@@ -504,7 +581,7 @@ async fn values_by_path(client: &Client, path: &str) -> Result<Values, AwsError>
         .collect())
 }
 
-fn merge(found: &mut BTreeMap<String, Resource>, metadata: Metadata, values: Values) {
+fn merge(found: &mut BTreeMap<String, Live<Parameter>>, metadata: Metadata, values: Values) {
     let mut values: HashMap<String, aws_sdk_ssm::types::Parameter> = values
         .into_iter()
         .filter_map(|p| Some((p.name.clone()?, p)))
@@ -512,39 +589,32 @@ fn merge(found: &mut BTreeMap<String, Resource>, metadata: Metadata, values: Val
     for meta in metadata {
         let Some(name) = meta.name.clone() else { continue };
         let value = values.remove(&name);
-        found.insert(name.clone(), live_resource(&name, &meta, value.as_ref()));
+        found.insert(name.clone(), live_parameter(&name, &meta, value.as_ref()));
     }
 }
 
-fn live_resource(
+fn live_parameter(
     name: &str,
     meta: &aws_sdk_ssm::types::ParameterMetadata,
     value: Option<&aws_sdk_ssm::types::Parameter>,
-) -> Resource {
+) -> Live<Parameter> {
     let type_ = meta.r#type.as_ref().map_or("String", |t| t.as_str()).to_string();
-    let mut resource = Resource::new(KIND, name);
-    resource.version = Some(format!("version {}", meta.version));
-    resource.set("type", Value::text(type_.clone()));
-    if let Some(value) = value.and_then(|v| v.value.as_deref()) {
-        resource.set("value", live_value(&type_, value));
-    }
-    let text_or_null = |s: Option<&str>| s.filter(|s| !s.is_empty()).map_or(Value::null(), Value::text);
-    resource.set("description", text_or_null(meta.description.as_deref()));
-    resource.set("allowed_pattern", text_or_null(meta.allowed_pattern.as_deref()));
-    resource.set(
-        "data_type",
-        Value::text(meta.data_type.as_deref().unwrap_or("text")),
-    );
-    if let Some(tier) = &meta.tier {
-        resource.set("tier", Value::text(tier.as_str()));
-    }
-    if type_ == "SecureString" {
-        resource.set(
-            "key_id",
-            Value::text(meta.key_id.as_deref().unwrap_or(DEFAULT_KEY_ID)),
-        );
-    }
-    resource
+    let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    let secure = type_ == Type::SecureString.as_str();
+    let spec = Parameter {
+        value: value
+            .and_then(|v| v.value.as_deref())
+            .map(|v| Contents::Managed(live_value(&type_, v))),
+        marked_from_env: None,
+        description: text(meta.description.as_deref()),
+        tier: meta.tier.as_ref().map(|t| t.as_str().to_string()),
+        allowed_pattern: text(meta.allowed_pattern.as_deref()),
+        data_type: meta.data_type.clone().unwrap_or_else(|| "text".into()),
+        key_id: secure.then(|| meta.key_id.clone().unwrap_or_else(|| DEFAULT_KEY_ID.into())),
+        tags: None,
+        type_,
+    };
+    Live::new(name, spec).version(Some(format!("version {}", meta.version)))
 }
 
 fn live_value(type_: &str, value: &str) -> Value {
@@ -559,12 +629,12 @@ fn live_value(type_: &str, value: &str) -> Value {
 /// by name, ten at a time.
 async fn fill_missing_values(
     client: &Client,
-    found: &mut BTreeMap<String, Resource>,
+    found: &mut BTreeMap<String, Live<Parameter>>,
 ) -> Result<(), AwsError> {
     let missing: Vec<String> = found
         .values()
-        .filter(|r| r.get("value").is_none())
-        .map(|r| r.name.clone())
+        .filter(|l| l.spec.value.is_none())
+        .map(|l| l.name.clone())
         .collect();
     for batch in missing.chunks(10) {
         let output = client
@@ -579,8 +649,8 @@ async fn fill_missing_values(
                 continue;
             };
             let type_ = parameter.r#type.as_ref().map_or("String", |t| t.as_str());
-            if let Some(resource) = found.get_mut(name) {
-                resource.set("value", live_value(type_, value));
+            if let Some(live) = found.get_mut(name) {
+                live.spec.value = Some(Contents::Managed(live_value(type_, value)));
             }
         }
     }
@@ -591,15 +661,19 @@ async fn fill_missing_values(
 /// (Standard unless the value needs Advanced). Either satisfies the declaration, so the live
 /// tier is read as the declared one instead of planning a change on every run.
 /// (AWS: "Assigning parameter tiers", Intelligent-Tiering.)
-fn satisfy_intelligent_tiering(found: &mut BTreeMap<String, Resource>, desired: &[&Resource]) {
-    for declared in desired {
-        if declared.get_str("tier") != Some(Tier::IntelligentTiering.as_str()) {
+fn satisfy_intelligent_tiering(
+    found: &mut BTreeMap<String, Live<Parameter>>,
+    declared: &Declarations<'_, Parameter>,
+) {
+    let intelligent = Tier::IntelligentTiering.as_str();
+    for (name, declared) in declared {
+        if declared.tier.as_deref() != Some(intelligent) {
             continue;
         }
-        if let Some(live) = found.get_mut(&declared.name)
-            && matches!(live.get_str("tier"), Some("Standard" | "Advanced"))
+        if let Some(live) = found.get_mut(*name)
+            && matches!(live.spec.tier.as_deref(), Some("Standard" | "Advanced"))
         {
-            live.set("tier", Value::text(Tier::IntelligentTiering.as_str()));
+            live.spec.tier = Some(intelligent.to_string());
         }
     }
 }
@@ -607,27 +681,33 @@ fn satisfy_intelligent_tiering(found: &mut BTreeMap<String, Resource>, desired: 
 /// Tags cost one call per parameter, so they are read only where they matter: where `tags`
 /// is declared, and where a plain live value is about to be shown (a deletion, or a value
 /// that differs), to learn from [`FROM_ENV_TAG`] whether that value came from the environment.
-fn tags_to_read(found: &BTreeMap<String, Resource>, desired: &[&Resource]) -> Vec<String> {
-    let declared: HashMap<&str, &Resource> = desired.iter().map(|d| (d.name.as_str(), *d)).collect();
-    let shown_value = |live: &Resource| {
-        let Some(live_value) = live.get("value").filter(|v| !v.is_sensitive()) else {
-            return false;
-        };
-        match declared.get(live.name.as_str()) {
-            None => true,
-            Some(d) => d
-                .field("value")
-                .is_some_and(|f| !f.create_only && !f.value.is_sensitive() && !f.value.same_as(live_value)),
-        }
+fn tags_to_read(
+    found: &BTreeMap<String, Live<Parameter>>,
+    declared: &Declarations<'_, Parameter>,
+) -> Vec<String> {
+    let shown_value = |live: &Live<Parameter>| {
+        let plain = live
+            .spec
+            .value
+            .as_ref()
+            .is_some_and(|c| !c.value().is_sensitive());
+        plain
+            && declared.get(live.name.as_str()).is_none_or(|d| {
+                d.value
+                    .as_ref()
+                    .and_then(Contents::managed)
+                    .is_some_and(|v| !v.is_sensitive())
+                    && d.value_differs(&live.spec)
+            })
     };
-    let declares = |live: &Resource, field: &str| {
+    let declares_marks = |live: &Live<Parameter>| {
         declared
             .get(live.name.as_str())
-            .is_some_and(|d| d.field(field).is_some())
+            .is_some_and(|d| d.tags.is_some() || d.marked_from_env.is_some())
     };
     found
         .values()
-        .filter(|live| declares(live, "tags") || declares(live, VALUE_SOURCE) || shown_value(live))
+        .filter(|live| declares_marks(live) || shown_value(live))
         .map(|live| live.name.clone())
         .collect()
 }
@@ -635,36 +715,31 @@ fn tags_to_read(found: &BTreeMap<String, Resource>, desired: &[&Resource]) -> Ve
 /// Sets `tags` where declared (without plumb's markers) and hides the value of every
 /// parameter whose value plumb wrote from the environment.
 fn apply_tags(
-    found: &mut BTreeMap<String, Resource>,
-    desired: &[&Resource],
+    found: &mut BTreeMap<String, Live<Parameter>>,
+    declared: &Declarations<'_, Parameter>,
     tags: Vec<(String, BTreeMap<String, String>)>,
 ) {
     for (name, mut tags) in tags {
-        let Some(resource) = found.get_mut(&name) else {
+        let Some(live) = found.get_mut(&name) else {
             continue;
         };
-        if tags.remove(FROM_ENV_TAG).is_some() {
-            hide_value(resource);
-            resource.set(VALUE_SOURCE, Value::text(FROM_ENVIRONMENT));
-        } else {
-            resource.set(VALUE_SOURCE, Value::null());
+        let marked = tags.remove(FROM_ENV_TAG).is_some();
+        if marked {
+            hide_value(&mut live.spec);
         }
+        live.spec.marked_from_env = Some(marked);
         tags.retain(|key, _| !key.starts_with("plumb:"));
-        if desired
-            .iter()
-            .any(|d| d.name == name && d.field("tags").is_some())
-        {
-            resource.set("tags", Value::Plain(json!(tags)));
+        if declared.get(name.as_str()).is_some_and(|d| d.tags.is_some()) {
+            live.spec.tags = Some(tags);
         }
     }
 }
 
 /// Makes a live value secret: it came from the environment, so no plan may show it, even
 /// once its declaration is gone or switched to a literal.
-pub fn hide_value(resource: &mut Resource) {
-    let text = resource.get("value").and_then(Value::stored_text);
-    if let Some(text) = text {
-        resource.set("value", Value::Secret(Secret::new(text)));
+fn hide_value(parameter: &mut Parameter) {
+    if let Some(text) = parameter.stored_value() {
+        parameter.value = Some(Contents::Managed(Value::Secret(Secret::new(text))));
     }
 }
 
@@ -696,112 +771,99 @@ async fn read_tags(
 
 // --- writing --------------------------------------------------------------------------
 
-fn tags_of(resource: &Resource) -> BTreeMap<String, String> {
-    resource.decode("tags").unwrap_or_default()
-}
-
 /// A PutParameter request carrying every managed field of `desired`.
 fn put_request(
     client: &Client,
-    desired: &Resource,
+    name: &str,
+    desired: &Parameter,
     value: String,
 ) -> aws_sdk_ssm::operation::put_parameter::builders::PutParameterFluentBuilder {
-    let text = |field: &str| desired.get_str(field).map(str::to_string);
-    let mut request = client
+    client
         .put_parameter()
-        .name(&desired.name)
+        .name(name)
         .value(value)
-        .r#type(ParameterType::from(text("type").unwrap_or_default().as_str()))
-        .set_data_type(text("data_type"))
-        .set_allowed_pattern(text("allowed_pattern"))
-        .set_key_id(text("key_id"));
-    if let Some(tier) = text("tier") {
-        request = request.tier(ParameterTier::from(tier.as_str()));
-    }
-    request
+        .r#type(ParameterType::from(desired.type_.as_str()))
+        .data_type(&desired.data_type)
+        .set_allowed_pattern(desired.allowed_pattern.clone())
+        .set_key_id(desired.key_id.clone())
+        .set_tier(desired.tier.as_deref().map(ParameterTier::from))
 }
 
-/// Whether `desired` writes a value from the environment into a type AWS shows in plain text.
-fn writes_env_value_in_plain(desired: &Resource) -> bool {
-    desired.get("value").is_some_and(Value::is_sensitive) && desired.get_str("type") != Some("SecureString")
+fn tag(key: &str, value: &str) -> Option<Tag> {
+    Tag::builder().key(key).value(value).build().ok()
 }
 
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .expect("key and value are set")
+fn marker_tag() -> Vec<Tag> {
+    tag(FROM_ENV_TAG, "true").into_iter().collect()
 }
 
-async fn create(client: &Client, limiter: &PutLimiter, desired: &Resource) -> Result<(), AwsError> {
-    let value = desired
-        .get("value")
-        .and_then(Value::stored_text)
-        .unwrap_or_default();
-    let mut tags = tags_of(desired);
-    if writes_env_value_in_plain(desired) {
+async fn create(
+    client: &Client,
+    limiter: &PutLimiter,
+    name: &str,
+    desired: &Parameter,
+) -> Result<(), AwsError> {
+    let mut tags = desired.tags.clone().unwrap_or_default();
+    if desired.writes_env_value_in_plain() {
         tags.insert(FROM_ENV_TAG.to_string(), "true".to_string());
     }
-    let tags: Vec<Tag> = tags.iter().map(|(k, v)| tag(k, v)).collect();
-    let request = put_request(client, desired, value)
-        .set_description(desired.get_str("description").map(str::to_string))
+    let tags: Vec<Tag> = tags.iter().filter_map(|(k, v)| tag(k, v)).collect();
+    let request = put_request(client, name, desired, desired.stored_value().unwrap_or_default())
+        .set_description(desired.description.clone())
         .set_tags((!tags.is_empty()).then_some(tags))
         .overwrite(false);
     limiter.0.acquire().await;
     request
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutParameter", &desired.name, e))?;
+        .map_err(|e| AwsError::from_sdk("PutParameter", name, e))?;
     Ok(())
 }
 
-async fn update(client: &Client, limiter: &PutLimiter, change: &Change) -> Result<(), AwsError> {
-    let desired = desired_of(change);
-    let live = change.live.as_deref().expect("an update has a live side");
-    let changed = |field: &str| change.fields.iter().any(|f| f.field == field);
-    let needs_put = change
-        .fields
-        .iter()
-        .any(|f| f.field != "tags" && f.field != VALUE_SOURCE);
-    if changed(VALUE_SOURCE) && !needs_put && writes_env_value_in_plain(desired) {
-        add_tags(client, &desired.name, vec![tag(FROM_ENV_TAG, "true")]).await?;
+async fn update(
+    client: &Client,
+    limiter: &PutLimiter,
+    name: &str,
+    live: &Parameter,
+    desired: &Parameter,
+) -> Result<(), AwsError> {
+    let needs_put = desired.put_differs(live);
+    let marker_differs = desired
+        .marked_from_env
+        .is_some_and(|m| live.marked_from_env != Some(m));
+    if marker_differs && !needs_put && desired.writes_env_value_in_plain() {
+        add_tags(client, name, marker_tag()).await?;
     }
     if needs_put {
+        let managed = desired.value.as_ref().and_then(Contents::managed);
         // A value plumb does not manage (initial_value_from_env) is written back as it is.
-        let value = desired
-            .field("value")
-            .filter(|f| !f.create_only)
-            .map(|f| &f.value)
-            .or_else(|| live.get("value"))
-            .and_then(Value::stored_text)
-            .unwrap_or_default();
-        // An empty description clears the one AWS has: a missing one would keep it.
-        let description = desired.get_str("description").unwrap_or_default().to_string();
-        let from_env =
-            writes_env_value_in_plain(desired) && desired.field("value").is_some_and(|f| !f.create_only);
-        if from_env {
+        let value = match managed {
+            Some(value) => value.stored_text(),
+            None => live.stored_value(),
+        };
+        if desired.writes_env_value_in_plain() && managed.is_some() {
             // Marked before the value is written, so no moment exists where it is unmarked.
-            add_tags(client, &desired.name, vec![tag(FROM_ENV_TAG, "true")]).await?;
+            add_tags(client, name, marker_tag()).await?;
         }
         limiter.0.acquire().await;
-        put_request(client, desired, value)
-            .description(description)
+        // An empty description clears the one AWS has: a missing one would keep it.
+        put_request(client, name, desired, value.unwrap_or_default())
+            .description(desired.description.clone().unwrap_or_default())
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutParameter", &desired.name, e))?;
-        let was_secret = live.get("value").is_some_and(Value::is_sensitive)
-            && live.get_str("type") != Some("SecureString");
-        let now_plain = desired
-            .field("value")
-            .is_some_and(|f| !f.create_only && !f.value.is_sensitive());
+            .map_err(|e| AwsError::from_sdk("PutParameter", name, e))?;
+        let was_secret = live.value.as_ref().is_some_and(|c| c.value().is_sensitive())
+            && live.type_ != Type::SecureString.as_str();
+        let now_plain = managed.is_some_and(|v| !v.is_sensitive());
         if was_secret && now_plain {
-            remove_tags(client, &desired.name, vec![FROM_ENV_TAG.to_string()]).await?;
+            remove_tags(client, name, vec![FROM_ENV_TAG.to_string()]).await?;
         }
     }
-    if changed("tags") {
-        update_tags(client, &desired.name, &tags_of(live), &tags_of(desired)).await?;
+    if let Some(tags) = &desired.tags
+        && live.tags.as_ref() != Some(tags)
+    {
+        update_tags(client, name, &live.tags.clone().unwrap_or_default(), tags).await?;
     }
     Ok(())
 }
@@ -813,7 +875,7 @@ async fn update_tags(
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
     let (removed, set) = kinds::tag_changes(live, desired);
-    let added: Vec<Tag> = set.iter().map(|(k, v)| tag(k, v)).collect();
+    let added: Vec<Tag> = set.iter().filter_map(|(k, v)| tag(k, v)).collect();
     if !removed.is_empty() {
         remove_tags(client, name, removed).await?;
     }
