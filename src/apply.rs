@@ -20,7 +20,7 @@ use futures::StreamExt;
 use indicatif::ProgressBar;
 
 use crate::aws::{AwsError, Session};
-use crate::engine;
+use crate::engine::{self, Sides};
 use crate::interrupt;
 use crate::kinds::DynKind;
 use crate::plan::{Action, Change, EnvPlan};
@@ -83,25 +83,22 @@ impl Outcome {
     }
 }
 
+/// Carries out `plan`, whose changes come with their `sides` position for position.
 pub async fn apply_environment(
     session: &Session,
     plan: &EnvPlan,
+    sides: &[Sides],
     kinds: &[&dyn DynKind],
     progress: &ProgressBar,
 ) -> Outcome {
     let mut outcome = Outcome::default();
+    let work = || plan.changes.iter().zip(sides);
     for kind in kinds.iter().rev() {
-        let deletions = plan
-            .changes
-            .iter()
-            .filter(|c| c.kind == kind.name() && c.action == Action::Delete);
+        let deletions = work().filter(|(c, _)| c.kind == kind.name() && c.action == Action::Delete);
         run_phase(session, plan, *kind, deletions, progress, &mut outcome).await;
     }
     for kind in kinds {
-        let others = plan
-            .changes
-            .iter()
-            .filter(|c| c.kind == kind.name() && c.action != Action::Delete);
+        let others = work().filter(|(c, _)| c.kind == kind.name() && c.action != Action::Delete);
         run_phase(session, plan, *kind, others, progress, &mut outcome).await;
     }
     outcome
@@ -121,11 +118,11 @@ async fn run_phase<'a>(
     session: &Session,
     plan: &EnvPlan,
     kind: &dyn DynKind,
-    changes: impl Iterator<Item = &'a Change>,
+    changes: impl Iterator<Item = (&'a Change, &'a Sides)>,
     progress: &ProgressBar,
     outcome: &mut Outcome,
 ) {
-    let changes: Vec<&Change> = changes.collect();
+    let changes: Vec<(&Change, &Sides)> = changes.collect();
     let started = RefCell::new(vec![false; changes.len()]);
     let mut results: Vec<(usize, Result<(), AwsError>)> = Vec::new();
     let mut out_of_time = false;
@@ -133,7 +130,7 @@ async fn run_phase<'a>(
         let stream = futures::stream::iter(changes.iter().enumerate())
             .take_while(|_| std::future::ready(!interrupt::requested()))
             .inspect(|(i, _)| started.borrow_mut()[*i] = true)
-            .map(|(i, change)| async move { (i, kind.apply(session, change).await) })
+            .map(|(i, (change, sides))| async move { (i, kind.apply(session, change, sides).await) })
             .buffer_unordered(CONCURRENCY)
             .inspect(|_| progress.inc(1));
         tokio::pin!(stream);
@@ -154,7 +151,7 @@ async fn run_phase<'a>(
     }
     let finished: Vec<usize> = results.iter().map(|(i, _)| *i).collect();
     let started = started.into_inner();
-    for (i, change) in changes.iter().enumerate() {
+    for (i, (change, _)) in changes.iter().enumerate() {
         if finished.contains(&i) {
             continue;
         }
@@ -165,13 +162,13 @@ async fn run_phase<'a>(
     }
     let mut existing = Vec::new();
     for (i, result) in results {
-        let change = changes[i];
+        let (change, sides) = changes[i];
         match result {
             Ok(()) => outcome.applied += 1,
             Err(error)
                 if change.action == Action::Create && ALREADY_EXISTS.contains(&error.code.as_str()) =>
             {
-                existing.push((change, error));
+                existing.push((change, sides, error));
             }
             Err(error) => outcome.failures.push(failure(plan, change, error)),
         }
@@ -180,7 +177,7 @@ async fn run_phase<'a>(
         // Reading back and updating would be new writes after the signal.
         outcome
             .not_started
-            .extend(existing.iter().map(|(c, _)| describe(plan, c)));
+            .extend(existing.iter().map(|(c, _, _)| describe(plan, c)));
     } else if !existing.is_empty() {
         finish_existing(session, plan, kind, existing, outcome).await;
     }
@@ -203,18 +200,18 @@ async fn finish_existing(
     session: &Session,
     plan: &EnvPlan,
     kind: &dyn DynKind,
-    existing: Vec<(&Change, AwsError)>,
+    existing: Vec<(&Change, &Sides, AwsError)>,
     outcome: &mut Outcome,
 ) {
     session.invalidate_reads();
     let desired: Vec<_> = existing
         .iter()
-        .filter_map(|(c, _)| c.desired.as_deref())
+        .filter_map(|(_, sides, _)| sides.desired.as_deref())
         .collect();
     let live = match kind.fetch(session, &desired).await {
         Ok(live) => live,
         Err(read_error) => {
-            for (change, error) in existing {
+            for (change, _, error) in existing {
                 let mut error = error;
                 error.message = format!("{} (and reading it back failed: {read_error})", error.message);
                 outcome.failures.push(failure(plan, change, error));
@@ -222,18 +219,20 @@ async fn finish_existing(
             return;
         }
     };
-    for (change, error) in existing {
+    for (change, sides, error) in existing {
         let found = live.iter().find(|l| l.name == change.name).cloned();
-        let (Some(declared), Some(found)) = (change.desired.as_deref(), found) else {
+        let (Some(declared), Some(found)) = (sides.desired.as_deref(), found) else {
             outcome.failures.push(failure(plan, change, error));
             continue;
         };
         match engine::diff(kind, declared.clone(), found) {
             None => outcome.applied += 1,
-            Some(update) if update.action == Action::Update => match kind.apply(session, &update).await {
-                Ok(()) => outcome.applied += 1,
-                Err(error) => outcome.failures.push(failure(plan, change, error)),
-            },
+            Some((update, sides)) if update.action == Action::Update => {
+                match kind.apply(session, &update, &sides).await {
+                    Ok(()) => outcome.applied += 1,
+                    Err(error) => outcome.failures.push(failure(plan, change, error)),
+                }
+            }
             Some(_) => outcome.failures.push(failure(plan, change, error)),
         }
     }

@@ -499,9 +499,15 @@ fn report_outcome(outcome: &Outcome) -> Result<()> {
 
 /// Deletions or replacements of protected resources: refused by plan and apply alike.
 fn protected_refusals(planned: &Planned) -> Vec<String> {
-    let pairs = planned.plan.environments.iter().zip(&planned.sessions);
-    pairs
-        .flat_map(|(env_plan, session)| engine::protected_changes(env_plan, &session.env))
+    planned
+        .environments()
+        .flat_map(|((env_plan, session), sides)| {
+            let work = engine::EnvWork {
+                plan: env_plan.clone(),
+                sides: sides.clone(),
+            };
+            engine::protected_changes(&work, &session.env)
+        })
         .map(|refusal| refusal.to_string())
         .collect()
 }

@@ -195,8 +195,6 @@ mod tests {
             reason: Some("not declared in desired/".into()),
             computed_against: None,
             source: None,
-            desired: None,
-            live: None,
         }
     }
 

@@ -31,7 +31,25 @@ pub struct EnvState<'a> {
     pub live: Vec<Resource>,
 }
 
-pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvPlan {
+/// An environment's plan, and position for position the sides of its changes.
+pub struct EnvWork {
+    pub plan: EnvPlan,
+    pub sides: Vec<Sides>,
+}
+
+/// What apply needs beside a planned change, which the plan (plain data, the same in a plan
+/// file) does not carry: the declared and the live object, with their typed specs and any
+/// secret values.
+#[derive(Clone, Debug, Default)]
+pub struct Sides {
+    pub desired: Option<Arc<Resource>>,
+    pub live: Option<Arc<Resource>>,
+}
+
+/// A change and its sides, while the engine builds and orders them.
+type Planned = (Change, Sides);
+
+pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvWork {
     let mut live: BTreeMap<(&'static str, String), Resource> = state
         .live
         .into_iter()
@@ -63,13 +81,15 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvPlan {
     }
     changes.extend(live.into_values().map(delete));
     sort_changes(&mut changes, kinds);
-    EnvPlan {
+    let (changes, sides) = changes.into_iter().unzip();
+    let plan = EnvPlan {
         environment: state.env.name.clone(),
         account_id: state.account_id,
         region: state.env.region.clone(),
         changes,
         notes,
-    }
+    };
+    EnvWork { plan, sides }
 }
 
 /// Whether a created or deleted resource's field says anything (null, `[]` and `{}` do not).
@@ -82,14 +102,14 @@ fn worth_showing(field: &Field) -> bool {
     }
 }
 
-fn create(desired: Resource) -> Change {
+fn create(desired: Resource) -> Planned {
     let fields = desired
         .fields
         .iter()
         .filter(|(_, f)| worth_showing(f))
         .map(|(name, f)| field_change(name, None, Some(&f.value)))
         .collect();
-    Change {
+    let change = Change {
         action: Action::Create,
         kind: desired.kind.to_string(),
         name: desired.name.clone(),
@@ -97,33 +117,36 @@ fn create(desired: Resource) -> Change {
         reason: None,
         computed_against: None,
         source: None,
+    };
+    let sides = Sides {
         desired: Some(Arc::new(desired)),
         live: None,
-    }
+    };
+    (change, sides)
 }
 
 /// A declaration that takes over a live object under a new name: the old one is deleted and
 /// the new one created (AWS has no rename for such kinds), as one replacement.
-fn rename(desired: Resource, old: Resource) -> Change {
-    let mut change = create(desired);
+fn rename(desired: Resource, old: Resource) -> Planned {
+    let (mut change, mut sides) = create(desired);
     change.action = Action::Replace;
     change.reason = Some(format!(
         "renamed from `{}`: AWS cannot rename it, so it is deleted and created anew",
         old.name
     ));
     change.computed_against = old.version.clone();
-    change.live = Some(Arc::new(old));
-    change
+    sides.live = Some(Arc::new(old));
+    (change, sides)
 }
 
-fn delete(live: Resource) -> Change {
+fn delete(live: Resource) -> Planned {
     let fields = live
         .fields
         .iter()
         .filter(|(_, f)| worth_showing(f))
         .map(|(name, f)| field_change(name, Some(&f.value), None))
         .collect();
-    Change {
+    let change = Change {
         action: Action::Delete,
         kind: live.kind.to_string(),
         name: live.name.clone(),
@@ -134,13 +157,16 @@ fn delete(live: Resource) -> Change {
         }),
         computed_against: live.version.clone(),
         source: None,
+    };
+    let sides = Sides {
         desired: None,
         live: Some(Arc::new(live)),
-    }
+    };
+    (change, sides)
 }
 
 /// The change that brings `live` to `desired` (both of `kind`, same name), if any.
-pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<Change> {
+pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<(Change, Sides)> {
     let null = Value::null();
     let mut fields = Vec::new();
     for (name, Field { value, create_only }) in &desired.fields {
@@ -162,7 +188,7 @@ pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<Cha
     } else {
         Action::Replace
     };
-    Some(Change {
+    let change = Change {
         action,
         kind: desired.kind.to_string(),
         name: desired.name.clone(),
@@ -170,9 +196,12 @@ pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<Cha
         reason: (!replace_reasons.is_empty()).then(|| replace_reasons.join("; ")),
         computed_against: live.version.clone(),
         source: None,
+    };
+    let sides = Sides {
         desired: Some(Arc::new(desired)),
         live: Some(Arc::new(live)),
-    })
+    };
+    Some((change, sides))
 }
 
 /// A field's change; no value is kept when either side is secret.
@@ -195,9 +224,9 @@ fn field_change(name: &str, before: Option<&Value>, after: Option<&Value>) -> Fi
 
 /// Deletions first, dependents before their dependencies (the registry read backwards); then
 /// replacements, creations and updates in registry order; by name within a kind.
-fn sort_changes(changes: &mut [Change], kinds: &[&dyn DynKind]) {
+fn sort_changes(changes: &mut [Planned], kinds: &[&dyn DynKind]) {
     let position = |kind: &str| kinds.iter().position(|k| k.name() == kind).unwrap_or(usize::MAX);
-    changes.sort_by_cached_key(|c| {
+    changes.sort_by_cached_key(|(c, _)| {
         let order = match c.action {
             Action::Delete => kinds.len() - position(&c.kind).min(kinds.len()),
             _ => position(&c.kind),
@@ -264,17 +293,19 @@ impl std::fmt::Display for Refusal {
 
 /// Deletions and replacements of protected resources: `protect = true` on the declaration, or
 /// a name matching the environment's `protect` patterns (which survive a deleted file).
-pub fn protected_changes(plan: &EnvPlan, env: &Environment) -> Vec<Refusal> {
-    let destructive = plan
+pub fn protected_changes(work: &EnvWork, env: &Environment) -> Vec<Refusal> {
+    let destructive = work
+        .plan
         .changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace));
+        .zip(&work.sides)
+        .filter(|(c, _)| matches!(c.action, Action::Delete | Action::Replace));
     destructive
-        .filter_map(|change| {
-            let declared = change.desired.as_ref().is_some_and(|d| d.protect);
+        .filter_map(|(change, sides)| {
+            let declared = sides.desired.as_ref().is_some_and(|d| d.protect);
             // A rename deletes the live object of the old name: its name counts too.
             let names =
-                std::iter::once(change.name.as_str()).chain(change.live.as_ref().map(|l| l.name.as_str()));
+                std::iter::once(change.name.as_str()).chain(sides.live.as_ref().map(|l| l.name.as_str()));
             let names: Vec<&str> = names.collect();
             let pattern = env
                 .protect
@@ -286,7 +317,7 @@ pub fn protected_changes(plan: &EnvPlan, env: &Environment) -> Vec<Refusal> {
                 (false, None) => return None,
             };
             Some(Refusal::Protected {
-                environment: plan.environment.clone(),
+                environment: work.plan.environment.clone(),
                 action: change.action.verb(),
                 kind: change.kind.clone(),
                 name: change.name.clone(),
@@ -316,7 +347,7 @@ pub fn too_many_deletes(plan: &EnvPlan, env: &Environment, allow: Option<usize>)
 mod tests {
     use serde_json::json;
 
-    use super::{EnvState, plan_environment, protected_changes, too_many_deletes};
+    use super::{EnvState, EnvWork, plan_environment, protected_changes, too_many_deletes};
     use crate::config::Environment;
     use crate::kinds::contract::declared_resource;
     use crate::kinds::parameter::{Contents, Parameter, Parameters};
@@ -363,6 +394,10 @@ mod tests {
     }
 
     fn plan(desired: Vec<Resource>, live: Vec<Resource>) -> EnvPlan {
+        work(desired, live).plan
+    }
+
+    fn work(desired: Vec<Resource>, live: Vec<Resource>) -> EnvWork {
         let env = env();
         let state = EnvState {
             env: &env,
@@ -476,11 +511,12 @@ mod tests {
 
     #[test]
     fn protection_and_the_deletion_guard() {
-        let p = plan(
+        let w = work(
             vec![],
             vec![parameter("/app/db/password", "x"), parameter("/app/other", "y")],
         );
-        let refusals = protected_changes(&p, &env());
+        let p = &w.plan;
+        let refusals = protected_changes(&w, &env());
         assert_eq!(refusals.len(), 1);
         assert!(
             refusals[0]
@@ -488,19 +524,19 @@ mod tests {
                 .contains("`/app/db/password` (matches protect pattern `/app/db/*`")
         );
         assert!(
-            too_many_deletes(&p, &env(), None).is_some(),
+            too_many_deletes(p, &env(), None).is_some(),
             "max_deletes = 1, two deletions"
         );
         assert!(
-            too_many_deletes(&p, &env(), Some(2)).is_none(),
+            too_many_deletes(p, &env(), Some(2)).is_none(),
             "--allow-deletes 2"
         );
 
         let mut declared = list_parameter("/app/k", "1");
         declared.protect = true;
-        let p = plan(vec![declared], vec![parameter("/app/k", "1")]);
+        let w = work(vec![declared], vec![parameter("/app/k", "1")]);
         assert!(
-            protected_changes(&p, &env())[0]
+            protected_changes(&w, &env())[0]
                 .to_string()
                 .contains("(protect = true)")
         );

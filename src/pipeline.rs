@@ -11,7 +11,7 @@ use crate::apply::{self, Outcome};
 use crate::aws::Session;
 use crate::cli::Target;
 use crate::config::Environment;
-use crate::engine::{self, EnvState};
+use crate::engine::{self, EnvState, EnvWork, Sides};
 use crate::error::Refused;
 use crate::git;
 use crate::kinds::{self, DynKind};
@@ -22,10 +22,19 @@ use crate::plan::{EnvPlan, Plan};
 use crate::resource::{Resource, Secret, Value};
 use crate::scope;
 
-/// A plan and the sessions it was computed with.
+/// A plan, the sessions it was computed with, and what apply needs beside each change
+/// (per environment, position for position; see [`engine::Sides`]).
 pub struct Planned {
     pub plan: Plan,
     pub sessions: Vec<Session>,
+    pub sides: Vec<Vec<Sides>>,
+}
+
+impl Planned {
+    /// Each environment's plan with its session and the sides of its changes.
+    pub fn environments(&self) -> impl Iterator<Item = ((&EnvPlan, &Session), &Vec<Sides>)> {
+        self.plan.environments.iter().zip(&self.sessions).zip(&self.sides)
+    }
 }
 
 /// load → fetch → plan, for every selected environment (in parallel).
@@ -44,6 +53,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         return Ok(Planned {
             plan: Plan::new(Vec::new()),
             sessions: Vec::new(),
+            sides: Vec::new(),
         });
     };
     let env_vars = if target.without_secrets {
@@ -71,10 +81,17 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
     });
     let planned = try_join_all(work).await;
     spinner.finish_and_clear();
-    let (env_plans, sessions) = planned?.into_iter().unzip();
+    let mut env_plans = Vec::new();
+    let (mut sessions, mut sides) = (Vec::new(), Vec::new());
+    for (work, session) in planned? {
+        env_plans.push(work.plan);
+        sides.push(work.sides);
+        sessions.push(session);
+    }
     Ok(Planned {
         plan: Plan::new(env_plans),
         sessions,
+        sides,
     })
 }
 
@@ -169,7 +186,7 @@ async fn plan_environment(
     base: Option<Vec<Resource>>,
     classify: bool,
     kinds: &[&dyn DynKind],
-) -> Result<(EnvPlan, Session)> {
+) -> Result<(EnvWork, Session)> {
     let env = &desired.env;
     let session = Session::connect(env).await;
     let account_id = check_account(&session).await?;
@@ -186,7 +203,7 @@ async fn plan_environment(
             desired: base,
             live: live.clone(),
         };
-        engine::plan_environment(state, kinds)
+        engine::plan_environment(state, kinds).plan
     });
     let unread = desired
         .resources
@@ -199,17 +216,17 @@ async fn plan_environment(
         desired: desired.resources,
         live,
     };
-    let mut plan = engine::plan_environment(state, kinds);
+    let mut work = engine::plan_environment(state, kinds);
     if let Some(base_plan) = &base_plan {
-        engine::classify(&mut plan, base_plan);
+        engine::classify(&mut work.plan, base_plan);
     }
     if unread > 0 {
-        plan.notes.push(format!(
+        work.plan.notes.push(format!(
             "{unread} value(s) from the environment were not read (plan --without-secrets) and not compared: \
              apply and drift, which hold the secrets, compare them"
         ));
     }
-    Ok((plan, session))
+    Ok((work, session))
 }
 
 /// A live field whose value the base's declaration reads from the environment is secret,
@@ -291,13 +308,13 @@ async fn account_of(
 pub async fn preflight(planned: &Planned) -> Result<Vec<String>> {
     let kinds = kinds::registry();
     let mut refusals = Vec::new();
-    for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
-        for change in &env_plan.changes {
+    for ((env_plan, session), sides) in planned.environments() {
+        for (change, sides) in env_plan.changes.iter().zip(sides) {
             let Some(kind) = kinds.iter().find(|k| k.name() == change.kind) else {
                 continue;
             };
             let why = kind
-                .preflight(session, change)
+                .preflight(session, change, sides)
                 .await
                 .with_context(|| format!("cannot check {} `{}` before applying", change.kind, change.name))?;
             if let Some(why) = why {
@@ -381,8 +398,8 @@ pub async fn execute(planned: &Planned) -> Outcome {
     let total = planned.plan.summary.total() as u64;
     let progress = output::progress_bar(total, "Applying");
     let mut outcome = Outcome::default();
-    for (env_plan, session) in planned.plan.environments.iter().zip(&planned.sessions) {
-        let env_outcome = apply::apply_environment(session, env_plan, &kinds, &progress).await;
+    for ((env_plan, session), sides) in planned.environments() {
+        let env_outcome = apply::apply_environment(session, env_plan, sides, &kinds, &progress).await;
         outcome.absorb(env_outcome);
     }
     progress.finish_and_clear();

@@ -4,13 +4,9 @@
 //! executor ([`crate::apply`]) carries it out. What is serialised here is exactly what a plan
 //! file (`plumb plan --out`) holds, and never a secret: sensitive fields carry no values.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-
-use crate::resource::Resource;
 
 /// Bumped when the JSON form changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
@@ -78,14 +74,10 @@ pub struct Change {
     /// digest: the plan applied after the merge is the same plan, whatever its base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
-    /// What apply needs: the declared resource (with secret values) and the live one.
-    /// Never serialised: a plan file is re-planned, not replayed.
-    #[serde(skip)]
-    pub desired: Option<Arc<Resource>>,
-    #[serde(skip)]
-    pub live: Option<Arc<Resource>>,
 }
 
+/// Two changes are the same change whatever their source: a plan made with `--base` equals
+/// the same plan made without.
 impl PartialEq for Change {
     fn eq(&self, other: &Self) -> bool {
         (

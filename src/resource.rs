@@ -252,54 +252,18 @@ impl Resource {
         }
     }
 
-    /// Sets a managed field.
+    /// Replaces the value of a field it has (the generic code hides values that the base
+    /// revision declares secret; kinds set fields through their specs).
     pub fn set(&mut self, field: &str, value: Value) {
-        self.insert(
-            field,
-            Field {
-                value,
-                create_only: false,
-            },
-        );
-    }
-
-    /// Sets a field sent only on create.
-    pub fn set_create_only(&mut self, field: &str, value: Value) {
-        self.insert(
-            field,
-            Field {
-                value,
-                create_only: true,
-            },
-        );
-    }
-
-    fn insert(&mut self, name: &str, field: Field) {
-        match self.fields.iter_mut().find(|(n, _)| n == name) {
-            Some((_, existing)) => *existing = field,
-            None => self.fields.push((name.to_string(), field)),
+        if let Some((_, existing)) = self.fields.iter_mut().find(|(n, _)| n == field) {
+            existing.value = value;
         }
-    }
-
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
 
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.field(field).map(|f| &f.value)
-    }
-
-    /// A plain field decoded into a typed value (`None` when absent, null or secret): how
-    /// kinds read back the fields they wrote when they build AWS requests.
-    pub fn decode<T: serde::de::DeserializeOwned>(&self, field: &str) -> Option<T> {
-        let value = self.get(field)?.shown()?;
-        if value.is_null() {
-            return None;
-        }
-        serde_json::from_value(value.clone()).ok()
-    }
-
-    pub fn get_str(&self, field: &str) -> Option<&str> {
-        self.get(field).and_then(Value::as_str)
+        self.fields
+            .iter()
+            .find(|(n, _)| n == field)
+            .map(|(_, f)| &f.value)
     }
 }

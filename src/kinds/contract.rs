@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
+use crate::engine::Sides;
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Field, Payload, Reference, Resource, Value};
@@ -258,32 +259,15 @@ pub trait DynKind: Send + Sync {
     fn in_scope(&self, env: &Environment, name: &str) -> bool;
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
-    /// Why changing `field` from `before` to `after` cannot be done in place (kinds not yet
-    /// on the typed contract).
-    fn replace_reason(&self, _field: &str, _before: &Value, _after: &Value) -> Option<String> {
-        None
-    }
     /// Why bringing `live` to `desired` cannot be done in place.
-    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {
-        let null = Value::null();
-        desired
-            .fields
-            .iter()
-            .filter(|(_, f)| !f.create_only)
-            .filter_map(|(name, f)| {
-                let before = live.get(name).unwrap_or(&null);
-                if f.value.same_as(before) {
-                    None
-                } else {
-                    self.replace_reason(name, before, &f.value)
-                }
-            })
-            .collect()
-    }
-    async fn preflight(&self, _session: &Session, _change: &Change) -> Result<Option<String>, AwsError> {
-        Ok(None)
-    }
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError>;
+    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String>;
+    async fn preflight(
+        &self,
+        session: &Session,
+        change: &Change,
+        sides: &Sides,
+    ) -> Result<Option<String>, AwsError>;
+    async fn apply(&self, session: &Session, change: &Change, sides: &Sides) -> Result<(), AwsError>;
 }
 
 #[async_trait]
@@ -322,13 +306,18 @@ impl<K: Kind> DynKind for K {
         }
     }
 
-    async fn preflight(&self, session: &Session, change: &Change) -> Result<Option<String>, AwsError> {
-        let op = op_of::<K>(change)?;
+    async fn preflight(
+        &self,
+        session: &Session,
+        change: &Change,
+        sides: &Sides,
+    ) -> Result<Option<String>, AwsError> {
+        let op = op_of::<K>(change, sides)?;
         Kind::preflight(self, session, &op).await
     }
 
-    async fn apply(&self, session: &Session, change: &Change) -> Result<(), AwsError> {
-        let op = op_of::<K>(change)?;
+    async fn apply(&self, session: &Session, change: &Change, sides: &Sides) -> Result<(), AwsError> {
+        let op = op_of::<K>(change, sides)?;
         Kind::apply(self, session, op).await
     }
 }
@@ -362,10 +351,10 @@ fn spec_of<K: Kind>(resource: &Resource) -> Option<&K::Spec> {
 
 /// The typed operation a planned change of kind `K` stands for. A change whose sides do not
 /// carry `K`'s spec cannot come from the engine; it is reported, never guessed at.
-fn op_of<K: Kind>(change: &Change) -> Result<Op<'_, K::Spec>, AwsError> {
+fn op_of<'a, K: Kind>(change: &'a Change, sides: &'a Sides) -> Result<Op<'a, K::Spec>, AwsError> {
     let name = change.name.as_str();
-    let desired = change.desired.as_deref().and_then(spec_of::<K>);
-    let live = change
+    let desired = sides.desired.as_deref().and_then(spec_of::<K>);
+    let live = sides
         .live
         .as_deref()
         .and_then(|l| Some((l.name.as_str(), spec_of::<K>(l)?)));

@@ -282,8 +282,6 @@ fn seed_plans() -> Vec<String> {
         reason: Some("why".into()),
         computed_against: Some("version 3".into()),
         source: None,
-        desired: None,
-        live: None,
     };
     let field =
         |before: Option<serde_json::Value>, after: Option<serde_json::Value>, sensitive| FieldChange {

@@ -48,7 +48,7 @@ fn plan_of(case: &Path) -> Plan {
                 desired: desired.resources,
                 live,
             };
-            engine::plan_environment(state, &kinds)
+            engine::plan_environment(state, &kinds).plan
         })
         .collect();
     Plan::new(environments)
