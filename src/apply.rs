@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, Session, codes};
 use crate::engine::{self, Sides};
 use crate::interrupt;
 use crate::kinds::DynKind;
@@ -27,14 +27,6 @@ use crate::plan::{Action, Change, EnvPlan};
 
 /// Changes of one kind in flight at once.
 pub const CONCURRENCY: usize = 8;
-
-/// AWS's codes for "a create found its object already there".
-const ALREADY_EXISTS: [&str; 4] = [
-    "ParameterAlreadyExists",
-    "EntityAlreadyExists",
-    "DuplicateRecordException",
-    "ResourceAlreadyExistsException",
-];
 
 #[derive(Debug)]
 pub struct Failure {
@@ -166,7 +158,8 @@ async fn run_phase<'a>(
         match result {
             Ok(()) => outcome.applied += 1,
             Err(error)
-                if change.action == Action::Create && ALREADY_EXISTS.contains(&error.code.as_str()) =>
+                if change.action == Action::Create
+                    && codes::ALREADY_EXISTS.contains(&error.code.as_str()) =>
             {
                 existing.push((change, sides, error));
             }

@@ -175,14 +175,57 @@ fn unreachable_message(error: &dyn std::error::Error) -> String {
     format!("cannot reach {endpoint} ({root}), tried up to {attempts} time(s); {hint}")
 }
 
+/// AWS's error codes that plumb acts on, in one place.
+pub mod codes {
+    /// IAM: the entity does not exist (yet: IAM is eventually consistent).
+    pub const NO_SUCH_ENTITY: &str = "NoSuchEntity";
+    pub const PARAMETER_NOT_FOUND: &str = "ParameterNotFound";
+    /// Budgets: gone already.
+    pub const NOT_FOUND: &str = "NotFoundException";
+    /// Budgets: there already.
+    pub const DUPLICATE_RECORD: &str = "DuplicateRecordException";
+    /// CloudWatch: a dashboard that does not exist (moto and AWS spell it differently).
+    pub const RESOURCE_NOT_FOUND: [&str; 2] = ["ResourceNotFound", "ResourceNotFoundException"];
+    /// "A create found its object already there", per service.
+    pub const ALREADY_EXISTS: [&str; 4] = [
+        "ParameterAlreadyExists",
+        "EntityAlreadyExists",
+        DUPLICATE_RECORD,
+        "ResourceAlreadyExistsException",
+    ];
+}
+
+/// An SDK call's result with its error made an [`AwsError`] naming the call and the resource:
+/// `client.delete_user().user_name(name).send().await.aws("DeleteUser", name)`.
+pub trait SdkResult<T> {
+    fn aws(self, operation: &'static str, resource: &str) -> Result<T, AwsError>;
+}
+
+impl<T, E, R> SdkResult<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    fn aws(self, operation: &'static str, resource: &str) -> Result<T, AwsError> {
+        self.map_err(|e| AwsError::from_sdk(operation, resource, e))
+    }
+}
+
 /// A write whose error says its effect is already there counts as done: a call that
 /// succeeded but answered 500 is retried by the SDK, and the retry finds its own work
-/// (`DuplicateRecordException` for a create, `NotFoundException` for a delete).
-pub fn done_if<T>(result: Result<T, AwsError>, codes: &[&str]) -> Result<(), AwsError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if codes.contains(&error.code.as_str()) => Ok(()),
-        Err(error) => Err(error),
+/// (`DuplicateRecordException` for a create, `NotFoundException` for a delete); a removal
+/// whose object is gone is what it wanted, so a second apply finishes the job.
+pub trait DoneIf {
+    fn done_if(self, codes: &[&str]) -> Result<(), AwsError>;
+}
+
+impl<T> DoneIf for Result<T, AwsError> {
+    fn done_if(self, codes: &[&str]) -> Result<(), AwsError> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(error) if codes.contains(&error.code.as_str()) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::scope;
+use crate::scope::{self, Rule, Scope};
 
 /// PutParameter calls a second that plumb allows itself by default: AWS's default quota.
 pub const DEFAULT_SSM_PUT_RATE: f64 = 3.0;
@@ -60,25 +60,6 @@ fn default_ssm_put_rate() -> f64 {
     DEFAULT_SSM_PUT_RATE
 }
 
-/// What plumb owns in an environment. Empty means "nothing of that kind".
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
-    #[serde(default)]
-    pub parameter_paths: Vec<String>,
-    pub iam_path: Option<String>,
-    #[serde(default)]
-    pub alarm_prefixes: Vec<String>,
-    #[serde(default)]
-    pub dashboard_prefixes: Vec<String>,
-    #[serde(default)]
-    pub budget_prefixes: Vec<String>,
-    /// The settings above that may cover a whole service (`/`, or an empty prefix): an
-    /// explicit opt-in, since such a scope prunes everything of that kind in the account.
-    #[serde(default)]
-    pub whole_service: Vec<String>,
-}
-
 /// Whether `name` can name an environment: a simple identifier (letters, digits, `-`, `_`,
 /// starting with a letter or digit). Names become folder names, markers in PR comments and
 /// lock names, so nothing that could climb out of `desired/` or break a marker is accepted.
@@ -94,8 +75,9 @@ impl Environment {
         self.max_deletes.unwrap_or(DEFAULT_MAX_DELETES)
     }
 
-    /// Checks the rules serde cannot express; returns (field, message) pairs.
-    pub fn check(&self) -> Vec<(&'static str, String)> {
+    /// Checks the rules serde cannot express (`rules`: the kinds' scope rules); returns
+    /// (field, message) pairs.
+    pub fn check(&self, rules: &[Rule]) -> Vec<(String, String)> {
         let mut problems = Vec::new();
         if let Some(account) = &self.account_id
             && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
@@ -114,7 +96,7 @@ impl Environment {
                 "must be a positive number of calls a second".into(),
             ));
         }
-        problems.extend(scope::check(&self.scope));
-        problems
+        let problems = problems.into_iter().map(|(f, m)| (f.to_string(), m));
+        problems.chain(scope::check(&self.scope, rules)).collect()
     }
 }

@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::config::{Config, Environment};
-use crate::kinds::DynKind;
+use crate::kinds::{self, DynKind};
 use crate::resource::Resource;
 use crate::scope;
 use crate::suggest;
@@ -607,9 +607,9 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
             problems.push(env_problem(env, path, message));
             continue;
         }
-        for (field, message) in env.check() {
+        for (field, message) in env.check(&kinds::scope_rules()) {
             let text = format!("environments.{}.{field}: {message}", toml_key(&env.name));
-            let top = field.split('.').next().unwrap_or(field);
+            let top = field.split('.').next().unwrap_or(&field);
             match env.field_origins.get(top) {
                 Some(origin) => problems.push(Diagnostic::at(origin.clone(), text)),
                 None => problems.push(env_problem(env, path, text)),
@@ -641,11 +641,12 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
 /// both, `plan` asks STS.)
 fn overlapping_environments(config: &Config, path: &Path) -> Vec<Diagnostic> {
     let envs: Vec<&Environment> = config.environments.values().collect();
+    let rules = &kinds::scope_rules();
     let mut problems = Vec::new();
     for (i, a) in envs.iter().enumerate() {
         for b in &envs[i + 1..] {
             let same_account = a.account_id.is_some() && a.account_id == b.account_id;
-            let found = scope::overlaps(&a.scope, &b.scope, a.region == b.region);
+            let found = scope::overlaps(&a.scope, &b.scope, a.region == b.region, rules);
             if same_account && !found.is_empty() {
                 problems.push(env_problem(b, path, scope::overlap_message(a, b, &found)));
             }

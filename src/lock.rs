@@ -14,7 +14,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{AwsError, Session, done_if};
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::error::{Interrupted, Refused};
 use crate::interrupt;
 
@@ -203,7 +203,7 @@ async fn read(client: &Client, name: &str) -> Result<Option<Current>> {
         Ok(output) => output,
         Err(e) => {
             let error = AwsError::from_sdk("GetParameter", name, e);
-            if error.code == "ParameterNotFound" {
+            if error.code == codes::PARAMETER_NOT_FOUND {
                 return Ok(None);
             }
             return Err(error).context("cannot read the apply lock");
@@ -258,7 +258,7 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
         .overwrite(false)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutParameter", &takeover, e));
+        .aws("PutParameter", &takeover);
     match claim {
         Ok(_) => {
             let broken = break_if_unchanged(client, &lock, stale).await;
@@ -286,8 +286,10 @@ async fn delete(client: &Client, name: &str) -> Result<()> {
         .name(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteParameter", name, e));
-    done_if(deleted, &["ParameterNotFound"]).context("cannot remove the apply lock")
+        .aws("DeleteParameter", name);
+    deleted
+        .done_if(&[codes::PARAMETER_NOT_FOUND])
+        .context("cannot remove the apply lock")
 }
 
 impl Lock {

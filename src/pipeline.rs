@@ -261,7 +261,7 @@ async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
     for selected in &desired.environments {
         let a = &selected.env;
         for b in all.iter().filter(|b| b.name != a.name) {
-            let overlaps = scope::overlaps(&a.scope, &b.scope, a.region == b.region);
+            let overlaps = scope::overlaps(&a.scope, &b.scope, a.region == b.region, &kinds::scope_rules());
             if overlaps.is_empty() || (a.account_id.is_some() && b.account_id.is_some()) {
                 continue;
             }

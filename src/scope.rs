@@ -11,17 +11,150 @@
 //!
 //! A setting that covers a whole service (`/`, or an empty prefix) must be named in
 //! `scope.whole_service`: a typo there would otherwise let plumb prune an entire account.
+//!
+//! Which settings exist is the kinds' business: each declares its [`Rule`], and the scope
+//! table is read by setting name, so a new kind brings its own setting.
 
-use crate::config::{Environment, Scope};
+use std::collections::BTreeMap;
 
-/// The scope settings, as written in `[environments.NAME.scope]`.
-pub const SETTINGS: [&str; 5] = [
-    "parameter_paths",
-    "iam_path",
-    "alarm_prefixes",
-    "dashboard_prefixes",
-    "budget_prefixes",
-];
+use serde::Deserialize;
+
+use crate::config::Environment;
+use crate::suggest;
+
+/// What plumb owns in an environment: `[environments.NAME.scope]`, one setting per rule that
+/// the kinds declare (see [`Rule`]), read by name. A setting left out owns nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    settings: BTreeMap<String, Setting>,
+    /// The settings that may cover a whole service (`/`, or an empty prefix): an explicit
+    /// opt-in, since such a scope prunes everything of that kind in the account.
+    pub whole_service: Vec<String>,
+}
+
+/// One setting's value as written: a list, or (`iam_path`) one string.
+#[derive(Clone, Debug)]
+enum Setting {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Setting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Setting;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Setting, E> {
+                Ok(Setting::One(value.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Setting, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element::<String>()? {
+                    values.push(value);
+                }
+                Ok(Setting::Many(values))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut settings = BTreeMap::<String, Setting>::deserialize(deserializer)?;
+        let whole_service = match settings.remove("whole_service") {
+            None => Vec::new(),
+            Some(Setting::Many(list)) => list,
+            Some(Setting::One(_)) => {
+                return Err(serde::de::Error::custom(
+                    "`whole_service` is a list of scope settings",
+                ));
+            }
+        };
+        Ok(Scope {
+            settings,
+            whole_service,
+        })
+    }
+}
+
+impl Scope {
+    /// The values of one setting (none when it is not set).
+    pub fn values(&self, setting: &str) -> Vec<&str> {
+        match self.settings.get(setting) {
+            Some(Setting::One(value)) => vec![value.as_str()],
+            Some(Setting::Many(values)) => values.iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Sets a setting (tests, and environments built in code).
+    pub fn set(&mut self, setting: &str, values: &[&str]) {
+        let values = values.iter().map(|v| v.to_string()).collect();
+        self.settings.insert(setting.to_string(), Setting::Many(values));
+    }
+}
+
+/// The shape of a setting's values, and so the rule for the names under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// SSM hierarchies, matched whole segment by segment.
+    Paths,
+    /// One IAM path; an object is in scope by its own IAM path, not its name.
+    IamPath,
+    /// Plain name prefixes (names without hierarchy).
+    Prefixes,
+}
+
+/// How a kind's objects fall in an environment's scope. Kinds declare one
+/// (`Kind::SCOPE`); kinds of one service may share a setting (IAM's `iam_path`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// The setting's key in `[environments.NAME.scope]`.
+    pub setting: &'static str,
+    pub shape: Shape,
+    /// Objects that exist once per account, not per region (IAM, Budgets, dashboards): two
+    /// environments of one account overlap there whatever their regions.
+    pub account_wide: bool,
+    /// What AWS allows in the names the setting covers, and how to say so.
+    pub allows: fn(char) -> bool,
+    pub allowed: &'static str,
+}
+
+impl Rule {
+    /// Whether the setting in `scope` covers the object `name`.
+    pub fn covers(&self, scope: &Scope, name: &str) -> bool {
+        let values = scope.values(self.setting);
+        match self.shape {
+            Shape::Paths => values.iter().any(|p| path_covers(p, name)),
+            Shape::IamPath => values.iter().any(|p| !p.is_empty()),
+            Shape::Prefixes => values.iter().any(|p| name.starts_with(p)),
+        }
+    }
+
+    /// Whether one value covers every object of its service.
+    fn is_whole_service(&self, value: &str) -> bool {
+        match self.shape {
+            Shape::Paths => value.trim_end_matches('/').is_empty(),
+            Shape::IamPath => value == "/",
+            Shape::Prefixes => value.is_empty(),
+        }
+    }
+
+    /// Whether some object could lie under both values.
+    fn overlaps(&self, a: &str, b: &str) -> bool {
+        match self.shape {
+            Shape::Paths => paths_overlap(a, b),
+            Shape::IamPath | Shape::Prefixes => prefixes_overlap(a, b),
+        }
+    }
+}
 
 /// Whether the parameter path `prefix` covers the parameter `name`, segment by segment.
 pub fn path_covers(prefix: &str, name: &str) -> bool {
@@ -30,11 +163,6 @@ pub fn path_covers(prefix: &str, name: &str) -> bool {
         return folder.is_empty() || name.starts_with(&format!("{folder}/"));
     }
     name == prefix || name.starts_with(&format!("{prefix}/"))
-}
-
-/// Whether a name prefix setting (alarms, dashboards, budgets) covers `name`.
-pub fn prefix_covers(prefixes: &[String], name: &str) -> bool {
-    prefixes.iter().any(|p| name.starts_with(p.as_str()))
 }
 
 /// Whether some name could lie under both parameter paths.
@@ -52,105 +180,82 @@ fn prefixes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// The values of one scope setting.
-pub fn values<'a>(scope: &'a Scope, setting: &str) -> Vec<&'a str> {
-    match setting {
-        "parameter_paths" => scope.parameter_paths.iter().map(String::as_str).collect(),
-        "iam_path" => scope.iam_path.iter().map(String::as_str).collect(),
-        "alarm_prefixes" => scope.alarm_prefixes.iter().map(String::as_str).collect(),
-        "dashboard_prefixes" => scope.dashboard_prefixes.iter().map(String::as_str).collect(),
-        "budget_prefixes" => scope.budget_prefixes.iter().map(String::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Whether one value of `setting` covers every object of its service.
-pub fn is_whole_service(setting: &str, value: &str) -> bool {
-    match setting {
-        "parameter_paths" => value.trim_end_matches('/').is_empty(),
-        "iam_path" => value == "/",
-        _ => value.is_empty(),
-    }
-}
-
-/// Problems with the scope of one environment, as (field, message) pairs.
-pub fn check(scope: &Scope) -> Vec<(&'static str, String)> {
+/// Problems with the scope of one environment, as (field, message) pairs; `rules` are the
+/// kinds' (one per setting).
+pub fn check(scope: &Scope, rules: &[Rule]) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    for path in &scope.parameter_paths {
-        if !path.starts_with('/') {
-            problems.push((
-                "scope.parameter_paths",
-                format!("`{path}` must start with `/` (SSM hierarchies are absolute)"),
-            ));
-        }
-    }
-    if let Some(path) = &scope.iam_path
-        && !(path.starts_with('/') && path.ends_with('/'))
-    {
-        problems.push((
-            "scope.iam_path",
-            format!("`{path}` must start and end with `/` (AWS's rule for IAM paths)"),
-        ));
-    }
-    for (setting, allowed) in [
-        ("parameter_paths", "letters, digits and `_ . - /`"),
-        ("iam_path", "printable ASCII without spaces"),
-        ("dashboard_prefixes", "letters, digits, `-` and `_`"),
-        ("alarm_prefixes", "no control characters"),
-        ("budget_prefixes", "no control characters"),
-    ] {
-        for value in values(scope, setting) {
-            if let Some(bad) = value.chars().find(|c| !allowed_in(setting, *c)) {
-                problems.push((
-                    setting_field(setting),
-                    format!(
-                        "`{}` has {bad:?}; AWS allows {allowed} here",
-                        value.escape_debug()
-                    ),
-                ));
-            }
-        }
+    let known = || rules.iter().map(|r| r.setting);
+    for (setting, value) in &scope.settings {
+        let Some(rule) = rules.iter().find(|r| r.setting == setting) else {
+            let hint = suggest::closest(setting, known().chain(["whole_service"]))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            problems.push(("scope".into(), format!("unknown setting `{setting}`{hint}")));
+            continue;
+        };
+        problems.extend(
+            check_setting(rule, value)
+                .into_iter()
+                .map(|m| (format!("scope.{setting}"), m)),
+        );
     }
     for listed in &scope.whole_service {
-        if !SETTINGS.contains(&listed.as_str()) {
+        if !known().any(|s| s == listed) {
+            let settings: Vec<&str> = known().collect();
             problems.push((
-                "scope.whole_service",
+                "scope.whole_service".into(),
                 format!(
                     "`{listed}` is not a scope setting; use one of `{}`",
-                    SETTINGS.join("`, `")
+                    settings.join("`, `")
                 ),
             ));
         }
     }
-    for setting in SETTINGS {
-        let opted_in = scope.whole_service.iter().any(|s| s == setting);
-        for value in values(scope, setting) {
-            if is_whole_service(setting, value) && !opted_in {
-                problems.push(("scope", whole_service_message(setting, value)));
+    for rule in rules {
+        let opted_in = scope.whole_service.iter().any(|s| s == rule.setting);
+        for value in scope.values(rule.setting) {
+            if rule.is_whole_service(value) && !opted_in {
+                problems.push(("scope".into(), whole_service_message(rule.setting, value)));
             }
         }
     }
     problems
 }
 
-/// Whether AWS allows `c` in the names a setting covers.
-fn allowed_in(setting: &str, c: char) -> bool {
-    match setting {
-        "parameter_paths" => c.is_ascii_alphanumeric() || "_.-/".contains(c),
-        "iam_path" => c.is_ascii_graphic(),
-        "dashboard_prefixes" => c.is_ascii_alphanumeric() || c == '-' || c == '_',
-        _ => !c.is_control(),
+/// One setting's problems: its form, AWS's rules for its values, their characters.
+fn check_setting(rule: &Rule, value: &Setting) -> Vec<String> {
+    let values = match (rule.shape, value) {
+        (Shape::IamPath, Setting::One(path)) => vec![path],
+        (Shape::IamPath, Setting::Many(_)) => {
+            return vec!["must be one IAM path (a string), such as \"/app/\"".into()];
+        }
+        (_, Setting::Many(values)) => values.iter().collect(),
+        (_, Setting::One(_)) => return vec!["must be a list of strings".into()],
+    };
+    let mut problems = Vec::new();
+    for value in values {
+        match rule.shape {
+            Shape::Paths if !value.starts_with('/') => {
+                problems.push(format!(
+                    "`{value}` must start with `/` (SSM hierarchies are absolute)"
+                ));
+            }
+            Shape::IamPath if !(value.starts_with('/') && value.ends_with('/')) => {
+                problems.push(format!(
+                    "`{value}` must start and end with `/` (AWS's rule for IAM paths)"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(bad) = value.chars().find(|c| !(rule.allows)(*c)) {
+            problems.push(format!(
+                "`{}` has {bad:?}; AWS allows {} here",
+                value.escape_debug(),
+                rule.allowed
+            ));
+        }
     }
-}
-
-fn setting_field(setting: &str) -> &'static str {
-    match setting {
-        "parameter_paths" => "scope.parameter_paths",
-        "iam_path" => "scope.iam_path",
-        "dashboard_prefixes" => "scope.dashboard_prefixes",
-        "alarm_prefixes" => "scope.alarm_prefixes",
-        _ => "scope.budget_prefixes",
-    }
+    problems
 }
 
 fn whole_service_message(setting: &str, value: &str) -> String {
@@ -161,25 +266,20 @@ fn whole_service_message(setting: &str, value: &str) -> String {
     )
 }
 
-/// Whether a setting's objects are account-wide (IAM, Budgets, CloudWatch dashboards), so
-/// that two environments in one account overlap there whatever their regions.
-pub fn is_account_wide(setting: &str) -> bool {
-    matches!(setting, "iam_path" | "budget_prefixes" | "dashboard_prefixes")
-}
-
 /// Where two scopes of one account overlap: (setting, one value, the other value) for each
 /// overlapping pair; only the account-wide settings when the regions differ.
-pub fn overlaps(a: &Scope, b: &Scope, same_region: bool) -> Vec<(&'static str, String, String)> {
+pub fn overlaps(
+    a: &Scope,
+    b: &Scope,
+    same_region: bool,
+    rules: &[Rule],
+) -> Vec<(&'static str, String, String)> {
     let mut found = Vec::new();
-    for setting in SETTINGS.into_iter().filter(|s| same_region || is_account_wide(s)) {
-        for x in values(a, setting) {
-            for y in values(b, setting) {
-                let overlap = match setting {
-                    "parameter_paths" => paths_overlap(x, y),
-                    _ => prefixes_overlap(x, y),
-                };
-                if overlap {
-                    found.push((setting, x.to_string(), y.to_string()));
+    for rule in rules.iter().filter(|r| same_region || r.account_wide) {
+        for x in a.values(rule.setting) {
+            for y in b.values(rule.setting) {
+                if rule.overlaps(x, y) {
+                    found.push((rule.setting, x.to_string(), y.to_string()));
                 }
             }
         }
@@ -209,7 +309,71 @@ pub fn overlap_message(a: &Environment, b: &Environment, overlaps: &[(&str, Stri
 
 #[cfg(test)]
 mod tests {
-    use super::{path_covers, paths_overlap, prefixes_overlap};
+    use super::{Rule, Scope, Shape, check, path_covers, paths_overlap, prefixes_overlap};
+
+    const RULES: [Rule; 2] = [
+        Rule {
+            setting: "parameter_paths",
+            shape: Shape::Paths,
+            account_wide: false,
+            allows: |c| c != ' ',
+            allowed: "no spaces",
+        },
+        Rule {
+            setting: "iam_path",
+            shape: Shape::IamPath,
+            account_wide: true,
+            allows: |c| c != ' ',
+            allowed: "no spaces",
+        },
+    ];
+
+    fn problems(toml: &str) -> Vec<(String, String)> {
+        let scope: Scope = toml::from_str(toml).unwrap();
+        check(&scope, &RULES)
+    }
+
+    #[test]
+    fn settings_are_the_kinds_and_each_has_its_form() {
+        assert!(problems("parameter_paths = [\"/a/\"]\niam_path = \"/a/\"\n").is_empty());
+        assert_eq!(
+            problems("parameter_path = [\"/a/\"]\n"),
+            [(
+                "scope".to_string(),
+                "unknown setting `parameter_path`; did you mean `parameter_paths`?".to_string()
+            )]
+        );
+        assert_eq!(
+            problems("iam_path = [\"/a/\"]\nparameter_paths = \"/a/\"\n"),
+            [
+                (
+                    "scope.iam_path".to_string(),
+                    "must be one IAM path (a string), such as \"/app/\"".to_string()
+                ),
+                (
+                    "scope.parameter_paths".to_string(),
+                    "must be a list of strings".to_string()
+                ),
+            ]
+        );
+        let wrong: Result<Scope, _> = toml::from_str("iam_path = 5\n");
+        assert!(
+            wrong
+                .unwrap_err()
+                .to_string()
+                .contains("a string or a list of strings")
+        );
+    }
+
+    #[test]
+    fn a_whole_service_needs_its_opt_in() {
+        let found = problems("parameter_paths = [\"/\"]\n");
+        assert!(
+            found[0].1.contains("whole_service = [\"parameter_paths\"]"),
+            "{found:?}"
+        );
+        assert!(problems("parameter_paths = [\"/\"]\nwhole_service = [\"parameter_paths\"]\n").is_empty());
+    }
 
     #[test]
     fn parameter_paths_match_whole_segments() {

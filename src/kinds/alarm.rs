@@ -18,10 +18,10 @@ use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{AwsError, Session};
-use crate::config::Environment;
+use crate::aws::{AwsError, SdkResult, Session};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
+use crate::scope::{Rule, Shape};
 
 pub struct Alarms;
 
@@ -149,16 +149,19 @@ pub struct Alarm {
 impl Kind for Alarms {
     const NOUN: &'static str = "alarm";
     const TABLE: &'static str = "alarms";
+    const SCOPE: Rule = Rule {
+        setting: "alarm_prefixes",
+        shape: Shape::Prefixes,
+        account_wide: false,
+        allows: |c| !c.is_control(),
+        allowed: "no control characters",
+    };
     type Declaration = Declaration;
     type Spec = Alarm;
 
-    fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        crate::scope::prefix_covers(&env.scope.alarm_prefixes, name)
-    }
-
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Alarm>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        check_name(entry, self, &mut problems);
+        check_name(entry, &mut problems);
         check_metric(entry, &declaration, &mut problems);
         check_evaluation(entry, &declaration, &mut problems);
         check_actions(entry, &declaration, &mut problems);
@@ -204,7 +207,7 @@ impl Kind for Alarms {
     ) -> Result<Vec<Live<Alarm>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let mut alarms = Vec::new();
-        for prefix in &session.env.scope.alarm_prefixes {
+        for prefix in session.env.scope.values(Self::SCOPE.setting) {
             alarms.extend(describe(&client, prefix).await?);
         }
         let mut live: BTreeMap<String, (Live<Alarm>, Option<String>)> = BTreeMap::new();
@@ -212,7 +215,7 @@ impl Kind for Alarms {
             let Some(name) = alarm.alarm_name.clone() else {
                 continue;
             };
-            if self.in_scope(&session.env, &name) {
+            if Self::SCOPE.covers(&session.env.scope, &name) {
                 live.insert(name, (live_alarm(&alarm), alarm.alarm_arn.clone()));
             }
         }
@@ -249,7 +252,7 @@ impl Kind for Alarms {
 
 // --- validation -----------------------------------------------------------------------
 
-fn check_name(entry: &Entry, kind: &Alarms, problems: &mut Vec<Diagnostic>) {
+fn check_name(entry: &Entry, problems: &mut Vec<Diagnostic>) {
     let name = entry.name;
     if name.is_empty() || name.chars().count() > 255 {
         problems.push(entry.error(None, "an alarm name must be 1 to 255 characters"));
@@ -257,13 +260,7 @@ fn check_name(entry: &Entry, kind: &Alarms, problems: &mut Vec<Diagnostic>) {
     if name.chars().any(char::is_control) {
         problems.push(entry.error(None, "an alarm name must not contain control characters"));
     }
-    if !kind.in_scope(entry.env, name) {
-        problems.push(kinds::outside_scope(
-            entry,
-            "alarm_prefixes",
-            &entry.env.scope.alarm_prefixes,
-        ));
-    }
+    kinds::check_in_scope(entry, &Alarms::SCOPE, problems);
 }
 
 fn check_metric(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
@@ -619,7 +616,7 @@ async fn describe(client: &Client, prefix: &str) -> Result<Vec<MetricAlarm>, Aws
         .send()
         .try_collect()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeAlarms", prefix, e))?;
+        .aws("DescribeAlarms", prefix)?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.metric_alarms.unwrap_or_default())
@@ -642,7 +639,7 @@ async fn read_declared_tags(
             .resource_arn(&arn)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListTagsForResource", &name, e))?;
+            .aws("ListTagsForResource", &name)?;
         let tags: BTreeMap<String, String> = output
             .tags
             .unwrap_or_default()
@@ -730,10 +727,7 @@ async fn put(client: &Client, name: &str, desired: &Alarm, with_tags: bool) -> R
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
         request = request.set_tags(Some(tags.collect()));
     }
-    request
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutMetricAlarm", name, e))?;
+    request.send().await.aws("PutMetricAlarm", name)?;
     Ok(())
 }
 
@@ -756,7 +750,7 @@ async fn update_tags(
             .set_tag_keys(Some(removed))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("UntagResource", name, e))?;
+            .aws("UntagResource", name)?;
     }
     if !added.is_empty() {
         client
@@ -765,7 +759,7 @@ async fn update_tags(
             .set_tags(Some(added))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("TagResource", name, e))?;
+            .aws("TagResource", name)?;
     }
     Ok(())
 }
@@ -776,7 +770,7 @@ async fn alarm_arn(client: &Client, name: &str) -> Result<String, AwsError> {
         .alarm_names(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeAlarms", name, e))?;
+        .aws("DescribeAlarms", name)?;
     let arn = output.metric_alarms().first().and_then(|a| a.alarm_arn.clone());
     arn.ok_or_else(|| AwsError {
         operation: "DescribeAlarms",
@@ -793,6 +787,6 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .alarm_names(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteAlarms", name, e))?;
+        .aws("DeleteAlarms", name)?;
     Ok(())
 }

@@ -21,10 +21,10 @@ use aws_smithy_types::date_time::Format;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{AwsError, Session, done_if};
-use crate::config::Environment;
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
+use crate::scope::{Rule, Shape};
 
 pub struct Budgets;
 
@@ -161,16 +161,19 @@ impl Budget {
 impl Kind for Budgets {
     const NOUN: &'static str = "budget";
     const TABLE: &'static str = "budgets";
+    const SCOPE: Rule = Rule {
+        setting: "budget_prefixes",
+        shape: Shape::Prefixes,
+        account_wide: true,
+        allows: |c| !c.is_control(),
+        allowed: "no control characters",
+    };
     type Declaration = Declaration;
     type Spec = Budget;
 
-    fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        crate::scope::prefix_covers(&env.scope.budget_prefixes, name)
-    }
-
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Budget>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        check_name(entry, self, &mut problems);
+        check_name(entry, &mut problems);
         check_budget(entry, &declaration, &mut problems);
         check_notifications(entry, &declaration, &mut problems);
         if !problems.is_empty() {
@@ -197,7 +200,7 @@ impl Kind for Budgets {
         session: &Session,
         declared: &Declarations<'_, Budget>,
     ) -> Result<Vec<Live<Budget>>, AwsError> {
-        if session.env.scope.budget_prefixes.is_empty() {
+        if session.env.scope.values(Self::SCOPE.setting).is_empty() {
             return Ok(Vec::new());
         }
         let client = session.shared(|s| Client::new(&s.config));
@@ -210,11 +213,11 @@ impl Kind for Budgets {
             .send()
             .try_collect()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeBudgets", &account, e))?;
+            .aws("DescribeBudgets", &account)?;
         let budgets: Vec<SdkBudget> = pages
             .into_iter()
             .flat_map(|p| p.budgets.unwrap_or_default())
-            .filter(|b| self.in_scope(&session.env, &b.budget_name))
+            .filter(|b| Self::SCOPE.covers(&session.env.scope, &b.budget_name))
             .collect();
         let reads = budgets.into_iter().map(|budget| {
             let (client, account) = (client.clone(), account.clone());
@@ -268,18 +271,12 @@ impl Kind for Budgets {
 
 // --- validation -------------------------------------------------------------------------
 
-fn check_name(entry: &Entry, kind: &Budgets, problems: &mut Vec<Diagnostic>) {
+fn check_name(entry: &Entry, problems: &mut Vec<Diagnostic>) {
     let name = entry.name;
     if name.is_empty() || name.chars().count() > 100 || name.contains([':', '\\']) {
         problems.push(entry.error(None, "a budget name has 1 to 100 characters, without `:` or `\\`"));
     }
-    if !kind.in_scope(entry.env, name) {
-        problems.push(kinds::outside_scope(
-            entry,
-            "budget_prefixes",
-            &entry.env.scope.budget_prefixes,
-        ));
-    }
+    kinds::check_in_scope(entry, &Budgets::SCOPE, problems);
 }
 
 fn one_of(entry: &Entry, field: &str, value: &str, allowed: &[&str], problems: &mut Vec<Diagnostic>) {
@@ -575,7 +572,7 @@ async fn read_notifications(
         .send()
         .try_collect()
         .await
-        .map_err(|e| AwsError::from_sdk("DescribeNotificationsForBudget", budget, e))?;
+        .aws("DescribeNotificationsForBudget", budget)?;
     let mut found = Vec::new();
     for notification in pages
         .into_iter()
@@ -588,7 +585,7 @@ async fn read_notifications(
             .notification(notification.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeSubscribersForNotification", budget, e))?;
+            .aws("DescribeSubscribersForNotification", budget)?;
         let subscribers = output.subscribers.unwrap_or_default();
         let addresses = |kind: SubscriptionType| -> Vec<String> {
             subscribers
@@ -717,7 +714,7 @@ async fn create(client: &Client, account: &str, name: &str, desired: &Budget) ->
         .set_notifications_with_subscribers(Some(with_subscribers))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreateBudget", name, e))?;
+        .aws("CreateBudget", name)?;
     Ok(())
 }
 
@@ -728,7 +725,7 @@ async fn update_budget(client: &Client, account: &str, name: &str, desired: &Bud
         .new_budget(budget_of(name, desired)?)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("UpdateBudget", name, e))?;
+        .aws("UpdateBudget", name)?;
     Ok(())
 }
 
@@ -769,7 +766,7 @@ async fn update_notifications(
                     .new_notification(notification_of(&new, name)?)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("UpdateNotification", name, e))?;
+                    .aws("UpdateNotification", name)?;
                 update_subscribers(client, account, name, &old, &new).await?;
             }
             None => {
@@ -781,8 +778,8 @@ async fn update_notifications(
                     .set_subscribers(Some(subscribers_of(&new, name)?))
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("CreateNotification", name, e));
-                done_if(created, &[DUPLICATE])?;
+                    .aws("CreateNotification", name);
+                created.done_if(&[codes::DUPLICATE_RECORD])?;
             }
         }
     }
@@ -794,15 +791,11 @@ async fn update_notifications(
             .notification(notification_of(&old, name)?)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteNotification", name, e));
-        done_if(deleted, &[NOT_FOUND])?;
+            .aws("DeleteNotification", name);
+        deleted.done_if(&[codes::NOT_FOUND])?;
     }
     Ok(())
 }
-
-/// Budgets' codes for "already there" and "already gone" (see [`done_if`]).
-const DUPLICATE: &str = "DuplicateRecordException";
-const NOT_FOUND: &str = "NotFoundException";
 
 async fn update_subscribers(
     client: &Client,
@@ -822,8 +815,8 @@ async fn update_subscribers(
             .subscriber(gone.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DeleteSubscriber", name, e));
-        done_if(deleted, &[NOT_FOUND])?;
+            .aws("DeleteSubscriber", name);
+        deleted.done_if(&[codes::NOT_FOUND])?;
     }
     for added in after.iter().filter(|s| !before.contains(s)) {
         let created = client
@@ -834,8 +827,8 @@ async fn update_subscribers(
             .subscriber(added.clone())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("CreateSubscriber", name, e));
-        done_if(created, &[DUPLICATE])?;
+            .aws("CreateSubscriber", name);
+        created.done_if(&[codes::DUPLICATE_RECORD])?;
     }
     Ok(())
 }
@@ -848,8 +841,8 @@ async fn delete(client: &Client, account: &str, name: &str) -> Result<(), AwsErr
         .budget_name(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteBudget", name, e));
-    done_if(deleted, &[NOT_FOUND])
+        .aws("DeleteBudget", name);
+    deleted.done_if(&[codes::NOT_FOUND])
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::engine::Sides;
 use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Field, Payload, Reference, Resource, Value};
+use crate::scope::Rule;
 
 /// A resource kind. Implement this; the registry sees it through [`DynKind`].
 #[async_trait]
@@ -29,6 +30,8 @@ pub trait Kind: Send + Sync + 'static {
     const NOUN: &'static str;
     /// The TOML table that declares it: `parameters`.
     const TABLE: &'static str;
+    /// Which setting of the environment's scope owns its objects.
+    const SCOPE: Rule;
     /// The table's shape in TOML; unknown keys are refused (`deny_unknown_fields`).
     type Declaration: DeserializeOwned;
     /// What plumb manages of one object, normalised so that equal means unchanged (sets
@@ -36,9 +39,6 @@ pub trait Kind: Send + Sync + 'static {
     /// by `fetch` from AWS. An `Option` that [`Fields::managed`] shows is not managed when the
     /// declaration leaves it `None`.
     type Spec: Clone + Debug + Send + Sync + 'static;
-
-    /// Whether an object of this name lies in the environment's scope (plumb owns it).
-    fn in_scope(&self, env: &Environment, name: &str) -> bool;
 
     /// Checks one declaration offline and turns it into a spec; reports every problem found.
     fn parse(
@@ -256,6 +256,8 @@ fn plain(value: &impl Serialize) -> Value {
 pub trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     fn table(&self) -> &'static str;
+    fn scope(&self) -> Rule;
+    /// Whether an object of this name lies in the environment's scope (plumb owns it).
     fn in_scope(&self, env: &Environment, name: &str) -> bool;
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
@@ -280,8 +282,12 @@ impl<K: Kind> DynKind for K {
         K::TABLE
     }
 
+    fn scope(&self) -> Rule {
+        K::SCOPE
+    }
+
     fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        Kind::in_scope(self, env, name)
+        K::SCOPE.covers(&env.scope, name)
     }
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {

@@ -13,10 +13,10 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::aws::{AwsError, Session, done_if};
-use crate::config::Environment;
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
+use crate::scope::{Rule, Shape};
 
 pub struct Dashboards;
 
@@ -43,25 +43,22 @@ pub struct Dashboard {
 impl Kind for Dashboards {
     const NOUN: &'static str = "dashboard";
     const TABLE: &'static str = "dashboards";
+    const SCOPE: Rule = Rule {
+        setting: "dashboard_prefixes",
+        shape: Shape::Prefixes,
+        account_wide: true,
+        allows: |c| c.is_ascii_alphanumeric() || c == '-' || c == '_',
+        allowed: "letters, digits, `-` and `_`",
+    };
     type Declaration = Declaration;
     type Spec = Dashboard;
-
-    fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        crate::scope::prefix_covers(&env.scope.dashboard_prefixes, name)
-    }
 
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Dashboard>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         if !NAME.is_match(entry.name) {
             problems.push(entry.error(None, "a dashboard name has 1 to 255 letters, digits, `-` and `_`"));
         }
-        if !self.in_scope(entry.env, entry.name) {
-            problems.push(kinds::outside_scope(
-                entry,
-                "dashboard_prefixes",
-                &entry.env.scope.dashboard_prefixes,
-            ));
-        }
+        kinds::check_in_scope(entry, &Self::SCOPE, &mut problems);
         match body(entry, &declaration) {
             Ok(body) if problems.is_empty() => {
                 let spec = Dashboard {
@@ -88,10 +85,10 @@ impl Kind for Dashboards {
     ) -> Result<Vec<Live<Dashboard>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let mut names = Vec::new();
-        for prefix in &session.env.scope.dashboard_prefixes {
+        for prefix in session.env.scope.values(Self::SCOPE.setting) {
             names.extend(list(&client, prefix).await?);
         }
-        names.retain(|(name, _)| self.in_scope(&session.env, name));
+        names.retain(|(name, _)| Self::SCOPE.covers(&session.env.scope, name));
         names.sort();
         names.dedup();
         let reads = names.into_iter().map(|(name, modified)| {
@@ -102,7 +99,7 @@ impl Kind for Dashboards {
                     .dashboard_name(&name)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("GetDashboard", &name, e))?;
+                    .aws("GetDashboard", &name)?;
                 Ok::<_, AwsError>(Live::new(name, live_dashboard(output.dashboard_body)).version(modified))
             }
         });
@@ -125,7 +122,7 @@ impl Kind for Dashboards {
                     .dashboard_body(desired.body.to_string())
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk("PutDashboard", name, e))?;
+                    .aws("PutDashboard", name)?;
                 Ok(())
             }
         }
@@ -181,7 +178,7 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<(String, Option<Strin
         .send()
         .try_collect()
         .await
-        .map_err(|e| AwsError::from_sdk("ListDashboards", prefix, e))?;
+        .aws("ListDashboards", prefix)?;
     let entries = pages
         .into_iter()
         .flat_map(|p| p.dashboard_entries.unwrap_or_default());
@@ -202,8 +199,8 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .dashboard_names(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteDashboards", name, e));
-    done_if(deleted, &["ResourceNotFound", "ResourceNotFoundException"])
+        .aws("DeleteDashboards", name);
+    deleted.done_if(&codes::RESOURCE_NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -10,11 +10,12 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::GroupDetail;
 use serde::Deserialize;
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
 use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
+use crate::scope::Rule;
 
 pub struct Groups;
 
@@ -41,12 +42,9 @@ pub struct Group {
 impl Kind for Groups {
     const NOUN: &'static str = "group";
     const TABLE: &'static str = "groups";
+    const SCOPE: Rule = iam::SCOPE;
     type Declaration = Declaration;
     type Spec = Group;
-
-    fn in_scope(&self, env: &Environment, _name: &str) -> bool {
-        !iam::iam_path(env).is_empty()
-    }
 
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Group>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
@@ -76,7 +74,7 @@ impl Kind for Groups {
         session: &Session,
         _: &Declarations<'_, Group>,
     ) -> Result<Vec<Live<Group>>, AwsError> {
-        if !self.in_scope(&session.env, "") {
+        if iam::iam_path(&session.env).is_empty() {
             return Ok(Vec::new());
         }
         let snapshot = iam::snapshot(session).await?;
@@ -116,11 +114,7 @@ impl Kind for Groups {
                 remove_members(&client, name).await?;
                 iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
                 let result = client.delete_group().group_name(name).send().await;
-                iam::ignore_not_found(
-                    result
-                        .map(drop)
-                        .map_err(|e| AwsError::from_sdk("DeleteGroup", name, e)),
-                )
+                result.aws("DeleteGroup", name).done_if(&[codes::NO_SUCH_ENTITY])
             }
         }
     }
@@ -147,7 +141,7 @@ async fn create(client: &Client, session: &Session, name: &str) -> Result<(), Aw
         .path(iam::iam_path(&session.env))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreateGroup", name, e))?;
+        .aws("CreateGroup", name)?;
     Ok(())
 }
 
@@ -165,7 +159,7 @@ async fn remove_members(client: &Client, group: &str) -> Result<(), AwsError> {
             Ok(page) => page,
             Err(e) => {
                 let error = AwsError::from_sdk("GetGroup", group, e);
-                return if error.code == "NoSuchEntity" {
+                return if error.code == codes::NO_SUCH_ENTITY {
                     Ok(())
                 } else {
                     Err(error)
@@ -185,11 +179,9 @@ async fn remove_members(client: &Client, group: &str) -> Result<(), AwsError> {
             .user_name(&user)
             .send()
             .await;
-        iam::ignore_not_found(
-            result
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("RemoveUserFromGroup", &user, e)),
-        )?;
+        result
+            .aws("RemoveUserFromGroup", &user)
+            .done_if(&[codes::NO_SUCH_ENTITY])?;
     }
     Ok(())
 }

@@ -20,11 +20,12 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use tokio::sync::OnceCell;
 
-use crate::aws::{AwsError, Session, done_if};
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::Fields;
 use crate::load::{Diagnostic, Entry};
 use crate::resource::Reference;
+use crate::scope::{Rule, Shape};
 
 /// AWS's default quotas (raisable, but a plan that exceeds them fails at apply time).
 pub const MAX_GROUPS_PER_USER: usize = 10;
@@ -77,7 +78,7 @@ async fn read_snapshot(client: Client) -> Result<Arc<Snapshot>, AwsError> {
         .send()
         .try_collect()
         .await
-        .map_err(|e| AwsError::from_sdk("GetAccountAuthorizationDetails", "account", e))?;
+        .aws("GetAccountAuthorizationDetails", "account")?;
     let mut snapshot = Snapshot {
         users: Vec::new(),
         groups: Vec::new(),
@@ -96,8 +97,17 @@ pub async fn account_id(session: &Session) -> Result<String, AwsError> {
     session.caller_account().await
 }
 
+/// The scope rule of IAM's kinds (users, groups, policies): one IAM path, account-wide.
+pub const SCOPE: Rule = Rule {
+    setting: "iam_path",
+    shape: Shape::IamPath,
+    account_wide: true,
+    allows: |c| c.is_ascii_graphic(),
+    allowed: "printable ASCII without spaces",
+};
+
 pub fn iam_path(env: &Environment) -> &str {
-    env.scope.iam_path.as_deref().unwrap_or("")
+    env.scope.values(SCOPE.setting).first().copied().unwrap_or("")
 }
 
 pub fn in_scope(env: &Environment, path: Option<&str>) -> bool {
@@ -464,7 +474,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachGroupPolicy", g, e)),
+                .aws("AttachGroupPolicy", g),
             Principal::User(u) => client
                 .attach_user_policy()
                 .user_name(*u)
@@ -472,7 +482,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachUserPolicy", u, e)),
+                .aws("AttachUserPolicy", u),
             Principal::Role(r) => client
                 .attach_role_policy()
                 .role_name(*r)
@@ -480,12 +490,12 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("AttachRolePolicy", r, e)),
+                .aws("AttachRolePolicy", r),
         }
     }
 
     pub async fn detach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
-        ignore_not_found(match self {
+        let detached = match self {
             Principal::Group(g) => client
                 .detach_group_policy()
                 .group_name(*g)
@@ -493,7 +503,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", g, e)),
+                .aws("DetachGroupPolicy", g),
             Principal::User(u) => client
                 .detach_user_policy()
                 .user_name(*u)
@@ -501,7 +511,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachUserPolicy", u, e)),
+                .aws("DetachUserPolicy", u),
             Principal::Role(r) => client
                 .detach_role_policy()
                 .role_name(*r)
@@ -509,8 +519,9 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DetachRolePolicy", r, e)),
-        })
+                .aws("DetachRolePolicy", r),
+        };
+        detached.done_if(&[codes::NO_SUCH_ENTITY])
     }
 
     async fn put_inline(&self, client: &Client, name: &str, document: &Json) -> Result<(), AwsError> {
@@ -524,7 +535,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("PutGroupPolicy", g, e)),
+                .aws("PutGroupPolicy", g),
             Principal::User(u) => client
                 .put_user_policy()
                 .user_name(*u)
@@ -533,7 +544,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("PutUserPolicy", u, e)),
+                .aws("PutUserPolicy", u),
             Principal::Role(r) => client
                 .put_role_policy()
                 .role_name(*r)
@@ -542,12 +553,12 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("PutRolePolicy", r, e)),
+                .aws("PutRolePolicy", r),
         }
     }
 
     async fn delete_inline(&self, client: &Client, name: &str) -> Result<(), AwsError> {
-        ignore_not_found(match self {
+        let deleted = match self {
             Principal::Group(g) => client
                 .delete_group_policy()
                 .group_name(*g)
@@ -555,7 +566,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DeleteGroupPolicy", g, e)),
+                .aws("DeleteGroupPolicy", g),
             Principal::User(u) => client
                 .delete_user_policy()
                 .user_name(*u)
@@ -563,7 +574,7 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DeleteUserPolicy", u, e)),
+                .aws("DeleteUserPolicy", u),
             Principal::Role(r) => client
                 .delete_role_policy()
                 .role_name(*r)
@@ -571,8 +582,9 @@ impl Principal<'_> {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("DeleteRolePolicy", r, e)),
-        })
+                .aws("DeleteRolePolicy", r),
+        };
+        deleted.done_if(&[codes::NO_SUCH_ENTITY])
     }
 }
 
@@ -607,11 +619,6 @@ pub async fn apply_permissions(
     Ok(())
 }
 
-/// An entity already gone is what a removal wanted: a second apply finishes the job.
-pub fn ignore_not_found(result: Result<(), AwsError>) -> Result<(), AwsError> {
-    done_if(result, &["NoSuchEntity"])
-}
-
 // --- eventual consistency -----------------------------------------------------------------
 
 /// IAM is eventually consistent: a group or policy created a moment ago may still answer
@@ -625,7 +632,7 @@ where
     let mut delay = Duration::from_millis(250);
     for _ in 0..6 {
         match call().await {
-            Err(error) if error.code == "NoSuchEntity" => {
+            Err(error) if error.code == codes::NO_SUCH_ENTITY => {
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 pub use contract::{Declarations, Declared, DynKind, Fields, Kind, Live, Op};
 
 use crate::load::{Diagnostic, Entry};
+use crate::scope::Rule;
 
 /// AWS's tag rules (SSM, IAM and CloudWatch alike): at most 50 tags, keys of 1 to 128
 /// characters not starting with `aws:`, values of at most 256 characters. Keys starting with
@@ -87,15 +88,30 @@ pub fn numbers_by_value(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// The problem of a declared resource outside the environment's scope (`setting` names the
-/// scope setting, `prefixes` its values).
-pub fn outside_scope(entry: &Entry, setting: &str, prefixes: &[String]) -> Diagnostic {
+/// A declaration outside the environment's scope is a problem: plumb never touches it.
+pub fn check_in_scope(entry: &Entry, rule: &Rule, problems: &mut Vec<Diagnostic>) {
+    if rule.covers(&entry.env.scope, entry.name) {
+        return;
+    }
     let message = format!(
-        "outside environment `{}`'s scope ({setting}: `{}`); plumb does not touch it",
+        "outside environment `{}`'s scope ({}: `{}`); plumb does not touch it",
         entry.env.name,
-        prefixes.join("`, `")
+        rule.setting,
+        entry.env.scope.values(rule.setting).join("`, `")
     );
-    entry.error(None, message)
+    problems.push(entry.error(None, message));
+}
+
+/// The scope rule of every kind, each setting once (IAM's kinds share theirs).
+pub fn scope_rules() -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for kind in registry() {
+        let rule = kind.scope();
+        if !rules.iter().any(|r| r.setting == rule.setting) {
+            rules.push(rule);
+        }
+    }
+    rules
 }
 
 /// Every kind, in dependency order.

@@ -17,12 +17,11 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::aws::{AwsError, RateLimiter, Session, done_if};
-use crate::config::Environment;
+use crate::aws::{AwsError, DoneIf, RateLimiter, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry, EnvLookup};
 use crate::resource::{Secret, Value};
-use crate::scope;
+use crate::scope::{Rule, Shape};
 
 pub struct Parameters;
 
@@ -185,19 +184,19 @@ impl Parameter {
 impl Kind for Parameters {
     const NOUN: &'static str = "parameter";
     const TABLE: &'static str = "parameters";
+    const SCOPE: Rule = Rule {
+        setting: "parameter_paths",
+        shape: Shape::Paths,
+        account_wide: false,
+        allows: |c| c.is_ascii_alphanumeric() || "_.-/".contains(c),
+        allowed: "letters, digits and `_ . - /`",
+    };
     type Declaration = Declaration;
     type Spec = Parameter;
 
-    fn in_scope(&self, env: &Environment, name: &str) -> bool {
-        env.scope
-            .parameter_paths
-            .iter()
-            .any(|p| scope::path_covers(p, name))
-    }
-
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Parameter>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        check_name(entry, self, &mut problems);
+        check_name(entry, &mut problems);
         check_spec(entry, &declaration, &mut problems);
         let declared = build(entry, &declaration, &mut problems);
         if problems.is_empty() {
@@ -232,14 +231,17 @@ impl Kind for Parameters {
         declared: &Declarations<'_, Parameter>,
     ) -> Result<Vec<Live<Parameter>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
-        let reads = query_paths(&session.env.scope.parameter_paths)
+        let prefixes = session.env.scope.values(Self::SCOPE.setting);
+        let reads = query_paths(&prefixes)
             .into_iter()
             .map(|path| read_path(&client, path));
         let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
         for (metadata, values) in futures::future::try_join_all(reads).await? {
             merge(&mut found, metadata, values);
         }
-        found.retain(|name, _| self.in_scope(&session.env, name) && !crate::lock::is_lock_name(name));
+        found.retain(|name, _| {
+            Self::SCOPE.covers(&session.env.scope, name) && !crate::lock::is_lock_name(name)
+        });
         fill_missing_values(&client, &mut found).await?;
         satisfy_intelligent_tiering(&mut found, declared);
         let wanted = tags_to_read(&found, declared);
@@ -285,7 +287,7 @@ struct PutLimiter(RateLimiter);
 
 // --- validation -----------------------------------------------------------------------
 
-fn check_name(entry: &Entry, kind: &Parameters, problems: &mut Vec<Diagnostic>) {
+fn check_name(entry: &Entry, problems: &mut Vec<Diagnostic>) {
     let name = entry.name;
     let mut fail = |message: String| problems.push(entry.error(None, message));
     if name.len() > MAX_NAME_LEN {
@@ -319,13 +321,7 @@ fn check_name(entry: &Entry, kind: &Parameters, problems: &mut Vec<Diagnostic>) 
     if first.starts_with("aws") || first.starts_with("ssm") {
         fail("names beginning with `aws` or `ssm` are reserved by AWS".into());
     }
-    if !kind.in_scope(entry.env, name) {
-        problems.push(kinds::outside_scope(
-            entry,
-            "parameter_paths",
-            &entry.env.scope.parameter_paths,
-        ));
-    }
+    kinds::check_in_scope(entry, &Parameters::SCOPE, problems);
 }
 
 fn check_spec(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
@@ -516,7 +512,7 @@ fn read_env_value(
 /// The hierarchy paths to read: each scope prefix cut back to its last `/` (a prefix need not
 /// end at a path boundary; names are filtered by the full prefix afterwards), without paths
 /// that another one already covers.
-fn query_paths(prefixes: &[String]) -> Vec<String> {
+fn query_paths(prefixes: &[&str]) -> Vec<String> {
     let mut paths: Vec<String> = prefixes
         .iter()
         .map(|p| match p.rfind('/') {
@@ -552,10 +548,7 @@ async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError
         .max_results(50)
         .into_paginator()
         .send();
-    let pages: Vec<_> = pages
-        .try_collect()
-        .await
-        .map_err(|e| AwsError::from_sdk("DescribeParameters", path, e))?;
+    let pages: Vec<_> = pages.try_collect().await.aws("DescribeParameters", path)?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.parameters.unwrap_or_default())
@@ -571,10 +564,7 @@ async fn values_by_path(client: &Client, path: &str) -> Result<Values, AwsError>
         .max_results(10)
         .into_paginator()
         .send();
-    let pages: Vec<_> = pages
-        .try_collect()
-        .await
-        .map_err(|e| AwsError::from_sdk("GetParametersByPath", path, e))?;
+    let pages: Vec<_> = pages.try_collect().await.aws("GetParametersByPath", path)?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.parameters.unwrap_or_default())
@@ -643,7 +633,7 @@ async fn fill_missing_values(
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("GetParameters", &batch[0], e))?;
+            .aws("GetParameters", &batch[0])?;
         for parameter in output.parameters.unwrap_or_default() {
             let (Some(name), Some(value)) = (parameter.name.as_deref(), parameter.value.as_deref()) else {
                 continue;
@@ -754,7 +744,7 @@ async fn read_tags(
             .resource_id(&name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListTagsForResource", &name, e))?;
+            .aws("ListTagsForResource", &name)?;
         let tags: BTreeMap<String, String> = output
             .tag_list
             .unwrap_or_default()
@@ -813,10 +803,7 @@ async fn create(
         .set_tags((!tags.is_empty()).then_some(tags))
         .overwrite(false);
     limiter.0.acquire().await;
-    request
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("PutParameter", name, e))?;
+    request.send().await.aws("PutParameter", name)?;
     Ok(())
 }
 
@@ -852,7 +839,7 @@ async fn update(
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("PutParameter", name, e))?;
+            .aws("PutParameter", name)?;
         let was_secret = live.value.as_ref().is_some_and(|c| c.value().is_sensitive())
             && live.type_ != Type::SecureString.as_str();
         let now_plain = managed.is_some_and(|v| !v.is_sensitive());
@@ -893,7 +880,7 @@ async fn add_tags(client: &Client, name: &str, tags: Vec<Tag>) -> Result<(), Aws
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("AddTagsToResource", name, e))?;
+        .aws("AddTagsToResource", name)?;
     Ok(())
 }
 
@@ -905,7 +892,7 @@ async fn remove_tags(client: &Client, name: &str, keys: Vec<String>) -> Result<(
         .set_tag_keys(Some(keys))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("RemoveTagsFromResource", name, e))?;
+        .aws("RemoveTagsFromResource", name)?;
     Ok(())
 }
 
@@ -916,8 +903,8 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .name(name)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeleteParameter", name, e));
-    done_if(deleted, &["ParameterNotFound"])
+        .aws("DeleteParameter", name);
+    deleted.done_if(&[codes::PARAMETER_NOT_FOUND])
 }
 
 #[cfg(test)]
@@ -926,17 +913,13 @@ mod tests {
 
     #[test]
     fn query_paths_cut_prefixes_back_to_a_hierarchy_and_drop_covered_ones() {
-        let prefixes = [
-            "/dev/app/".to_string(),
-            "/dev/app/db/".to_string(),
-            "/dev/web".to_string(),
-        ];
+        let prefixes = ["/dev/app/", "/dev/app/db/", "/dev/web"];
         assert_eq!(query_paths(&prefixes), vec!["/dev".to_string()]);
-        let prefixes = ["/dev/app/".to_string(), "/prod/app/".to_string()];
+        let prefixes = ["/dev/app/", "/prod/app/"];
         assert_eq!(
             query_paths(&prefixes),
             vec!["/dev/app".to_string(), "/prod/app".to_string()]
         );
-        assert_eq!(query_paths(&["/x".to_string()]), vec!["/".to_string()]);
+        assert_eq!(query_paths(&["/x"]), vec!["/".to_string()]);
     }
 }

@@ -10,12 +10,12 @@ use aws_sdk_iam::types::{ManagedPolicyDetail, PolicyUsageType};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::aws::{AwsError, Session};
-use crate::config::Environment;
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::iam::{self, DocumentSource, Principal};
 use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
 use crate::plan::Action;
+use crate::scope::Rule;
 
 pub struct Policies;
 
@@ -42,12 +42,9 @@ pub struct Policy {
 impl Kind for Policies {
     const NOUN: &'static str = "policy";
     const TABLE: &'static str = "policies";
+    const SCOPE: Rule = iam::SCOPE;
     type Declaration = Declaration;
     type Spec = Policy;
-
-    fn in_scope(&self, env: &Environment, _name: &str) -> bool {
-        !iam::iam_path(env).is_empty()
-    }
 
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Policy>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
@@ -92,7 +89,7 @@ impl Kind for Policies {
         session: &Session,
         _: &Declarations<'_, Policy>,
     ) -> Result<Vec<Live<Policy>>, AwsError> {
-        if !self.in_scope(&session.env, "") {
+        if iam::iam_path(&session.env).is_empty() {
             return Ok(Vec::new());
         }
         let snapshot = iam::snapshot(session).await?;
@@ -278,7 +275,7 @@ async fn create(client: &Client, session: &Session, name: &str, desired: &Policy
         .set_description(desired.description.clone())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreatePolicy", name, e))?;
+        .aws("CreatePolicy", name)?;
     Ok(())
 }
 
@@ -300,7 +297,7 @@ async fn new_default_version(client: &Client, arn: &str, desired: &Policy) -> Re
         .set_as_default(true)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreatePolicyVersion", arn, e))?;
+        .aws("CreatePolicyVersion", arn)?;
     Ok(())
 }
 
@@ -313,7 +310,7 @@ async fn list_versions(
         .policy_arn(arn)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("ListPolicyVersions", arn, e))?;
+        .aws("ListPolicyVersions", arn)?;
     Ok(output.versions.unwrap_or_default())
 }
 
@@ -324,7 +321,7 @@ async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<(),
         .version_id(version)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", arn, e))?;
+        .aws("DeletePolicyVersion", arn)?;
     Ok(())
 }
 
@@ -371,7 +368,7 @@ async fn list_entities(client: &Client, arn: &str, usage: PolicyUsageType) -> Re
             Ok(page) => page,
             Err(e) => {
                 let error = AwsError::from_sdk("ListEntitiesForPolicy", arn, e);
-                return if error.code == "NoSuchEntity" {
+                return if error.code == codes::NO_SUCH_ENTITY {
                     Ok(attached)
                 } else {
                     Err(error)
@@ -406,7 +403,7 @@ async fn reattach(client: &Client, arn: &str, attached: &Attachments) -> Result<
 /// as deleted.
 async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
     let versions = match list_versions(client, arn).await {
-        Err(error) if error.code == "NoSuchEntity" => return Ok(()),
+        Err(error) if error.code == codes::NO_SUCH_ENTITY => return Ok(()),
         other => other?,
     };
     for version in versions.iter().filter(|v| !v.is_default_version) {
@@ -415,9 +412,5 @@ async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
         }
     }
     let result = client.delete_policy().policy_arn(arn).send().await;
-    iam::ignore_not_found(
-        result
-            .map(drop)
-            .map_err(|e| AwsError::from_sdk("DeletePolicy", arn, e)),
-    )
+    result.aws("DeletePolicy", arn).done_if(&[codes::NO_SUCH_ENTITY])
 }

@@ -14,12 +14,13 @@ use aws_sdk_iam::types::{Tag, UserDetail};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use crate::aws::{AwsError, Session};
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
 use crate::load::{Diagnostic, Entry};
 use crate::resource::Reference;
+use crate::scope::Rule;
 
 pub struct Users;
 
@@ -58,12 +59,9 @@ pub struct User {
 impl Kind for Users {
     const NOUN: &'static str = "user";
     const TABLE: &'static str = "users";
+    const SCOPE: Rule = iam::SCOPE;
     type Declaration = Declaration;
     type Spec = User;
-
-    fn in_scope(&self, env: &Environment, _name: &str) -> bool {
-        !iam::iam_path(env).is_empty()
-    }
 
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<User>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
@@ -109,7 +107,7 @@ impl Kind for Users {
         session: &Session,
         declared: &Declarations<'_, User>,
     ) -> Result<Vec<Live<User>>, AwsError> {
-        if !self.in_scope(&session.env, "") {
+        if iam::iam_path(&session.env).is_empty() {
             return Ok(Vec::new());
         }
         let snapshot = iam::snapshot(session).await?;
@@ -175,11 +173,7 @@ impl Kind for Users {
                 update_groups(&client, name, &live.groups, &[]).await?;
                 iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
                 let result = client.delete_user().user_name(name).send().await;
-                iam::ignore_not_found(
-                    result
-                        .map(drop)
-                        .map_err(|e| AwsError::from_sdk("DeleteUser", name, e)),
-                )
+                result.aws("DeleteUser", name).done_if(&[codes::NO_SUCH_ENTITY])
             }
         }
     }
@@ -241,7 +235,7 @@ async fn create(
         .set_tags((!tags.is_empty()).then_some(tags))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("CreateUser", name, e))?;
+        .aws("CreateUser", name)?;
     Ok(())
 }
 
@@ -259,11 +253,9 @@ async fn update_groups(
             .user_name(user)
             .send()
             .await;
-        iam::ignore_not_found(
-            result
-                .map(drop)
-                .map_err(|e| AwsError::from_sdk("RemoveUserFromGroup", &group, e)),
-        )?;
+        result
+            .aws("RemoveUserFromGroup", &group)
+            .done_if(&[codes::NO_SUCH_ENTITY])?;
     }
     for group in joined {
         let call = || async {
@@ -274,7 +266,7 @@ async fn update_groups(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| AwsError::from_sdk("AddUserToGroup", &group, e))
+                .aws("AddUserToGroup", &group)
         };
         iam::retry_not_found(call).await?;
     }
@@ -301,7 +293,7 @@ async fn update_tags(
             .set_tag_keys(Some(removed))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("UntagUser", user, e))?;
+            .aws("UntagUser", user)?;
     }
     if !changed.is_empty() {
         client
@@ -310,7 +302,7 @@ async fn update_tags(
             .set_tags(Some(tag_list(&changed)))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("TagUser", user, e))?;
+            .aws("TagUser", user)?;
     }
     Ok(())
 }
@@ -332,12 +324,12 @@ impl Credentials {
             .user_name(user)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListAccessKeys", user, e))?;
+            .aws("ListAccessKeys", user)?;
         let login_profile = match client.get_login_profile().user_name(user).send().await {
             Ok(_) => true,
             Err(e) => {
                 let error = AwsError::from_sdk("GetLoginProfile", user, e);
-                if error.code != "NoSuchEntity" {
+                if error.code != codes::NO_SUCH_ENTITY {
                     return Err(error);
                 }
                 false
@@ -348,19 +340,19 @@ impl Credentials {
             .user_name(user)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListSigningCertificates", user, e))?;
+            .aws("ListSigningCertificates", user)?;
         let ssh_keys = client
             .list_ssh_public_keys()
             .user_name(user)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListSSHPublicKeys", user, e))?;
+            .aws("ListSSHPublicKeys", user)?;
         let mfa_devices = client
             .list_mfa_devices()
             .user_name(user)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ListMFADevices", user, e))?;
+            .aws("ListMFADevices", user)?;
         Ok(Credentials {
             access_keys: access_keys
                 .access_key_metadata
@@ -419,19 +411,15 @@ impl Credentials {
                 .access_key_id(key)
                 .send()
                 .await;
-            iam::ignore_not_found(
-                result
-                    .map(drop)
-                    .map_err(|e| AwsError::from_sdk("DeleteAccessKey", user, e)),
-            )?;
+            result
+                .aws("DeleteAccessKey", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])?;
         }
         if self.login_profile {
             let result = client.delete_login_profile().user_name(user).send().await;
-            iam::ignore_not_found(
-                result
-                    .map(drop)
-                    .map_err(|e| AwsError::from_sdk("DeleteLoginProfile", user, e)),
-            )?;
+            result
+                .aws("DeleteLoginProfile", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])?;
         }
         for certificate in &self.signing_certificates {
             let result = client
@@ -440,11 +428,9 @@ impl Credentials {
                 .certificate_id(certificate)
                 .send()
                 .await;
-            iam::ignore_not_found(
-                result
-                    .map(drop)
-                    .map_err(|e| AwsError::from_sdk("DeleteSigningCertificate", user, e)),
-            )?;
+            result
+                .aws("DeleteSigningCertificate", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])?;
         }
         for key in &self.ssh_keys {
             let result = client
@@ -453,11 +439,9 @@ impl Credentials {
                 .ssh_public_key_id(key)
                 .send()
                 .await;
-            iam::ignore_not_found(
-                result
-                    .map(drop)
-                    .map_err(|e| AwsError::from_sdk("DeleteSSHPublicKey", user, e)),
-            )?;
+            result
+                .aws("DeleteSSHPublicKey", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])?;
         }
         for serial in &self.mfa_devices {
             let result = client
@@ -466,11 +450,9 @@ impl Credentials {
                 .serial_number(serial)
                 .send()
                 .await;
-            iam::ignore_not_found(
-                result
-                    .map(drop)
-                    .map_err(|e| AwsError::from_sdk("DeactivateMFADevice", user, e)),
-            )?;
+            result
+                .aws("DeactivateMFADevice", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])?;
             // A virtual device (its serial is an ARN) would otherwise outlive its user.
             if serial.starts_with("arn:") {
                 let result = client
@@ -478,11 +460,9 @@ impl Credentials {
                     .serial_number(serial)
                     .send()
                     .await;
-                iam::ignore_not_found(
-                    result
-                        .map(drop)
-                        .map_err(|e| AwsError::from_sdk("DeleteVirtualMFADevice", user, e)),
-                )?;
+                result
+                    .aws("DeleteVirtualMFADevice", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])?;
             }
         }
         Ok(())
