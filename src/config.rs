@@ -34,9 +34,9 @@ pub struct Environment {
     pub name: String,
     /// Where its table is in plumb.toml, and each of its keys, for messages.
     #[serde(skip)]
-    pub origin: Option<crate::load::Origin>,
+    pub origin: Option<crate::source::Origin>,
     #[serde(skip)]
-    pub field_origins: BTreeMap<String, crate::load::Origin>,
+    pub field_origins: BTreeMap<String, crate::source::Origin>,
     /// Guard: plan and apply refuse when STS says the credentials are for another account.
     pub account_id: Option<String>,
     pub region: String,

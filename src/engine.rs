@@ -350,7 +350,7 @@ mod tests {
     use super::{EnvState, EnvWork, plan_environment, protected_changes, too_many_deletes};
     use crate::config::Environment;
     use crate::kinds::contract::declared_resource;
-    use crate::kinds::parameter::{Contents, Parameter, Parameters};
+    use crate::kinds::ssm::parameter::{Contents, Parameter, Parameters};
     use crate::kinds::{Declared, registry};
     use crate::plan::{Action, EnvPlan};
     use crate::resource::{Resource, Secret, Value};

@@ -44,4 +44,5 @@ pub mod plan;
 pub mod render;
 pub mod resource;
 pub mod scope;
+pub mod source;
 pub mod suggest;

@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 use crate::aws::{AwsError, Session};
 use crate::config::Environment;
 use crate::engine::Sides;
-use crate::load::{Diagnostic, Entry};
 use crate::plan::{Action, Change};
 use crate::resource::{Field, Payload, Reference, Resource, Value};
 use crate::scope::Rule;
+use crate::source::{Diagnostic, Entry};
 
 /// A resource kind. Implement this; the registry sees it through [`DynKind`].
 #[async_trait]

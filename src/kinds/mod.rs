@@ -1,30 +1,30 @@
-//! Resource kinds: one module per kind, each behind the [`Kind`] trait, listed once in
+//! Resource kinds: one module per kind, grouped by AWS service (`ssm/parameter.rs`,
+//! `iam/{user,group,policy}.rs`, `cloudwatch/{alarm,dashboard}.rs`, `budgets/budget.rs`),
+//! each implementing the typed [`Kind`] contract (see [`contract`]), listed once in
 //! [`registry`].
 //!
 //! The registry's order is the dependency order: apply creates and updates kinds front to
 //! back and deletes them back to front (policies before the groups and users that use them;
 //! users before the groups and policies they use). The engine, the renderers and the executor
-//! know nothing else about kinds.
+//! see kinds only through [`DynKind`].
 //!
-//! To add a kind: write `kinds/<kind>.rs` implementing [`Kind`], add it to [`registry`] at its
-//! place in the dependency order, and add its gaps in moto to `emulator/patches/<service>.py`.
+//! To add a kind: write `kinds/<service>/<kind>.rs` implementing [`Kind`], add it to
+//! [`registry`] at its place in the dependency order, add a fixture folder under
+//! `tests/fixtures/plans/`, and add its gaps in moto to `emulator/patches/<service>.py`
+//! (CONTRIBUTING.md has the steps).
 
-pub mod alarm;
-pub mod budget;
+pub mod budgets;
+pub mod cloudwatch;
 pub mod contract;
-pub mod dashboard;
-pub mod group;
 pub mod iam;
-pub mod parameter;
-pub mod policy;
-pub mod user;
+pub mod ssm;
 
 use std::collections::BTreeMap;
 
 pub use contract::{Declarations, Declared, DynKind, Fields, Kind, Live, Op};
 
-use crate::load::{Diagnostic, Entry};
 use crate::scope::Rule;
+use crate::source::{Diagnostic, Entry};
 
 /// AWS's tag rules (SSM, IAM and CloudWatch alike): at most 50 tags, keys of 1 to 128
 /// characters not starting with `aws:`, values of at most 256 characters. Keys starting with
@@ -117,13 +117,13 @@ pub fn scope_rules() -> Vec<Rule> {
 /// Every kind, in dependency order.
 pub fn registry() -> Vec<&'static dyn DynKind> {
     vec![
-        &policy::Policies,
-        &group::Groups,
-        &user::Users,
-        &parameter::Parameters,
-        &alarm::Alarms,
-        &dashboard::Dashboards,
-        &budget::Budgets,
+        &iam::policy::Policies,
+        &iam::group::Groups,
+        &iam::user::Users,
+        &ssm::parameter::Parameters,
+        &cloudwatch::alarm::Alarms,
+        &cloudwatch::dashboard::Dashboards,
+        &budgets::budget::Budgets,
     ]
 }
 

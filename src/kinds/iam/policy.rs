@@ -13,9 +13,9 @@ use serde_json::Value as Json;
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::iam::{self, DocumentSource, Principal};
 use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry};
 use crate::plan::Action;
 use crate::scope::Rule;
+use crate::source::{Diagnostic, Entry};
 
 pub struct Policies;
 

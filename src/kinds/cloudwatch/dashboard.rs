@@ -15,8 +15,8 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry};
 use crate::scope::{Rule, Shape};
+use crate::source::{Diagnostic, Entry};
 
 pub struct Dashboards;
 

@@ -8,6 +8,10 @@
 //! so a plan of 500 users and 50 groups costs a handful of calls, not thousands. IAM has no
 //! path filter for it, so the snapshot is filtered by `scope.iam_path` on the client side.
 
+pub mod group;
+pub mod policy;
+pub mod user;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -23,9 +27,9 @@ use tokio::sync::OnceCell;
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::Fields;
-use crate::load::{Diagnostic, Entry};
 use crate::resource::Reference;
 use crate::scope::{Rule, Shape};
+use crate::source::{Diagnostic, Entry};
 
 /// AWS's default quotas (raisable, but a plan that exceeds them fails at apply time).
 pub const MAX_GROUPS_PER_USER: usize = 10;

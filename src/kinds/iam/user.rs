@@ -18,9 +18,9 @@ use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry};
 use crate::resource::Reference;
 use crate::scope::Rule;
+use crate::source::{Diagnostic, Entry};
 
 pub struct Users;
 

@@ -14,8 +14,8 @@ use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
 use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry};
 use crate::scope::Rule;
+use crate::source::{Diagnostic, Entry};
 
 pub struct Groups;
 

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, SdkResult, Session};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry};
 use crate::scope::{Rule, Shape};
+use crate::source::{Diagnostic, Entry};
 
 pub struct Alarms;
 

@@ -19,9 +19,9 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, DoneIf, RateLimiter, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
-use crate::load::{Diagnostic, Entry, EnvLookup};
 use crate::resource::{Secret, Value};
 use crate::scope::{Rule, Shape};
+use crate::source::{Diagnostic, Entry, EnvLookup};
 
 pub struct Parameters;
 

@@ -1,0 +1,3 @@
+//! AWS Budgets.
+
+pub mod budget;

@@ -1,0 +1,4 @@
+//! Amazon CloudWatch: metric alarms and dashboards.
+
+pub mod alarm;
+pub mod dashboard;

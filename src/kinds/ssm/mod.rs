@@ -1,0 +1,3 @@
+//! AWS Systems Manager Parameter Store.
+
+pub mod parameter;
