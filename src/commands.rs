@@ -14,7 +14,7 @@ use crate::aws::Session;
 use crate::cli::{Command, Format, Target};
 use crate::comment::{self, ApplyReport};
 use crate::engine;
-use crate::error::{Interrupted, Refused, Status};
+use crate::error::{Interrupted, Status};
 use crate::github::{self, DriftIssue, GitHub};
 use crate::interrupt;
 use crate::kinds;
@@ -23,6 +23,7 @@ use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
 use crate::plan::{FORMAT_VERSION, Plan, PlanFileProblem, parse_plan_file};
+use crate::refusal::Refusal;
 use crate::render;
 use crate::resource::mask;
 
@@ -136,7 +137,7 @@ pub fn report_error(error: &anyhow::Error) {
         output::stderr(&format!("error: {dir} has {count} problem(s)\n"));
         return;
     }
-    let kind = if error.is::<Refused>() {
+    let kind = if error.is::<Refusal>() {
         "refused"
     } else if error.is::<Interrupted>() {
         "interrupted"
@@ -194,8 +195,8 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
         }
         Err(error) => output::stderr(&format!("warning: apply's own checks could not run: {error:#}\n")),
     }
-    if !refusals.is_empty() {
-        bail!(Refused(refusals.join("\n")));
+    if let Some(refusal) = Refusal::all(refusals) {
+        bail!(refusal);
     }
     Ok(if detailed && planned.plan.has_changes() {
         Status::Changes
@@ -268,33 +269,12 @@ async fn print_pr_digest(github: &GitHub, pr: u64, env: Option<&str>) -> Result<
     let Some((_, body)) = github.find_comment(pr, comment::PLAN_MARKER).await? else {
         bail!("pull request #{pr} has no plumb plan comment");
     };
-    let marker = match env {
-        Some(env) => format!("<!-- plumb-digest:{env}: "),
-        None => "<!-- plumb-digest: ".to_string(),
-    };
-    // The footer comes after everything a plan can put in the comment: its markers are the
-    // last ones, whatever a value or a name may contain.
-    let digest = body
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(marker.as_str())?.strip_suffix(" -->"))
-        .filter(|d| is_digest(d));
-    let Some(digest) = digest else {
+    let Some(digest) = crate::plan::find_digest_marker(&body, env) else {
         let what = env.map(|e| format!(" for `{e}`")).unwrap_or_default();
         bail!("the plan comment of #{pr} has no digest{what}");
     };
     output::stdout(&format!("{digest}\n"));
     Ok(Status::Clean)
-}
-
-/// `sha256:` and 64 lowercase hex digits.
-fn is_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 /// GitHub Actions shows `$GITHUB_STEP_SUMMARY` on the run's page: the full plan goes there.
@@ -360,19 +340,19 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
     if let Some(expected) = &options.expect_digest
         && expected != &planned.plan.digest
     {
-        bail!(Refused(format!(
-            "the plan's digest is {}, not the expected {expected}: desired/ or live state changed since it was reviewed",
-            planned.plan.digest
-        )));
+        bail!(Refusal::DigestMismatch {
+            actual: planned.plan.digest.clone(),
+            expected: expected.clone(),
+        });
     }
     let mut refusals = protected_refusals(&planned);
     refusals.extend(delete_guard_refusals(&planned, options.allow_deletes));
     if refusals.is_empty() && planned.plan.has_changes() {
         refusals.extend(pipeline::preflight(&planned).await?);
     }
-    if !refusals.is_empty() {
+    if let Some(refusal) = Refusal::all(refusals) {
         output::stdout(&render_plan(&planned.plan, Format::Text, target.verbose));
-        bail!(Refused(refusals.join("\n")));
+        bail!(refusal);
     }
     if !planned.plan.has_changes() {
         output::stdout("No changes. Live AWS matches desired/.\n");
@@ -498,7 +478,7 @@ fn report_outcome(outcome: &Outcome) -> Result<()> {
 }
 
 /// Deletions or replacements of protected resources: refused by plan and apply alike.
-fn protected_refusals(planned: &Planned) -> Vec<String> {
+fn protected_refusals(planned: &Planned) -> Vec<Refusal> {
     planned
         .environments()
         .flat_map(|((env_plan, session), sides)| {
@@ -508,16 +488,14 @@ fn protected_refusals(planned: &Planned) -> Vec<String> {
             };
             engine::protected_changes(&work, &session.env)
         })
-        .map(|refusal| refusal.to_string())
         .collect()
 }
 
 /// The deletion guard (`max_deletes`, `--allow-deletes`): it binds `apply` only.
-fn delete_guard_refusals(planned: &Planned, allow_deletes: Option<usize>) -> Vec<String> {
+fn delete_guard_refusals(planned: &Planned, allow_deletes: Option<usize>) -> Vec<Refusal> {
     let pairs = planned.plan.environments.iter().zip(&planned.sessions);
     pairs
         .filter_map(|(env_plan, session)| engine::too_many_deletes(env_plan, &session.env, allow_deletes))
-        .map(|refusal| refusal.to_string())
         .collect()
 }
 
@@ -579,13 +557,15 @@ fn read_plan_file(path: &Path) -> Result<Plan> {
         Err(PlanFileProblem::Format(found)) => {
             bail!("`{shown}` has plan format {found}, this plumb reads format {FORMAT_VERSION}: plan again")
         }
-        Err(PlanFileProblem::BadName(name)) => bail!(Refused(format!(
-            "`{shown}` names {name:?}, which is not a valid environment name: not a plan plumb wrote"
-        ))),
-        Err(PlanFileProblem::Tampered { claimed, actual }) => bail!(Refused(format!(
-            "`{shown}` does not match its digest (it says {claimed}, its changes hash to {actual}): \
-             it was changed after plumb wrote it; nothing was applied. Plan again."
-        ))),
+        Err(PlanFileProblem::BadName(name)) => bail!(Refusal::PlanFileName {
+            file: shown.to_string(),
+            name,
+        }),
+        Err(PlanFileProblem::Tampered { claimed, actual }) => bail!(Refusal::PlanFileEdited {
+            file: shown.to_string(),
+            claimed,
+            actual,
+        }),
     }
 }
 
@@ -638,8 +618,5 @@ fn check_not_stale(saved: &Plan, fresh: &Plan) -> Result<()> {
     if lines.is_empty() {
         lines.push("  the same changes in another account or region".into());
     }
-    bail!(Refused(format!(
-        "the plan is stale: live state or desired/ changed since it was made; nothing was applied. Plan again.\n{}",
-        lines.join("\n")
-    )))
+    bail!(Refusal::StalePlan { differences: lines })
 }

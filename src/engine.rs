@@ -21,6 +21,7 @@ use crate::config::Environment;
 use crate::glob;
 use crate::kinds::DynKind;
 use crate::plan::{Action, Change, EnvPlan, FieldChange, Source};
+use crate::refusal::Refusal;
 use crate::resource::{Field, Resource, Value};
 
 /// Everything the plan for one environment is computed from.
@@ -244,50 +245,6 @@ pub fn classify(head: &mut EnvPlan, base: &EnvPlan) {
                 == (change.action, &change.kind, &change.name, &change.fields)
         });
         change.source = Some(if before { Source::Drift } else { Source::ThisChange });
-    }
-}
-
-/// Why carrying out this plan must be refused before any write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    Protected {
-        environment: String,
-        action: &'static str,
-        kind: String,
-        name: String,
-        rule: String,
-    },
-    TooManyDeletes {
-        environment: String,
-        count: usize,
-        limit: usize,
-    },
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Protected {
-                environment,
-                action,
-                kind,
-                name,
-                rule,
-            } => write!(
-                f,
-                "{environment}: the plan would {action} protected {kind} `{name}` ({rule}); \
-                 remove the protection first if this is intended"
-            ),
-            Refusal::TooManyDeletes {
-                environment,
-                count,
-                limit,
-            } => write!(
-                f,
-                "{environment}: the plan deletes or replaces {count} resources, more than the \
-                 {limit} allowed; check the plan, then pass --allow-deletes {count}"
-            ),
-        }
     }
 }
 

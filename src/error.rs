@@ -2,11 +2,7 @@
 
 use std::process::ExitCode;
 
-/// A refusal: plumb could have gone on but must not (stale plan, digest mismatch, deletion
-/// guard, protected resource, wrong account). Exit code 3.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+use crate::refusal::Refusal;
 
 /// What a command ended with, when it did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,7 +15,7 @@ pub enum Status {
 
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
-pub const EXIT_REFUSED: u8 = 3;
+pub const EXIT_REFUSED: u8 = crate::refusal::EXIT_CODE;
 /// A command-line usage error (EX_USAGE): no success path uses it, so a mistyped flag in a CI
 /// script is never read as "changes present".
 pub const EXIT_USAGE: u8 = 64;
@@ -45,7 +41,7 @@ pub fn exit_code(result: &anyhow::Result<Status>) -> ExitCode {
     match result {
         Ok(Status::Clean) => ExitCode::SUCCESS,
         Ok(Status::Changes) => ExitCode::from(EXIT_CHANGES),
-        Err(error) if error.is::<Refused>() => ExitCode::from(EXIT_REFUSED),
+        Err(error) if error.is::<Refusal>() => ExitCode::from(EXIT_REFUSED),
         Err(error) if error.is::<Interrupted>() => ExitCode::from(EXIT_INTERRUPTED),
         Err(_) => ExitCode::from(EXIT_ERROR),
     }

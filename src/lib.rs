@@ -41,6 +41,7 @@ pub mod lock;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod refusal;
 pub mod render;
 pub mod resource;
 pub mod scope;

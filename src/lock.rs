@@ -15,8 +15,9 @@ use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
-use crate::error::{Interrupted, Refused};
+use crate::error::Interrupted;
 use crate::interrupt;
+use crate::refusal::Refusal;
 
 pub const LOCK_PREFIX: &str = "/plumb/lock/";
 /// How long a lock holds when its holder never releases it (killed with SIGKILL, say).
@@ -139,11 +140,10 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
             continue;
         }
         if started.elapsed() >= wait {
-            bail!(Refused(format!(
-                "environment `{environment}` is locked by another apply: {}. Wait for it (or pass \
-                 --lock-timeout), or run `plumb unlock --env {environment}` if it is stale",
-                other.describe()
-            )));
+            bail!(Refusal::Locked {
+                environment: environment.clone(),
+                holder: other.describe(),
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}

@@ -12,13 +12,13 @@ use crate::aws::Session;
 use crate::cli::Target;
 use crate::config::Environment;
 use crate::engine::{self, EnvState, EnvWork, Sides};
-use crate::error::Refused;
 use crate::git;
 use crate::kinds::{self, DynKind};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
 use crate::lock::{self, Lock};
 use crate::output;
 use crate::plan::{EnvPlan, Plan};
+use crate::refusal::Refusal;
 use crate::resource::{Resource, Secret, Value};
 use crate::scope;
 
@@ -269,15 +269,14 @@ async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
             let account_b = account_of(b, &mut accounts).await;
             match (account_a, account_b) {
                 (Ok(x), Ok(y)) if x != y => continue,
-                (Ok(_), Ok(_)) => bail!(Refused(format!(
-                    "{} (STS says both credentials reach one account; set account_id on both if they are meant to differ)",
-                    scope::overlap_message(a, b, &overlaps)
-                ))),
-                (Err(why), _) | (_, Err(why)) => bail!(Refused(format!(
-                    "environments `{}` and `{}` have overlapping scopes, and plumb cannot tell \
-                     whether they share an account ({why}); set account_id on both",
-                    a.name, b.name
-                ))),
+                (Ok(_), Ok(_)) => bail!(Refusal::SharedAccount {
+                    overlap: scope::overlap_message(a, b, &overlaps)
+                }),
+                (Err(why), _) | (_, Err(why)) => bail!(Refusal::UnknownAccounts {
+                    a: a.name.clone(),
+                    b: b.name.clone(),
+                    why
+                }),
             }
         }
     }
@@ -305,7 +304,7 @@ async fn account_of(
 }
 
 /// Every change's preflight check (see [`Kind::preflight`]), before any write.
-pub async fn preflight(planned: &Planned) -> Result<Vec<String>> {
+pub async fn preflight(planned: &Planned) -> Result<Vec<Refusal>> {
     let kinds = kinds::registry();
     let mut refusals = Vec::new();
     for ((env_plan, session), sides) in planned.environments() {
@@ -318,7 +317,10 @@ pub async fn preflight(planned: &Planned) -> Result<Vec<String>> {
                 .await
                 .with_context(|| format!("cannot check {} `{}` before applying", change.kind, change.name))?;
             if let Some(why) = why {
-                refusals.push(format!("{}: {why}", env_plan.environment));
+                refusals.push(Refusal::Preflight {
+                    environment: env_plan.environment.clone(),
+                    reason: why,
+                });
             }
         }
     }
@@ -372,10 +374,11 @@ pub async fn check_account(session: &Session) -> Result<Option<String>> {
         .await
         .with_context(|| format!("cannot check the account of environment `{}`", session.env.name))?;
     if &actual != expected {
-        bail!(Refused(format!(
-            "environment `{}` is account {expected}, but the credentials are for account {actual}",
-            session.env.name
-        )));
+        bail!(Refusal::WrongAccount {
+            environment: session.env.name.clone(),
+            expected: expected.clone(),
+            actual,
+        });
     }
     Ok(Some(actual))
 }

@@ -220,6 +220,57 @@ pub fn digest(environments: &[EnvPlan]) -> String {
     format!("sha256:{:x}", Sha256::digest(&bytes))
 }
 
+/// The hidden marker that carries a digest in a PR comment: the whole plan's
+/// (`<!-- plumb-digest: sha256:… -->`) or one environment's
+/// (`<!-- plumb-digest:dev: sha256:… -->`). Environment names are simple identifiers (the
+/// loader and the plan-file reader refuse others); anything else is replaced all the same, so
+/// no name can close the comment or forge another marker.
+pub fn digest_marker(environment: Option<&str>, digest: &str) -> String {
+    match environment {
+        None => format!("{MARKER_START}: {digest} -->"),
+        Some(environment) => {
+            let safe: String = environment
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("{MARKER_START}:{safe}: {digest} -->")
+        }
+    }
+}
+
+const MARKER_START: &str = "<!-- plumb-digest";
+
+/// The digest that `body` (a PR comment) carries in its marker for `environment` (the whole
+/// plan's with `None`). The footer comes after everything a plan can put in the comment, so
+/// the last marker line counts, whatever a value or a name above it may contain; a marker
+/// whose digest is not `sha256:` and 64 lowercase hex digits counts as none.
+pub fn find_digest_marker<'a>(body: &'a str, environment: Option<&str>) -> Option<&'a str> {
+    let start = match environment {
+        Some(environment) => format!("{MARKER_START}:{environment}: "),
+        None => format!("{MARKER_START}: "),
+    };
+    body.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix(start.as_str())?.strip_suffix(" -->"))
+        .filter(|d| is_digest(d))
+}
+
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// Why a plan file cannot be used.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PlanFileProblem {

@@ -9,30 +9,8 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, EnvPlan, Plan, Source, Summary, env_digest};
+use crate::plan::{Action, Change, EnvPlan, Plan, Source, Summary, digest_marker, env_digest};
 use crate::render::{FieldView, field_view, sensitive_label};
-
-/// The hidden marker that carries the whole plan's digest.
-pub fn digest_marker(digest: &str) -> String {
-    format!("<!-- plumb-digest: {digest} -->")
-}
-
-/// The hidden marker that carries one environment's digest. Environment names are simple
-/// identifiers (the loader and the plan-file reader refuse others); anything else is
-/// replaced all the same, so no name can close the comment or forge another marker.
-pub fn env_digest_marker(environment: &str, digest: &str) -> String {
-    let safe: String = environment
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("<!-- plumb-digest:{safe}: {digest} -->")
-}
 
 /// Lists in the summary stop here, with "and N more": the comment must fit GitHub's limit
 /// whatever the plan (the full plan is in the job summary).
@@ -101,9 +79,14 @@ pub fn summary(plan: &Plan) -> String {
 
 /// The digest line and the hidden markers (whole plan and per environment).
 pub fn digest_footer(plan: &Plan) -> String {
-    let mut out = format!("Digest: `{}`\n\n{}\n", plan.digest, digest_marker(&plan.digest));
+    let mut out = format!(
+        "Digest: `{}`\n\n{}\n",
+        plan.digest,
+        digest_marker(None, &plan.digest)
+    );
     for env in &plan.environments {
-        let _ = writeln!(out, "{}", env_digest_marker(&env.environment, &env_digest(env)));
+        let marker = digest_marker(Some(&env.environment), &env_digest(env));
+        let _ = writeln!(out, "{marker}");
     }
     out
 }
@@ -283,16 +266,32 @@ pub fn escape_html(text: &str) -> String {
 
 #[cfg(test)]
 mod escaping {
-    use super::{cell, env_digest_marker};
+    use super::cell;
+    use crate::plan::{digest_marker, find_digest_marker};
 
     #[test]
     fn no_name_closes_a_marker_or_a_table_cell() {
-        let marker = env_digest_marker("dev -->\n<!-- plumb-digest:prod", "sha256:ab");
+        let marker = digest_marker(Some("dev -->\n<!-- plumb-digest:prod"), "sha256:ab");
         assert_eq!(
             marker,
             "<!-- plumb-digest:dev_--____--_plumb-digest_prod: sha256:ab -->"
         );
         assert_eq!(marker.matches("-->").count(), 1);
         assert_eq!(cell("a|b"), "` a\\|b `");
+    }
+
+    #[test]
+    fn the_marker_written_is_the_marker_read() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let body = format!(
+            "{}\n{}\n",
+            digest_marker(None, &digest),
+            digest_marker(Some("dev"), &digest)
+        );
+        assert_eq!(find_digest_marker(&body, None), Some(digest.as_str()));
+        assert_eq!(find_digest_marker(&body, Some("dev")), Some(digest.as_str()));
+        assert_eq!(find_digest_marker(&body, Some("prod")), None);
+        let forged = digest_marker(None, "sha256:not-hex");
+        assert_eq!(find_digest_marker(&forged, None), None);
     }
 }
