@@ -847,7 +847,63 @@ async fn delete(client: &Client, account: &str, name: &str) -> Result<(), AwsErr
 
 #[cfg(test)]
 mod tests {
-    use super::canonical_amount;
+    use aws_sdk_budgets::types::{Budget as SdkBudget, BudgetType, Spend, TimeUnit};
+
+    use super::{Declaration, NotificationSpec, canonical_amount, desired_budget, live_budget};
+
+    fn declared(toml: &str) -> super::Budget {
+        let declaration: Declaration = toml::from_str(toml).expect("a valid declaration");
+        desired_budget(&declaration)
+    }
+
+    fn notification(threshold: f64, emails: &[&str]) -> NotificationSpec {
+        NotificationSpec {
+            notification_type: "ACTUAL".into(),
+            comparison: "GREATER_THAN".into(),
+            threshold,
+            threshold_type: "PERCENTAGE".into(),
+            emails: emails.iter().map(|e| e.to_string()).collect(),
+            sns_topics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_live_budget_reads_as_declared() {
+        let want = declared(
+            r#"
+            budget_type = "COST"
+            time_unit = "MONTHLY"
+            limit = { amount = "15300000.0", unit = "USD" }
+            [[notifications]]
+            notification_type = "ACTUAL"
+            comparison = "GREATER_THAN"
+            threshold = 90.0
+            emails = ["b@x.io", "a@x.io"]
+            [[notifications]]
+            notification_type = "ACTUAL"
+            comparison = "GREATER_THAN"
+            threshold = 50.0
+            emails = ["a@x.io"]
+            "#,
+        );
+        // AWS: the amount in scientific notation, a time period and cost types it filled in
+        // by itself, notifications and subscribers in its own order.
+        let budget = SdkBudget::builder()
+            .budget_name("app-monthly")
+            .budget_limit(Spend::builder().amount("1.53E+7").unit("USD").build().unwrap())
+            .time_unit(TimeUnit::Monthly)
+            .budget_type(BudgetType::Cost)
+            .build()
+            .unwrap();
+        let notifications = vec![
+            notification(90.0, &["a@x.io", "b@x.io"]),
+            notification(50.0, &["a@x.io"]),
+        ];
+        let read = live_budget(&budget, notifications, Some(&want));
+        assert_eq!(read.name, "app-monthly");
+        assert_eq!(read.spec, want);
+        assert_eq!(read.spec.time_period, None, "not declared, not compared");
+    }
 
     #[test]
     fn amounts_compare_as_decimals() {

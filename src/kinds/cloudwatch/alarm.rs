@@ -790,3 +790,127 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
         .aws("DeleteAlarms", name)?;
     Ok(())
 }
+
+/// Live-side normalisation, offline: what DescribeAlarms returns, read into the spec that a
+/// declaration of the same alarm gives, so an unchanged alarm never shows a diff.
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_cloudwatch::types::{
+        ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, Statistic,
+    };
+
+    use super::{Alarm, Declaration, MetricQuery, MetricStatSpec, desired_alarm, live_alarm};
+
+    fn declared(toml: &str) -> Alarm {
+        let declaration: Declaration = toml::from_str(toml).expect("a valid declaration");
+        desired_alarm(declaration)
+    }
+
+    #[test]
+    fn a_single_metric_alarm_reads_as_declared() {
+        let want = declared(
+            r#"
+            namespace = "AWS/RDS"
+            metric = "CPUUtilization"
+            dimensions = { DBInstanceIdentifier = "db" }
+            statistic = "Average"
+            period = 300
+            evaluation_periods = 2
+            threshold = 80.0
+            comparison = "GreaterThanThreshold"
+            alarm_actions = ["arn:aws:sns:us-east-1:123456789012:b", "arn:aws:sns:us-east-1:123456789012:a"]
+            "#,
+        );
+        // AWS's answer: defaults spelt out or left out, actions in its own order, an empty
+        // description.
+        let live = MetricAlarm::builder()
+            .alarm_name("app-cpu")
+            .alarm_description("")
+            .namespace("AWS/RDS")
+            .metric_name("CPUUtilization")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value("db")
+                    .build(),
+            )
+            .statistic(Statistic::Average)
+            .period(300)
+            .evaluation_periods(2)
+            .threshold(80.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .alarm_actions("arn:aws:sns:us-east-1:123456789012:a")
+            .alarm_actions("arn:aws:sns:us-east-1:123456789012:b")
+            .actions_enabled(true)
+            .build();
+        let read = live_alarm(&live);
+        assert_eq!(read.name, "app-cpu");
+        assert_eq!(read.spec, want);
+        assert_eq!(read.spec.treat_missing_data, "missing");
+    }
+
+    #[test]
+    fn a_metric_math_alarm_reads_as_declared() {
+        let want = declared(
+            r#"
+            evaluation_periods = 1
+            threshold = 1.0
+            comparison = "GreaterThanThreshold"
+            treat_missing_data = "notBreaching"
+            metrics = [
+              { id = "errors", metric_stat = { namespace = "App", metric = "Errors", period = 60, stat = "Sum" }, return_data = false },
+              { id = "rate", expression = "errors / 60", label = "per second" },
+            ]
+            "#,
+        );
+        let stat = MetricStat::builder()
+            .metric(Metric::builder().namespace("App").metric_name("Errors").build())
+            .period(60)
+            .stat("Sum")
+            .build();
+        let live = MetricAlarm::builder()
+            .alarm_name("app-errors")
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .treat_missing_data("notBreaching")
+            .metrics(
+                MetricDataQuery::builder()
+                    .id("errors")
+                    .metric_stat(stat)
+                    .return_data(false)
+                    .build(),
+            )
+            .metrics(
+                MetricDataQuery::builder()
+                    .id("rate")
+                    .expression("errors / 60")
+                    .label("per second")
+                    .build(),
+            )
+            .build();
+        let read = live_alarm(&live).spec;
+        assert_eq!(read, want);
+        let math = read.metrics.expect("metric math");
+        assert_eq!(
+            math[0],
+            MetricQuery {
+                id: "errors".into(),
+                expression: None,
+                metric_stat: Some(MetricStatSpec {
+                    namespace: "App".into(),
+                    metric: "Errors".into(),
+                    dimensions: BTreeMap::new(),
+                    period: 60,
+                    stat: "Sum".into(),
+                    unit: None,
+                }),
+                label: None,
+                return_data: false,
+                period: None,
+            }
+        );
+    }
+}

@@ -675,7 +675,33 @@ pub fn inline_changes<'a>(
 mod tests {
     use serde_json::json;
 
-    use super::{normalize_document, parse_live_document, percent_decode};
+    use super::{live_permissions, normalize_document, parse_live_document, percent_decode};
+    use crate::config::Environment;
+
+    #[test]
+    fn attachments_split_into_plumbs_own_policies_and_the_rest() {
+        let env: Environment =
+            toml::from_str("region = \"us-east-1\"\n[scope]\niam_path = \"/app/\"\n").unwrap();
+        let attached = [
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "arn:aws:iam::123456789012:policy/app/ssm-read",
+            "arn:aws:iam::123456789012:policy/other/x",
+        ];
+        let inline = [("describe", "%7B%22Version%22%3A%222012-10-17%22%7D")];
+        let permissions = live_permissions(&env, attached.into_iter(), inline.into_iter());
+        assert_eq!(permissions.policies, ["ssm-read"]);
+        assert_eq!(
+            permissions.managed_policies,
+            [
+                "arn:aws:iam::123456789012:policy/other/x",
+                "arn:aws:iam::aws:policy/ReadOnlyAccess"
+            ]
+        );
+        assert_eq!(
+            permissions.inline_policies["describe"],
+            json!({"Version": "2012-10-17"})
+        );
+    }
 
     #[test]
     fn documents_compare_by_meaning() {

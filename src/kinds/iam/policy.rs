@@ -414,3 +414,39 @@ async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
     let result = client.delete_policy().policy_arn(arn).send().await;
     result.aws("DeletePolicy", arn).done_if(&[codes::NO_SUCH_ENTITY])
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::types::{ManagedPolicyDetail, PolicyVersion};
+    use serde_json::json;
+
+    use super::live_policy;
+
+    #[test]
+    fn a_live_policy_is_its_default_version_url_decoded() {
+        let version = |id: &str, default: bool, document: &str| {
+            PolicyVersion::builder()
+                .version_id(id)
+                .is_default_version(default)
+                .document(document)
+                .build()
+        };
+        let detail = ManagedPolicyDetail::builder()
+            .policy_name("read")
+            .description("")
+            .policy_version_list(version("v1", false, "%7B%22Version%22%3A%221%22%7D"))
+            .policy_version_list(version(
+                "v2",
+                true,
+                "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGet%2A%22%7D%7D",
+            ))
+            .build();
+        let live = live_policy(&detail).expect("has a default version");
+        assert_eq!(live.version.as_deref(), Some("version v2"));
+        assert_eq!(live.spec.description, None, "an empty description is none");
+        assert_eq!(
+            live.spec.document,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:Get*"]}]})
+        );
+    }
+}

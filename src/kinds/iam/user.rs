@@ -468,3 +468,28 @@ impl Credentials {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::types::{Tag, UserDetail};
+
+    use super::live_user;
+    use crate::config::Environment;
+
+    #[test]
+    fn a_live_user_reads_sorted_with_its_tags() {
+        let env: Environment =
+            toml::from_str("region = \"us-east-1\"\n[scope]\niam_path = \"/app/\"\n").unwrap();
+        let detail = UserDetail::builder()
+            .user_name("jo")
+            .path("/app/")
+            .group_list("ops")
+            .group_list("devs")
+            .tags(Tag::builder().key("team").value("web").build().unwrap())
+            .build();
+        let user = live_user(&env, &detail);
+        assert_eq!(user.groups, ["devs", "ops"]);
+        assert_eq!(user.tags["team"], "web");
+        assert!(user.permissions.managed_policies.is_empty());
+    }
+}

@@ -909,7 +909,115 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::query_paths;
+    use std::collections::BTreeMap;
+
+    use aws_sdk_ssm::types::{Parameter as SdkParameter, ParameterMetadata, ParameterTier, ParameterType};
+
+    use super::{
+        Contents, Declarations, FROM_ENV_TAG, Parameter, apply_tags, live_parameter, query_paths,
+        satisfy_intelligent_tiering,
+    };
+    use crate::resource::Value;
+
+    fn metadata(name: &str, type_: ParameterType) -> ParameterMetadata {
+        ParameterMetadata::builder()
+            .name(name)
+            .r#type(type_)
+            .description("")
+            .data_type("text")
+            .tier(ParameterTier::Standard)
+            .version(3)
+            .build()
+    }
+
+    fn value(name: &str, type_: ParameterType, text: &str) -> SdkParameter {
+        SdkParameter::builder()
+            .name(name)
+            .r#type(type_)
+            .value(text)
+            .build()
+    }
+
+    fn declared(type_: &str, value: Value) -> Parameter {
+        Parameter {
+            type_: type_.into(),
+            value: Some(Contents::Managed(value)),
+            marked_from_env: None,
+            description: None,
+            tier: None,
+            allowed_pattern: None,
+            data_type: "text".into(),
+            key_id: None,
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn live_parameters_read_as_declared() {
+        let list = live_parameter(
+            "/app/origins",
+            &metadata("/app/origins", ParameterType::StringList),
+            Some(&value("/app/origins", ParameterType::StringList, "a,b")),
+        );
+        assert_eq!(list.version.as_deref(), Some("version 3"));
+        let mut want = declared("StringList", Value::Plain(serde_json::json!(["a", "b"])));
+        want.tier = Some("Standard".into());
+        assert_eq!(list.spec, want, "the list split, the empty description none");
+
+        let secret = live_parameter(
+            "/app/pw",
+            &metadata("/app/pw", ParameterType::SecureString),
+            Some(&value("/app/pw", ParameterType::SecureString, "canary-live")),
+        );
+        let read = secret.spec.value.as_ref().expect("read");
+        assert!(matches!(read, Contents::Managed(Value::Secret(_))));
+        assert_eq!(
+            secret.spec.key_id.as_deref(),
+            Some("alias/aws/ssm"),
+            "AWS's default key"
+        );
+        assert!(!format!("{:?}", secret.spec).contains("canary-live"));
+    }
+
+    #[test]
+    fn intelligent_tiering_is_satisfied_by_the_tier_aws_chose() {
+        let mut found = BTreeMap::new();
+        let live = live_parameter(
+            "/app/x",
+            &metadata("/app/x", ParameterType::String),
+            Some(&value("/app/x", ParameterType::String, "1")),
+        );
+        found.insert("/app/x".to_string(), live);
+        let mut want = declared("String", Value::text("1"));
+        want.tier = Some("Intelligent-Tiering".into());
+        let declarations: Declarations<Parameter> = [("/app/x", &want)].into_iter().collect();
+        satisfy_intelligent_tiering(&mut found, &declarations);
+        assert_eq!(found["/app/x"].spec.tier.as_deref(), Some("Intelligent-Tiering"));
+    }
+
+    #[test]
+    fn the_from_env_marker_hides_the_value_and_is_never_a_tag() {
+        let mut found = BTreeMap::new();
+        let live = live_parameter(
+            "/app/token",
+            &metadata("/app/token", ParameterType::String),
+            Some(&value("/app/token", ParameterType::String, "canary-token")),
+        );
+        found.insert("/app/token".to_string(), live);
+        let mut want = declared("String", Value::text("x"));
+        want.tags = Some(BTreeMap::new());
+        let declarations: Declarations<Parameter> = [("/app/token", &want)].into_iter().collect();
+        let tags = BTreeMap::from([(FROM_ENV_TAG.to_string(), "true".to_string())]);
+        apply_tags(&mut found, &declarations, vec![("/app/token".into(), tags)]);
+        let spec = &found["/app/token"].spec;
+        assert_eq!(spec.marked_from_env, Some(true));
+        assert_eq!(
+            spec.tags,
+            Some(BTreeMap::new()),
+            "plumb's marker is not a declared tag"
+        );
+        assert!(matches!(spec.value, Some(Contents::Managed(Value::Secret(_)))));
+    }
 
     #[test]
     fn query_paths_cut_prefixes_back_to_a_hierarchy_and_drop_covered_ones() {
