@@ -5,6 +5,7 @@ mod support;
 mod budgets;
 mod cli;
 mod cloudwatch;
+mod emulator;
 mod faults;
 mod fidelity;
 mod fuzz;

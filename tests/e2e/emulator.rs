@@ -1,0 +1,156 @@
+//! Self-tests of the emulator's AWS rules (`emulator/patches/<service>.py`): the rules moto does
+//! not enforce and the emulator adds, checked through the AWS SDK as plumb meets them. If one of
+//! these fails, the other tests no longer prove what they claim.
+
+use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+
+use crate::support::World;
+
+const ACCOUNT: &str = "123456789012";
+
+#[tokio::test]
+async fn ssm_checks_allowed_patterns_and_chooses_a_tier_for_intelligent_tiering() {
+    let world = World::new();
+    let ssm = world.ssm().await;
+    let refused = ssm
+        .put_parameter()
+        .name("/app/flag")
+        .value("maybe")
+        .r#type(ParameterType::String)
+        .allowed_pattern("^(on|off)$")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("ParameterPatternMismatchException"));
+
+    ssm.put_parameter()
+        .name("/app/small")
+        .value("x")
+        .r#type(ParameterType::String)
+        .tier(ParameterTier::IntelligentTiering)
+        .send()
+        .await
+        .unwrap();
+    let described = ssm.describe_parameters().send().await.unwrap();
+    let tier = described.parameters()[0].tier.clone();
+    assert_eq!(
+        tier,
+        Some(ParameterTier::Standard),
+        "AWS reports the tier it chose"
+    );
+
+    let too_many = ssm
+        .describe_parameters()
+        .max_results(51)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.code(), Some("ValidationException"), "50 a page at most");
+}
+
+#[tokio::test]
+async fn iam_refuses_to_delete_what_still_has_members_or_attachments() {
+    let world = World::new();
+    let iam = world.iam().await;
+    iam.create_group().group_name("ops").send().await.unwrap();
+    iam.create_user().user_name("jo").send().await.unwrap();
+    iam.add_user_to_group()
+        .group_name("ops")
+        .user_name("jo")
+        .send()
+        .await
+        .unwrap();
+
+    let group = iam.delete_group().group_name("ops").send().await.unwrap_err();
+    assert_eq!(group.code(), Some("DeleteConflict"));
+    let user = iam.delete_user().user_name("jo").send().await.unwrap_err();
+    assert_eq!(user.code(), Some("DeleteConflict"));
+
+    iam.remove_user_from_group()
+        .group_name("ops")
+        .user_name("jo")
+        .send()
+        .await
+        .unwrap();
+    iam.delete_user().user_name("jo").send().await.unwrap();
+    iam.delete_group().group_name("ops").send().await.unwrap();
+}
+
+#[tokio::test]
+async fn iam_deletes_a_policy_only_when_detached() {
+    let world = World::new();
+    let iam = world.iam().await;
+    let document =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
+    let policy = iam
+        .create_policy()
+        .policy_name("read")
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    let arn = policy.policy().and_then(|p| p.arn()).unwrap().to_string();
+    iam.create_group().group_name("ops").send().await.unwrap();
+    iam.attach_group_policy()
+        .group_name("ops")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let attached = iam.delete_policy().policy_arn(&arn).send().await.unwrap_err();
+    assert_eq!(attached.code(), Some("DeleteConflict"));
+}
+
+#[tokio::test]
+async fn budgets_answer_large_amounts_in_scientific_notation_and_refuse_it_on_writes() {
+    let world = World::new();
+    let budgets = world.budgets().await;
+    let budget = |amount: &str| {
+        Budget::builder()
+            .budget_name("big")
+            .budget_limit(Spend::builder().amount(amount).unit("USD").build().unwrap())
+            .time_unit(TimeUnit::Monthly)
+            .budget_type(BudgetType::Cost)
+            .build()
+            .unwrap()
+    };
+    budgets
+        .create_budget()
+        .account_id(ACCOUNT)
+        .budget(budget("15300000"))
+        .send()
+        .await
+        .unwrap();
+    let read = budgets
+        .describe_budget()
+        .account_id(ACCOUNT)
+        .budget_name("big")
+        .send()
+        .await
+        .unwrap();
+    let amount = read
+        .budget()
+        .and_then(|b| b.budget_limit())
+        .map(|l| l.amount().to_string());
+    assert_eq!(amount.as_deref(), Some("1.53E+7"), "AWS's BigDecimal form");
+
+    let refused = budgets
+        .update_budget()
+        .account_id(ACCOUNT)
+        .new_budget(budget("1.53E+7"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidParameterException"));
+
+    let missing = budgets
+        .delete_budget()
+        .account_id(ACCOUNT)
+        .budget_name("none")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Some("NotFoundException"));
+}
