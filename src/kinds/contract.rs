@@ -192,11 +192,32 @@ impl<'a, S> Op<'a, S> {
 
 /// A spec's fields as a plan shows them: names in display order, values normalised.
 #[derive(Debug, Default)]
-pub struct Fields(Vec<(&'static str, Field)>);
+pub struct Fields(Vec<(String, Field)>);
 
 impl Fields {
     pub fn new() -> Self {
         Fields::default()
+    }
+
+    /// A spec's fields as serde writes them, in the order its struct declares them: each one
+    /// managed, `None` compared as null, except where serde leaves a field out
+    /// (`skip_serializing_if = "Option::is_none"`): such a field is managed only when declared.
+    /// For specs without secrets (a secret has no `Serialize`).
+    pub fn of(spec: &impl Serialize) -> Self {
+        let text = serde_json::to_string(spec).unwrap_or_default();
+        let ordered: Ordered = serde_json::from_str(&text).unwrap_or_default();
+        ordered
+            .0
+            .into_iter()
+            .fold(Fields::new(), |fields, (name, value)| {
+                fields.with_field(
+                    name,
+                    Field {
+                        value: Value::Plain(value),
+                        create_only: false,
+                    },
+                )
+            })
     }
 
     /// A managed field; `None` in an `Option` is shown and compared as null (absent).
@@ -234,13 +255,39 @@ impl Fields {
         )
     }
 
-    fn with_field(mut self, name: &'static str, field: Field) -> Self {
-        self.0.push((name, field));
+    fn with_field(mut self, name: impl Into<String>, field: Field) -> Self {
+        self.0.push((name.into(), field));
         self
     }
 
     fn into_vec(self) -> Vec<(String, Field)> {
-        self.0.into_iter().map(|(n, f)| (n.to_string(), f)).collect()
+        self.0
+    }
+}
+
+/// A JSON object's entries in the order they were written (serde_json's maps sort them).
+#[derive(Default)]
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Ordered;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Ordered(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 

@@ -131,13 +131,15 @@ impl NotificationSpec {
 /// A budget with its notifications (and their subscribers), normalised: a canonical amount,
 /// filters and notifications sorted. The time period and cost types, which AWS fills in by
 /// itself, are managed only when declared.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Budget {
     pub budget_type: String,
     pub time_unit: String,
     pub limit: Limit,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_period: Option<Period>,
     pub cost_filters: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_types: Option<BTreeMap<String, bool>>,
     pub notifications: Vec<NotificationSpec>,
 }
@@ -185,14 +187,7 @@ impl Kind for Budgets {
     }
 
     fn fields(&self, spec: &Budget) -> Fields {
-        Fields::new()
-            .with("budget_type", &spec.budget_type)
-            .with("time_unit", &spec.time_unit)
-            .with("limit", &spec.limit)
-            .managed("time_period", spec.time_period.as_ref())
-            .with("cost_filters", &spec.cost_filters)
-            .managed("cost_types", spec.cost_types.as_ref())
-            .with("notifications", &spec.notifications)
+        Fields::of(spec)
     }
 
     async fn fetch(

@@ -118,8 +118,8 @@ fn yes() -> bool {
 
 /// A metric alarm as compared: AWS's defaults spelt out (treat_missing_data `missing`,
 /// actions enabled) so that leaving them out shows no diff, empty texts as none, action lists
-/// as sets. Tags are managed only when declared.
-#[derive(Clone, Debug, PartialEq)]
+/// as sets. Tags are managed only when declared. The plan shows the fields in this order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alarm {
     pub description: Option<String>,
     pub namespace: Option<String>,
@@ -142,6 +142,7 @@ pub struct Alarm {
     pub actions_enabled: bool,
     /// Metric math; `None` for a single-metric alarm.
     pub metrics: Option<Vec<MetricQuery>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
 }
 
@@ -173,31 +174,7 @@ impl Kind for Alarms {
     }
 
     fn fields(&self, spec: &Alarm) -> Fields {
-        Fields::new()
-            .with("description", &spec.description)
-            .with("namespace", &spec.namespace)
-            .with("metric", &spec.metric)
-            .with("dimensions", &spec.dimensions)
-            .with("statistic", &spec.statistic)
-            .with("extended_statistic", &spec.extended_statistic)
-            .with("period", &spec.period)
-            .with("evaluation_periods", &spec.evaluation_periods)
-            .with("datapoints_to_alarm", &spec.datapoints_to_alarm)
-            .with("threshold", &spec.threshold)
-            .with("threshold_metric_id", &spec.threshold_metric_id)
-            .with("comparison", &spec.comparison)
-            .with("treat_missing_data", &spec.treat_missing_data)
-            .with("unit", &spec.unit)
-            .with(
-                "evaluate_low_sample_count_percentile",
-                &spec.evaluate_low_sample_count_percentile,
-            )
-            .with("alarm_actions", &spec.alarm_actions)
-            .with("ok_actions", &spec.ok_actions)
-            .with("insufficient_data_actions", &spec.insufficient_data_actions)
-            .with("actions_enabled", &spec.actions_enabled)
-            .with("metrics", &spec.metrics)
-            .managed("tags", spec.tags.as_ref())
+        Fields::of(spec)
     }
 
     async fn fetch(

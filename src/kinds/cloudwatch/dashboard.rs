@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
@@ -34,7 +34,7 @@ pub struct Declaration {
 }
 
 /// A dashboard: its body, numbers compared by value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Dashboard {
     pub body: Json,
 }
@@ -75,7 +75,7 @@ impl Kind for Dashboards {
     }
 
     fn fields(&self, spec: &Dashboard) -> Fields {
-        Fields::new().with("body", &spec.body)
+        Fields::of(spec)
     }
 
     async fn fetch(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::GroupDetail;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
@@ -33,8 +33,9 @@ pub struct Declaration {
 }
 
 /// A group: its attached and inline policies (members are the users' business).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Group {
+    #[serde(flatten)]
     pub permissions: Permissions,
 }
 
@@ -66,7 +67,7 @@ impl Kind for Groups {
     }
 
     fn fields(&self, spec: &Group) -> Fields {
-        spec.permissions.fields(Fields::new())
+        Fields::of(spec)
     }
 
     async fn fetch(

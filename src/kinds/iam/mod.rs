@@ -20,13 +20,12 @@ use std::time::Duration;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{EntityType, GroupDetail, ManagedPolicyDetail, UserDetail};
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tokio::sync::OnceCell;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
-use crate::kinds::Fields;
 use crate::resource::Reference;
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
@@ -317,23 +316,13 @@ pub struct PermissionsDeclaration {
 }
 
 /// A group's or user's permissions as plumb manages them: sets sorted, documents normalised.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Permissions {
     /// Attached policies that are not plumb's own, by ARN.
     pub managed_policies: Vec<String>,
     /// Attached policies declared in `[policies.NAME]`, by name.
     pub policies: Vec<String>,
     pub inline_policies: BTreeMap<String, Json>,
-}
-
-impl Permissions {
-    /// The permissions' fields, after the principal's own.
-    pub fn fields(&self, fields: Fields) -> Fields {
-        fields
-            .with("managed_policies", &self.managed_policies)
-            .with("policies", &self.policies)
-            .with("inline_policies", &self.inline_policies)
-    }
 }
 
 static MANAGED_ARN: LazyLock<Regex> =

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{ManagedPolicyDetail, PolicyUsageType};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
@@ -32,7 +32,7 @@ pub struct Declaration {
 }
 
 /// A customer-managed policy: its description and its default version's document.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Policy {
     pub description: Option<String>,
     pub document: Json,
@@ -79,9 +79,7 @@ impl Kind for Policies {
     }
 
     fn fields(&self, spec: &Policy) -> Fields {
-        Fields::new()
-            .with("description", &spec.description)
-            .with("document", &spec.document)
+        Fields::of(spec)
     }
 
     async fn fetch(

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::{Tag, UserDetail};
 use futures::{StreamExt, TryStreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
@@ -48,10 +48,11 @@ pub struct Declaration {
 }
 
 /// A user: group memberships (plumb's groups and external ones alike), tags, permissions.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct User {
     pub groups: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    #[serde(flatten)]
     pub permissions: Permissions,
 }
 
@@ -96,10 +97,7 @@ impl Kind for Users {
     }
 
     fn fields(&self, spec: &User) -> Fields {
-        let fields = Fields::new()
-            .with("groups", &spec.groups)
-            .with("tags", &spec.tags);
-        spec.permissions.fields(fields)
+        Fields::of(spec)
     }
 
     async fn fetch(
