@@ -98,6 +98,19 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         lock_timeout: u64,
     },
+    /// Write what live AWS holds in scope and desired/ does not declare yet as new TOML files
+    /// (`desired/<env>/imported/`), so that the next plan shows no changes. Secrets are never
+    /// written: they become `initial_value_from_env`.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        /// Only these kinds, by table (`parameters`, `users`, ...); repeatable. Default: all.
+        #[arg(long = "kind", value_name = "KIND")]
+        kinds: Vec<String>,
+        /// Print what would be written, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Break an environment's apply lock (left behind by an apply that was killed).
     Unlock {
         /// The desired-state folder (default: found from the current folder upwards).

@@ -44,7 +44,8 @@ fn resolve_dir(command: &mut Command) -> Result<Option<PathBuf>> {
         Command::Validate { target }
         | Command::Plan { target, .. }
         | Command::Apply { target, .. }
-        | Command::Drift { target, .. } => target,
+        | Command::Drift { target, .. }
+        | Command::Import { target, .. } => target,
         Command::Unlock { dir, .. } => {
             let found = load::find_desired(dir.as_deref())?;
             *dir = Some(found.clone());
@@ -99,6 +100,11 @@ async fn run_command(command: Command) -> Result<Status> {
             apply(&target, &options).await
         }
         Command::Unlock { dir, env } => unlock(&dir.unwrap_or_default(), &env).await,
+        Command::Import {
+            target,
+            kinds,
+            dry_run,
+        } => crate::import::import(&target, &kinds, dry_run).await,
         Command::Drift {
             target,
             format,

@@ -34,6 +34,7 @@ pub mod error;
 pub mod git;
 pub mod github;
 pub mod glob;
+pub mod import;
 pub mod interrupt;
 pub mod kinds;
 pub mod load;

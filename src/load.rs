@@ -47,9 +47,13 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Di
     problems.extend(check_config(&config, &config_path, options));
     let selected = select_environments(&config, options, &config_path, &mut problems);
     let mut environments = Vec::new();
+    let rules = kinds::scope_rules();
     for env in selected {
         if !crate::config::is_valid_env_name(&env.name) {
             continue; // reported above; its folder name must not be used
+        }
+        if env.scope.is_malformed(&rules) {
+            continue; // reported above; every declaration would be "outside the scope"
         }
         let resources = load_environment(options, env, kinds, &mut problems);
         environments.push(DesiredEnv {
@@ -110,6 +114,20 @@ pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
     };
     let mut problems = Vec::new();
     let selected = select_environments(&config, &options, &path, &mut problems);
+    // A scope plumb cannot read is no scope to unlock in.
+    let rules = kinds::scope_rules();
+    if let Some(env) = selected.first()
+        && env.scope.is_malformed(&rules)
+    {
+        problems.extend(
+            scope::check(&env.scope, &rules)
+                .into_iter()
+                .map(|(field, message)| {
+                    let text = format!("environments.{}.{field}: {message}", toml_key(&env.name));
+                    env_problem(env, &path, text)
+                }),
+        );
+    }
     match selected.first() {
         Some(env) if problems.is_empty() && crate::config::is_valid_env_name(&env.name) => Ok((*env).clone()),
         _ if problems.is_empty() => Err(Diagnostics(vec![Diagnostic::file(

@@ -94,6 +94,20 @@ impl Scope {
         }
     }
 
+    /// Whether a setting is unknown or of the wrong form: then the scope says nothing
+    /// reliable, and the environment's declarations are not checked against it.
+    pub fn is_malformed(&self, rules: &[Rule]) -> bool {
+        self.settings.iter().any(
+            |(setting, value)| match rules.iter().find(|r| r.setting == setting) {
+                None => true,
+                Some(rule) => matches!(
+                    (rule.shape, value),
+                    (Shape::IamPath, Setting::Many(_)) | (Shape::Paths | Shape::Prefixes, Setting::One(_))
+                ),
+            },
+        )
+    }
+
     /// Sets a setting (tests, and environments built in code).
     pub fn set(&mut self, setting: &str, values: &[&str]) {
         let values = values.iter().map(|v| v.to_string()).collect();

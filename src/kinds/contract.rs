@@ -8,7 +8,7 @@
 //! declaration leaves out is not compared", secrets in plans) is written once, here and in
 //! the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -78,10 +78,113 @@ pub trait Kind: Send + Sync + 'static {
     /// Carries out one change. Must be idempotent enough that running apply again after a
     /// partial failure finishes the job.
     async fn apply(&self, session: &Session, op: Op<'_, Self::Spec>) -> Result<(), AwsError>;
+
+    /// A live object as a person would declare it, for `plumb import`: the inverse of
+    /// `parse` (parsing what it returns gives `live` back), AWS's defaults left out, secrets
+    /// never written.
+    fn import(&self, name: &str, live: &Self::Spec, context: &ImportContext) -> Imported;
+
+    /// Live objects that look like the environment's but lie outside its scope, each with
+    /// why and what would bring it in: `plumb import` lists them and touches none.
+    async fn out_of_reach(&self, _session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        Ok(Vec::new())
+    }
 }
 
-/// The declared objects of one kind, by name, for [`Kind::fetch`].
-pub type Declarations<'a, S> = BTreeMap<&'a str, &'a S>;
+/// An object `plumb import` saw but may not import (see [`Kind::out_of_reach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfReach {
+    pub name: String,
+    pub why: String,
+}
+
+/// What an import knows beyond the object itself.
+pub struct ImportContext<'a> {
+    pub env: &'a Environment,
+    /// The objects declared, or imported in the same run, as (noun, name): references to
+    /// them can be written as such (a user's groups).
+    pub known: &'a BTreeSet<(&'static str, String)>,
+}
+
+impl ImportContext<'_> {
+    pub fn knows(&self, noun: &str, name: &str) -> bool {
+        self.known.iter().any(|(n, known)| *n == noun && known == name)
+    }
+}
+
+/// One imported declaration.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// The entry's table, as TOML.
+    pub declaration: toml::Table,
+    /// The documents it refers to with `file = "..."`: their paths, relative to the TOML
+    /// file, and their JSON.
+    pub files: Vec<(String, serde_json::Value)>,
+    /// The environment variables it reads (`initial_value_from_env`): set them in CI.
+    pub variables: Vec<String>,
+}
+
+impl Imported {
+    /// A declaration serialised as TOML, in its struct's order, without what says nothing:
+    /// `None`s, and empty lists and tables at any depth (each means the default there).
+    pub fn of(declaration: &impl Serialize) -> Imported {
+        let mut table = toml::Table::try_from(declaration).unwrap_or_default();
+        prune_empty(&mut table);
+        Imported {
+            declaration: table,
+            ..Imported::default()
+        }
+    }
+
+    pub fn with_file(mut self, path: String, document: serde_json::Value) -> Imported {
+        self.files.push((path, document));
+        self
+    }
+}
+
+/// What a [`Kind::fetch`] is for: a plan, which reads what the declared objects need (tags
+/// only where declared, say), or an import, which reads every object whole and decrypts
+/// nothing.
+#[derive(Debug)]
+pub struct Declarations<'a, S> {
+    by_name: BTreeMap<&'a str, &'a S>,
+    import: bool,
+}
+
+impl<'a, S> Declarations<'a, S> {
+    /// For a plan of these declared objects.
+    pub fn plan(declared: impl IntoIterator<Item = (&'a str, &'a S)>) -> Self {
+        Declarations {
+            by_name: declared.into_iter().collect(),
+            import: false,
+        }
+    }
+
+    /// For `plumb import`: nothing is declared, and everything is read.
+    pub fn import() -> Self {
+        Declarations {
+            by_name: BTreeMap::new(),
+            import: true,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a S> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a S)> + '_ {
+        self.by_name.iter().map(|(name, spec)| (*name, *spec))
+    }
+
+    /// Import: read every object whole (all tags, what AWS fills in) and decrypt nothing.
+    pub fn reads_everything(&self) -> bool {
+        self.import
+    }
+}
 
 /// A declared object: its spec and what the plan needs to know beside it.
 #[derive(Clone, Debug)]
@@ -265,6 +368,25 @@ impl Fields {
     }
 }
 
+fn prune_empty(table: &mut toml::Table) {
+    for (_, value) in table.iter_mut() {
+        match value {
+            toml::Value::Table(inner) => prune_empty(inner),
+            toml::Value::Array(items) => items.iter_mut().for_each(|item| {
+                if let toml::Value::Table(inner) = item {
+                    prune_empty(inner);
+                }
+            }),
+            _ => {}
+        }
+    }
+    table.retain(|_, value| match value {
+        toml::Value::Table(inner) => !inner.is_empty(),
+        toml::Value::Array(items) => !items.is_empty(),
+        _ => true,
+    });
+}
+
 /// A JSON object's entries in the order they were written (serde_json's maps sort them).
 #[derive(Default)]
 struct Ordered(Vec<(String, serde_json::Value)>);
@@ -317,6 +439,11 @@ pub trait DynKind: Send + Sync {
         sides: &Sides,
     ) -> Result<Option<String>, AwsError>;
     async fn apply(&self, session: &Session, change: &Change, sides: &Sides) -> Result<(), AwsError>;
+    /// Every live object in scope, read whole and without decrypting anything (`plumb import`).
+    async fn fetch_all(&self, session: &Session) -> Result<Vec<Resource>, AwsError>;
+    /// A live object (from `fetch_all`) as a declaration.
+    fn import(&self, live: &Resource, context: &ImportContext) -> Option<Imported>;
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError>;
 }
 
 #[async_trait]
@@ -344,12 +471,26 @@ impl<K: Kind> DynKind for K {
     }
 
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
-        let declared: Declarations<K::Spec> = desired
-            .iter()
-            .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?)))
-            .collect();
+        let declared = Declarations::plan(
+            desired
+                .iter()
+                .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),
+        );
         let live = Kind::fetch(self, session, &declared).await?;
         Ok(live.into_iter().map(|live| live_resource(self, live)).collect())
+    }
+
+    async fn fetch_all(&self, session: &Session) -> Result<Vec<Resource>, AwsError> {
+        let live = Kind::fetch(self, session, &Declarations::import()).await?;
+        Ok(live.into_iter().map(|live| live_resource(self, live)).collect())
+    }
+
+    fn import(&self, live: &Resource, context: &ImportContext) -> Option<Imported> {
+        Some(Kind::import(self, &live.name, spec_of::<K>(live)?, context))
+    }
+
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        Kind::out_of_reach(self, session).await
     }
 
     fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {

@@ -21,7 +21,9 @@ pub mod ssm;
 
 use std::collections::BTreeMap;
 
-pub use contract::{Declarations, Declared, DynKind, Fields, Kind, Live, Op};
+pub use contract::{
+    Declarations, Declared, DynKind, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+};
 
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
@@ -112,6 +114,25 @@ pub fn scope_rules() -> Vec<Rule> {
         }
     }
     rules
+}
+
+/// A file name for an imported document: `name` with anything but letters, digits, `-`, `_`
+/// and `.` replaced by `_` (and never `.` or `..`).
+pub fn file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.trim_matches('.') {
+        "" => "_".to_string(),
+        _ => safe,
+    }
 }
 
 /// Every kind, in dependency order.

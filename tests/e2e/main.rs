@@ -13,6 +13,7 @@ mod git;
 mod github;
 mod guards;
 mod iam;
+mod import;
 mod inputs;
 mod locking;
 mod render;

@@ -283,3 +283,34 @@ async fn scope_values_with_characters_aws_never_allows_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_misspelt_scope_setting_is_one_problem_and_unlock_refuses() {
+    let world = World::new();
+    world.plumb_toml_with_scope("", "parameter_path = [\"/dev/app/\"]\n");
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/x\"]\nvalue = \"1\"\n",
+    );
+    let validate = world.plumb_offline(&["validate"]);
+    validate.expect_code(1);
+    assert!(
+        validate.stderr.contains(
+            "environments.dev.scope: unknown setting `parameter_path`; did you mean `parameter_paths`?"
+        ),
+        "{}",
+        validate.stderr
+    );
+    assert!(
+        !validate.stderr.contains("outside environment"),
+        "{}",
+        validate.stderr
+    );
+    let unlock = world.plumb_offline(&["unlock", "--env", "dev"]);
+    unlock.expect_code(1);
+    assert!(
+        unlock.stderr.contains("unknown setting `parameter_path`"),
+        "{}",
+        unlock.stderr
+    );
+}

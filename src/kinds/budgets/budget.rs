@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
-use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -55,21 +55,21 @@ const COST_TYPES: &[(&str, bool)] = &[
     ("use_amortized", false),
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     budget_type: String,
     time_unit: String,
     limit: Limit,
     time_period: Option<Period>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     cost_filters: BTreeMap<String, Vec<String>>,
     cost_types: Option<BTreeMap<String, bool>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     notifications: Vec<NotificationSpec>,
     /// The budget's previous name: Budgets cannot rename, so the old one is replaced.
     renamed_from: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -216,10 +216,14 @@ impl Kind for Budgets {
             .collect();
         let reads = budgets.into_iter().map(|budget| {
             let (client, account) = (client.clone(), account.clone());
-            let declared = declared.get(budget.budget_name.as_str()).copied();
+            let filled = match declared.get(budget.budget_name.as_str()) {
+                _ if declared.reads_everything() => Filled::BOTH,
+                Some(spec) => Filled::declared_in(spec),
+                None => Filled::NEITHER,
+            };
             async move {
                 let notifications = read_notifications(&client, &account, &budget.budget_name).await?;
-                Ok::<_, AwsError>(live_budget(&budget, notifications, declared))
+                Ok::<_, AwsError>(live_budget(&budget, notifications, filled))
             }
         });
         futures::stream::iter(reads)
@@ -233,6 +237,24 @@ impl Kind for Budgets {
             .then(|| "AWS cannot change a budget's type in place".to_string())
             .into_iter()
             .collect()
+    }
+
+    /// The time period AWS fills in by itself is left out, and so are cost types that are
+    /// AWS's defaults: neither is then compared.
+    fn import(&self, _: &str, live: &Budget, _: &ImportContext) -> Imported {
+        let defaults = cost_types_with_defaults(&BTreeMap::new());
+        let declaration = Declaration {
+            budget_type: live.budget_type.clone(),
+            time_unit: live.time_unit.clone(),
+            limit: live.limit.clone(),
+            time_period: None,
+            cost_filters: live.cost_filters.clone(),
+            cost_types: live.cost_types.clone().filter(|types| *types != defaults),
+            notifications: live.notifications.clone(),
+            renamed_from: None,
+            protect: false,
+        };
+        Imported::of(&declaration)
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Budget>) -> Result<(), AwsError> {
@@ -506,16 +528,39 @@ fn live_cost_types(types: &CostTypes) -> BTreeMap<String, bool> {
 #[allow(deprecated)]
 /// The live budget, in the desired side's terms: fields AWS fills in by itself (time period,
 /// cost types) are compared only when the declaration sets them.
-fn live_budget(
-    budget: &SdkBudget,
-    notifications: Vec<NotificationSpec>,
-    declared: Option<&Budget>,
-) -> Live<Budget> {
+/// Which of the fields AWS fills in by itself a live budget is read with: those declared (a
+/// plan), or both (an import).
+#[derive(Clone, Copy)]
+struct Filled {
+    time_period: bool,
+    cost_types: bool,
+}
+
+impl Filled {
+    const BOTH: Filled = Filled {
+        time_period: true,
+        cost_types: true,
+    };
+    const NEITHER: Filled = Filled {
+        time_period: false,
+        cost_types: false,
+    };
+
+    fn declared_in(spec: &Budget) -> Filled {
+        Filled {
+            time_period: spec.time_period.is_some(),
+            cost_types: spec.cost_types.is_some(),
+        }
+    }
+}
+
+#[allow(deprecated)]
+fn live_budget(budget: &SdkBudget, notifications: Vec<NotificationSpec>, filled: Filled) -> Live<Budget> {
     let limit = budget.budget_limit.as_ref();
     let amount = limit
         .map(|l| canonical_amount(&l.amount).unwrap_or_else(|| l.amount.clone()))
         .unwrap_or_default();
-    let time_period = declared.and_then(|d| d.time_period.as_ref()).map(|_| {
+    let time_period = filled.time_period.then(|| {
         let period = budget.time_period.as_ref();
         let date = |t: Option<&DateTime>| t.map(to_date).unwrap_or_default();
         Period {
@@ -523,7 +568,7 @@ fn live_budget(
             end: date(period.and_then(|p| p.end.as_ref())),
         }
     });
-    let cost_types = declared.and_then(|d| d.cost_types.as_ref()).map(|_| {
+    let cost_types = filled.cost_types.then(|| {
         budget
             .cost_types
             .as_ref()
@@ -841,12 +886,12 @@ async fn delete(client: &Client, account: &str, name: &str) -> Result<(), AwsErr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use aws_sdk_budgets::types::{Budget as SdkBudget, BudgetType, Spend, TimeUnit};
 
     use super::{Declaration, NotificationSpec, canonical_amount, desired_budget, live_budget};
 
-    fn declared(toml: &str) -> super::Budget {
+    pub(crate) fn declared(toml: &str) -> super::Budget {
         let declaration: Declaration = toml::from_str(toml).expect("a valid declaration");
         desired_budget(&declaration)
     }
@@ -894,7 +939,7 @@ mod tests {
             notification(90.0, &["a@x.io", "b@x.io"]),
             notification(50.0, &["a@x.io"]),
         ];
-        let read = live_budget(&budget, notifications, Some(&want));
+        let read = live_budget(&budget, notifications, super::Filled::declared_in(&want));
         assert_eq!(read.name, "app-monthly");
         assert_eq!(read.spec, want);
         assert_eq!(read.spec.time_period, None, "not declared, not compared");

@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, SdkResult, Session};
-use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -49,13 +49,13 @@ static ACTION_ARN: LazyLock<Regex> = LazyLock::new(|| {
 static METRIC_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-zA-Z0-9_]{0,254}$").expect("valid"));
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     description: Option<String>,
     namespace: Option<String>,
     metric: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     dimensions: BTreeMap<String, String>,
     statistic: Option<String>,
     extended_statistic: Option<String>,
@@ -68,16 +68,16 @@ pub struct Declaration {
     treat_missing_data: Option<String>,
     unit: Option<String>,
     evaluate_low_sample_count_percentile: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     alarm_actions: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ok_actions: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     insufficient_data_actions: Vec<String>,
     actions_enabled: Option<bool>,
     metrics: Option<Vec<MetricQuery>>,
     tags: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -198,6 +198,10 @@ impl Kind for Alarms {
         }
         read_declared_tags(&client, &mut live, declared).await?;
         Ok(live.into_values().map(|(alarm, _)| alarm).collect())
+    }
+
+    fn import(&self, _: &str, live: &Alarm, _: &ImportContext) -> Imported {
+        Imported::of(&declaration_of(live.clone()))
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Alarm>) -> Result<(), AwsError> {
@@ -522,6 +526,34 @@ fn desired_alarm(d: Declaration) -> Alarm {
     }
 }
 
+/// The declaration of a live alarm (the inverse of [`desired_alarm`]): AWS's defaults left out.
+fn declaration_of(a: Alarm) -> Declaration {
+    Declaration {
+        description: a.description,
+        namespace: a.namespace,
+        metric: a.metric,
+        dimensions: a.dimensions,
+        statistic: a.statistic,
+        extended_statistic: a.extended_statistic,
+        period: a.period,
+        evaluation_periods: a.evaluation_periods.unwrap_or(1),
+        datapoints_to_alarm: a.datapoints_to_alarm,
+        threshold: a.threshold,
+        threshold_metric_id: a.threshold_metric_id,
+        comparison: a.comparison.unwrap_or_default(),
+        treat_missing_data: Some(a.treat_missing_data).filter(|t| t != "missing"),
+        unit: a.unit,
+        evaluate_low_sample_count_percentile: a.evaluate_low_sample_count_percentile,
+        alarm_actions: a.alarm_actions,
+        ok_actions: a.ok_actions,
+        insufficient_data_actions: a.insufficient_data_actions,
+        actions_enabled: (!a.actions_enabled).then_some(false),
+        metrics: a.metrics,
+        tags: a.tags.filter(|t| !t.is_empty()),
+        protect: false,
+    }
+}
+
 fn dimensions_of(dimensions: &[Dimension]) -> BTreeMap<String, String> {
     dimensions
         .iter()
@@ -605,10 +637,12 @@ async fn read_declared_tags(
     live: &mut BTreeMap<String, (Live<Alarm>, Option<String>)>,
     declared: &Declarations<'_, Alarm>,
 ) -> Result<(), AwsError> {
-    let wanted: Vec<(String, String)> = declared
+    let wanted: Vec<(String, String)> = live
         .iter()
-        .filter(|(_, d)| d.tags.is_some())
-        .filter_map(|(name, _)| Some((name.to_string(), live.get(*name)?.1.clone()?)))
+        .filter(|(name, _)| {
+            declared.reads_everything() || declared.get(name).is_some_and(|d| d.tags.is_some())
+        })
+        .filter_map(|(name, (_, arn))| Some((name.clone(), arn.clone()?)))
         .collect();
     let reads = wanted.into_iter().map(|(name, arn)| async move {
         let output = client
@@ -771,7 +805,7 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
 /// Live-side normalisation, offline: what DescribeAlarms returns, read into the spec that a
 /// declaration of the same alarm gives, so an unchanged alarm never shows a diff.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use aws_sdk_cloudwatch::types::{
@@ -780,7 +814,7 @@ mod tests {
 
     use super::{Alarm, Declaration, MetricQuery, MetricStatSpec, desired_alarm, live_alarm};
 
-    fn declared(toml: &str) -> Alarm {
+    pub(crate) fn declared(toml: &str) -> Alarm {
         let declaration: Declaration = toml::from_str(toml).expect("a valid declaration");
         desired_alarm(declaration)
     }

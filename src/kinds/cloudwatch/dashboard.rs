@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
-use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -24,12 +24,12 @@ const READ_CONCURRENCY: usize = 8;
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,255}$").expect("valid"));
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     file: Option<String>,
     body: Option<Json>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -107,6 +107,15 @@ impl Kind for Dashboards {
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await
+    }
+
+    fn import(&self, name: &str, live: &Dashboard, _: &ImportContext) -> Imported {
+        let file = format!("dashboards/{}.json", kinds::file_name(name));
+        let declaration = Declaration {
+            file: Some(file.clone()),
+            ..Declaration::default()
+        };
+        Imported::of(&declaration).with_file(file, live.body.clone())
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Dashboard>) -> Result<(), AwsError> {

@@ -13,22 +13,24 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
-use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+};
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
 
 pub struct Groups;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     managed_policies: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     policies: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     inline_policies: BTreeMap<String, DocumentSource>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -92,6 +94,27 @@ impl Kind for Groups {
             })
             .collect();
         Ok(live)
+    }
+
+    fn import(&self, name: &str, live: &Group, _: &ImportContext) -> Imported {
+        let folder = format!("groups/{}", kinds::file_name(name));
+        let (permissions, files) = live.permissions.import(&folder);
+        let declaration = Declaration {
+            managed_policies: permissions.managed_policies,
+            policies: permissions.policies,
+            inline_policies: permissions.inline_policies,
+            protect: false,
+        };
+        let mut imported = Imported::of(&declaration);
+        imported.files = files;
+        imported
+    }
+
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        iam::out_of_reach(session, |s| s.groups.iter().filter_map(|g| Some((g.group_name.clone()?, g.path.clone()))).collect(), |name, scope| {
+            format!("move it with `aws iam update-group --group-name {name} --new-path {scope}` to bring it in (plumb does not move it)")
+        })
+        .await
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Group>) -> Result<(), AwsError> {

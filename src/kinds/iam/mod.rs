@@ -26,6 +26,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
+use crate::kinds::OutOfReach;
 use crate::resource::Reference;
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
@@ -116,6 +117,38 @@ pub fn iam_path(env: &Environment) -> &str {
 pub fn in_scope(env: &Environment, path: Option<&str>) -> bool {
     let scope = iam_path(env);
     !scope.is_empty() && path.is_some_and(|p| p.starts_with(scope))
+}
+
+/// IAM entities outside the scope whose name has the environment's name as a part
+/// (`app-dev-deployer` for `dev`), with why they were not imported and how to bring them in.
+pub async fn out_of_reach(
+    session: &Session,
+    entities: impl FnOnce(&Snapshot) -> Vec<(String, Option<String>)>,
+    remedy: impl Fn(&str, &str) -> String,
+) -> Result<Vec<OutOfReach>, AwsError> {
+    let scope = iam_path(&session.env);
+    if scope.is_empty() {
+        return Ok(Vec::new());
+    }
+    let snapshot = snapshot(session).await?;
+    let env = session.env.name.to_ascii_lowercase();
+    let named_like = |name: &str| {
+        name.to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|part| part == env)
+    };
+    Ok(entities(&snapshot)
+        .into_iter()
+        .filter(|(name, path)| !in_scope(&session.env, path.as_deref()) && named_like(name))
+        .map(|(name, path)| {
+            let path = path.unwrap_or_default();
+            let why = format!(
+                "at path `{path}`, outside iam_path `{scope}`: {}",
+                remedy(&name, scope)
+            );
+            OutOfReach { name, why }
+        })
+        .collect())
 }
 
 /// The ARN of a customer-managed policy plumb manages.
@@ -253,7 +286,7 @@ pub fn check_document(document: &Json) -> Result<(), String> {
 }
 
 /// A document declared inline (`document = { ... }`) or in a JSON file (`file = "x.json"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentSource {
     pub document: Option<Json>,
@@ -313,6 +346,30 @@ pub struct PermissionsDeclaration {
     pub policies: Vec<String>,
     #[serde(default)]
     pub inline_policies: BTreeMap<String, DocumentSource>,
+}
+
+impl Permissions {
+    /// The permissions as declared, for an import: inline policies as files under
+    /// `folder/` (returned with their documents).
+    pub fn import(&self, folder: &str) -> (PermissionsDeclaration, Vec<(String, Json)>) {
+        let mut files = Vec::new();
+        let mut inline_policies = BTreeMap::new();
+        for (name, document) in &self.inline_policies {
+            let file = format!("{folder}/{}.json", crate::kinds::file_name(name));
+            files.push((file.clone(), document.clone()));
+            let source = DocumentSource {
+                document: None,
+                file: Some(file),
+            };
+            inline_policies.insert(name.clone(), source);
+        }
+        let declared = PermissionsDeclaration {
+            managed_policies: self.managed_policies.clone(),
+            policies: self.policies.clone(),
+            inline_policies,
+        };
+        (declared, files)
+    }
 }
 
 /// A group's or user's permissions as plumb manages them: sets sorted, documents normalised.

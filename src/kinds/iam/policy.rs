@@ -12,7 +12,9 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::iam::{self, DocumentSource, Principal};
-use crate::kinds::{Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+};
 use crate::plan::Action;
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
@@ -21,13 +23,13 @@ pub struct Policies;
 
 const MAX_VERSIONS: usize = 5;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     description: Option<String>,
     document: Option<Json>,
     file: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -145,6 +147,32 @@ impl Kind for Policies {
             outside.join(", "),
             iam::iam_path(&session.env)
         )))
+    }
+
+    fn import(&self, name: &str, live: &Policy, _: &ImportContext) -> Imported {
+        let file = format!("policies/{}.json", kinds::file_name(name));
+        let declaration = Declaration {
+            description: live.description.clone(),
+            file: Some(file.clone()),
+            ..Declaration::default()
+        };
+        Imported::of(&declaration).with_file(file, live.document.clone())
+    }
+
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        iam::out_of_reach(
+            session,
+            |s| {
+                s.policies
+                    .iter()
+                    .filter_map(|p| Some((p.policy_name.clone()?, p.path.clone())))
+                    .collect()
+            },
+            |name, scope| {
+                format!("IAM cannot move a policy: create `{name}` anew under {scope} to bring it in")
+            },
+        )
+        .await
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Policy>) -> Result<(), AwsError> {

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
-use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+};
 use crate::resource::Reference;
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
@@ -27,23 +29,23 @@ pub struct Users;
 /// Concurrent reads of a departing user's credentials.
 const READ_CONCURRENCY: usize = 8;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// Groups outside plumb's scope that the user belongs to (named, not managed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     external_groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     managed_policies: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     policies: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     inline_policies: BTreeMap<String, DocumentSource>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -124,7 +126,7 @@ impl Kind for Users {
         let client = iam::client(session);
         let departing: Vec<String> = live
             .iter()
-            .filter(|l| !declared.contains_key(l.name.as_str()))
+            .filter(|l| !declared.reads_everything() && !declared.contains(l.name.as_str()))
             .map(|l| l.name.clone())
             .collect();
         let reads = departing.into_iter().map(|name| {
@@ -141,6 +143,37 @@ impl Kind for Users {
             }
         }
         Ok(live)
+    }
+
+    /// A group declared (or imported with the user) is written in `groups`; any other in
+    /// `external_groups`, which is not managed.
+    fn import(&self, name: &str, live: &User, context: &ImportContext) -> Imported {
+        let (groups, external_groups) = live
+            .groups
+            .iter()
+            .cloned()
+            .partition(|g| context.knows("group", g));
+        let folder = format!("users/{}", kinds::file_name(name));
+        let (permissions, files) = live.permissions.import(&folder);
+        let declaration = Declaration {
+            groups,
+            external_groups,
+            tags: live.tags.clone(),
+            managed_policies: permissions.managed_policies,
+            policies: permissions.policies,
+            inline_policies: permissions.inline_policies,
+            protect: false,
+        };
+        let mut imported = Imported::of(&declaration);
+        imported.files = files;
+        imported
+    }
+
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        iam::out_of_reach(session, |s| s.users.iter().filter_map(|u| Some((u.user_name.clone()?, u.path.clone()))).collect(), |name, scope| {
+            format!("move it with `aws iam update-user --user-name {name} --new-path {scope}` to bring it in (plumb does not move it)")
+        })
+        .await
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, User>) -> Result<(), AwsError> {

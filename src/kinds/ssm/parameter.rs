@@ -14,11 +14,13 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType, ResourceTypeForTagging, Tag};
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, DoneIf, RateLimiter, SdkResult, Session, codes};
-use crate::kinds::{self, Declarations, Declared, Fields, Kind, Live, Op};
+use crate::kinds::{
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+};
 use crate::resource::{Secret, Value};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry, EnvLookup};
@@ -40,7 +42,7 @@ pub const FROM_ENV_TAG: &str = "plumb:value-from-env";
 const VALUE_SOURCE: &str = "value_source";
 const FROM_ENVIRONMENT: &str = "environment";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 enum Type {
     #[default]
     String,
@@ -49,6 +51,10 @@ enum Type {
 }
 
 impl Type {
+    fn is_string(&self) -> bool {
+        *self == Type::String
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Type::String => "String",
@@ -58,7 +64,7 @@ impl Type {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 enum Tier {
     Standard,
     Advanced,
@@ -76,17 +82,17 @@ impl Tier {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 enum Literal {
     One(String),
     List(Vec<String>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Type::is_string")]
     type_: Type,
     value: Option<Literal>,
     value_from_env: Option<String>,
@@ -97,7 +103,7 @@ pub struct Declaration {
     allowed_pattern: Option<String>,
     data_type: Option<String>,
     tags: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
@@ -231,10 +237,11 @@ impl Kind for Parameters {
         declared: &Declarations<'_, Parameter>,
     ) -> Result<Vec<Live<Parameter>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
+        let decrypt = !declared.reads_everything();
         let prefixes = session.env.scope.values(Self::SCOPE.setting);
         let reads = query_paths(&prefixes)
             .into_iter()
-            .map(|path| read_path(&client, path));
+            .map(|path| read_path(&client, path, decrypt));
         let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
         for (metadata, values) in futures::future::try_join_all(reads).await? {
             merge(&mut found, metadata, values);
@@ -242,7 +249,7 @@ impl Kind for Parameters {
         found.retain(|name, _| {
             Self::SCOPE.covers(&session.env.scope, name) && !crate::lock::is_lock_name(name)
         });
-        fill_missing_values(&client, &mut found).await?;
+        fill_missing_values(&client, &mut found, decrypt).await?;
         satisfy_intelligent_tiering(&mut found, declared);
         let wanted = tags_to_read(&found, declared);
         let tags = read_tags(&client, wanted).await?;
@@ -266,6 +273,74 @@ impl Kind for Parameters {
         reasons
     }
 
+    /// A value that is secret (a SecureString, or one plumb wrote from the environment) is
+    /// never written: the declaration reads it from `initial_value_from_env`, a variable named
+    /// after the parameter, so the plan is empty without it and the value stays out of git.
+    fn import(&self, name: &str, live: &Parameter, _: &ImportContext) -> Imported {
+        let type_ = match live.type_.as_str() {
+            "StringList" => Type::StringList,
+            "SecureString" => Type::SecureString,
+            _ => Type::String,
+        };
+        let value = live.value.as_ref().map(Contents::value);
+        let literal = match value.and_then(Value::shown) {
+            Some(Json::String(text)) if type_ != Type::SecureString => Some(Literal::One(text.clone())),
+            Some(Json::Array(items)) if type_ == Type::StringList => Some(Literal::List(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+            )),
+            _ => None,
+        };
+        let variable = literal.is_none().then(|| variable_name(name));
+        let declaration = Declaration {
+            type_,
+            value: literal,
+            value_from_env: None,
+            initial_value_from_env: variable.clone(),
+            description: live.description.clone(),
+            key_id: live.key_id.clone().filter(|k| k != DEFAULT_KEY_ID),
+            tier: (live.tier.as_deref() == Some(Tier::Advanced.as_str())).then_some(Tier::Advanced),
+            allowed_pattern: live.allowed_pattern.clone(),
+            data_type: Some(live.data_type.clone()).filter(|d| d != "text"),
+            tags: live.tags.clone().filter(|t| !t.is_empty()),
+            protect: false,
+        };
+        let mut imported = Imported::of(&declaration);
+        imported.variables.extend(variable);
+        imported
+    }
+
+    /// Parameters under the first segment of a scope path (`/dev` for `/dev/app/`) that the
+    /// scope does not cover.
+    async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
+        let client = session.shared(|s| Client::new(&s.config));
+        let paths = session.env.scope.values(Self::SCOPE.setting);
+        let mut tops: Vec<String> = paths
+            .iter()
+            .filter_map(|p| p.trim_start_matches('/').split('/').next())
+            .filter(|top| !top.is_empty())
+            .map(|top| format!("/{top}"))
+            .collect();
+        tops.dedup();
+        let mut found = Vec::new();
+        for top in tops {
+            for meta in describe_path(&client, &top).await? {
+                let Some(name) = meta.name else { continue };
+                if Self::SCOPE.covers(&session.env.scope, &name) || crate::lock::is_lock_name(&name) {
+                    continue;
+                }
+                let why = format!(
+                    "under `{top}`, outside parameter_paths (`{}`): widen parameter_paths to bring it in",
+                    paths.join("`, `")
+                );
+                found.push(OutOfReach { name, why });
+            }
+        }
+        Ok(found)
+    }
+
     async fn apply(&self, session: &Session, op: Op<'_, Parameter>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         let limiter = session.shared(|s| PutLimiter(RateLimiter::per_second(s.env.ssm_put_rate)));
@@ -278,6 +353,27 @@ impl Kind for Parameters {
             Op::Create { name, desired } => create(&client, &limiter, name, desired).await,
             Op::Update { name, live, desired } => update(&client, &limiter, name, live, desired).await,
         }
+    }
+}
+
+/// The environment variable an imported secret is read from: the parameter's path in capitals,
+/// `/dev/app/db/password` → `DEV_APP_DB_PASSWORD`.
+pub fn variable_name(path: &str) -> String {
+    let upper: String = path
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let words: Vec<&str> = upper.split('_').filter(|w| !w.is_empty()).collect();
+    let name = words.join("_");
+    match name.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => name,
+        _ => format!("P_{name}"),
     }
 }
 
@@ -531,8 +627,13 @@ fn query_paths(prefixes: &[&str]) -> Vec<String> {
 type Metadata = Vec<aws_sdk_ssm::types::ParameterMetadata>;
 type Values = Vec<aws_sdk_ssm::types::Parameter>;
 
-async fn read_path(client: &Client, path: String) -> Result<(Metadata, Values), AwsError> {
-    futures::try_join!(describe_path(client, &path), values_by_path(client, &path))
+/// `decrypt`: SecureStrings read as their values (a plan compares them) or left encrypted
+/// (an import never writes them).
+async fn read_path(client: &Client, path: String, decrypt: bool) -> Result<(Metadata, Values), AwsError> {
+    futures::try_join!(
+        describe_path(client, &path),
+        values_by_path(client, &path, decrypt)
+    )
 }
 
 async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError> {
@@ -555,12 +656,12 @@ async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError
         .collect())
 }
 
-async fn values_by_path(client: &Client, path: &str) -> Result<Values, AwsError> {
+async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Values, AwsError> {
     let pages = client
         .get_parameters_by_path()
         .path(path)
         .recursive(true)
-        .with_decryption(true)
+        .with_decryption(decrypt)
         .max_results(10)
         .into_paginator()
         .send();
@@ -620,6 +721,7 @@ fn live_value(type_: &str, value: &str) -> Value {
 async fn fill_missing_values(
     client: &Client,
     found: &mut BTreeMap<String, Live<Parameter>>,
+    decrypt: bool,
 ) -> Result<(), AwsError> {
     let missing: Vec<String> = found
         .values()
@@ -630,7 +732,7 @@ async fn fill_missing_values(
         let output = client
             .get_parameters()
             .set_names(Some(batch.to_vec()))
-            .with_decryption(true)
+            .with_decryption(decrypt)
             .send()
             .await
             .aws("GetParameters", &batch[0])?;
@@ -656,11 +758,11 @@ fn satisfy_intelligent_tiering(
     declared: &Declarations<'_, Parameter>,
 ) {
     let intelligent = Tier::IntelligentTiering.as_str();
-    for (name, declared) in declared {
+    for (name, declared) in declared.iter() {
         if declared.tier.as_deref() != Some(intelligent) {
             continue;
         }
-        if let Some(live) = found.get_mut(*name)
+        if let Some(live) = found.get_mut(name)
             && matches!(live.spec.tier.as_deref(), Some("Standard" | "Advanced"))
         {
             live.spec.tier = Some(intelligent.to_string());
@@ -697,7 +799,7 @@ fn tags_to_read(
     };
     found
         .values()
-        .filter(|live| declares_marks(live) || shown_value(live))
+        .filter(|live| declared.reads_everything() || declares_marks(live) || shown_value(live))
         .map(|live| live.name.clone())
         .collect()
 }
@@ -719,7 +821,7 @@ fn apply_tags(
         }
         live.spec.marked_from_env = Some(marked);
         tags.retain(|key, _| !key.starts_with("plumb:"));
-        if declared.get(name.as_str()).is_some_and(|d| d.tags.is_some()) {
+        if declared.reads_everything() || declared.get(name.as_str()).is_some_and(|d| d.tags.is_some()) {
             live.spec.tags = Some(tags);
         }
     }
@@ -990,7 +1092,7 @@ mod tests {
         found.insert("/app/x".to_string(), live);
         let mut want = declared("String", Value::text("1"));
         want.tier = Some("Intelligent-Tiering".into());
-        let declarations: Declarations<Parameter> = [("/app/x", &want)].into_iter().collect();
+        let declarations = Declarations::plan([("/app/x", &want)]);
         satisfy_intelligent_tiering(&mut found, &declarations);
         assert_eq!(found["/app/x"].spec.tier.as_deref(), Some("Intelligent-Tiering"));
     }
@@ -1006,7 +1108,7 @@ mod tests {
         found.insert("/app/token".to_string(), live);
         let mut want = declared("String", Value::text("x"));
         want.tags = Some(BTreeMap::new());
-        let declarations: Declarations<Parameter> = [("/app/token", &want)].into_iter().collect();
+        let declarations = Declarations::plan([("/app/token", &want)]);
         let tags = BTreeMap::from([(FROM_ENV_TAG.to_string(), "true".to_string())]);
         apply_tags(&mut found, &declarations, vec![("/app/token".into(), tags)]);
         let spec = &found["/app/token"].spec;
