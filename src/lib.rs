@@ -42,6 +42,7 @@ pub mod lock;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod planfile;
 pub mod refusal;
 pub mod render;
 pub mod resource;
