@@ -246,7 +246,10 @@ fn summary(env: &str, found: &Found, files: &[(PathBuf, String)], dry_run: bool)
         .tables
         .iter()
         .filter(|(_, entries)| !entries.is_empty())
-        .map(|(kind, entries)| format!("{} {}", entries.len(), kind.table()))
+        .map(|(kind, entries)| match entries.len() {
+            1 => format!("1 {}", kind.name()),
+            n => format!("{n} {}", kind.table()),
+        })
         .collect();
     let verb = if dry_run { "would write" } else { "wrote" };
     let mut out = format!("{env}: imported {}; {verb}:\n", counts.join(", "));
