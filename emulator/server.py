@@ -45,6 +45,10 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       choose (Standard unless the value needs Advanced); moto echoes Intelligent-Tiering.
     - SSM DescribeParameters honours MaxResults (1..50) like AWS; moto pages by 10 whatever
       is asked, which would hide whether plumb reads in pages of 50.
+    - SNS email, email-json, http and https subscriptions stay pending confirmation, as AWS
+      leaves them until the recipient confirms: ListSubscriptionsByTopic lists them with the
+      SubscriptionArn `PendingConfirmation`, and they cannot be unsubscribed (moto confirms
+      every subscription at once).
 * `POST /_plumb/seed/ssm` writes parameters straight into moto's store (no HTTP round trip
   per parameter), so the benchmark can seed 10,000 parameters in seconds.
 
@@ -90,7 +94,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from faults import DEFAULT_ACCOUNT, ECHO, FAULTS  # noqa: E402
-from patches import budgets, cloudwatch, iam, ssm  # noqa: E402
+from patches import budgets, cloudwatch, iam, sns, ssm  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     create_backend_app,
@@ -256,7 +260,7 @@ def main():
                         help="keep running when stdin closes (the demo runs us in the background)")
     args = parser.parse_args()
 
-    for service in (ssm, iam, cloudwatch, budgets):
+    for service in (ssm, iam, cloudwatch, budgets, sns):
         service.patch()
     app = Emulator(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True)

@@ -17,6 +17,7 @@ pub mod budgets;
 pub mod cloudwatch;
 pub mod contract;
 pub mod iam;
+pub mod sns;
 pub mod ssm;
 
 use std::collections::BTreeMap;
@@ -142,6 +143,7 @@ pub fn registry() -> Vec<&'static dyn DynKind> {
         &iam::group::Groups,
         &iam::user::Users,
         &ssm::parameter::Parameters,
+        &sns::topic::Topics,
         &cloudwatch::alarm::Alarms,
         &cloudwatch::dashboard::Dashboards,
         &budgets::budget::Budgets,

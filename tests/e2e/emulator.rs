@@ -154,3 +154,49 @@ async fn budgets_answer_large_amounts_in_scientific_notation_and_refuse_it_on_wr
         .unwrap_err();
     assert_eq!(missing.code(), Some("NotFoundException"));
 }
+
+#[tokio::test]
+async fn sns_email_subscriptions_wait_for_confirmation() {
+    let world = World::new();
+    let sns = world.sns().await;
+    let topic = sns.create_topic().name("alerts").send().await.unwrap();
+    let arn = topic.topic_arn().unwrap();
+    sns.subscribe()
+        .topic_arn(arn)
+        .protocol("email")
+        .endpoint("ops@example.com")
+        .send()
+        .await
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(arn)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:123456789012:q")
+        .send()
+        .await
+        .unwrap();
+    let listed = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<(&str, &str)> = listed
+        .subscriptions()
+        .iter()
+        .map(|s| (s.protocol().unwrap(), s.subscription_arn().unwrap()))
+        .collect();
+    assert!(arns.contains(&("email", "PendingConfirmation")), "{arns:?}");
+    assert!(
+        arns.iter()
+            .any(|(p, a)| *p == "sqs" && a.starts_with("arn:aws:sns:")),
+        "{arns:?}"
+    );
+    let refused = sns
+        .unsubscribe()
+        .subscription_arn("PendingConfirmation")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidParameter"));
+}

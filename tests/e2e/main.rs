@@ -20,5 +20,6 @@ mod render;
 mod scope;
 mod secrets;
 mod ssm;
+mod topics;
 mod validate;
 mod workflows;

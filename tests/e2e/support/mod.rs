@@ -282,6 +282,11 @@ impl World {
         aws_sdk_iam::Client::new(&self.sdk_config().await)
     }
 
+    /// The real SDK's SNS client, in this world's account.
+    pub async fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk_config().await)
+    }
+
     /// AWS calls made in this world's account, by operation.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         let body = control("GET", &format!("/_plumb/calls?account={}", self.account), "");

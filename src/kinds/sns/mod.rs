@@ -1,0 +1,3 @@
+//! Amazon SNS: alert topics and their subscriptions.
+
+pub mod topic;
