@@ -182,14 +182,18 @@ fn load_base(
 }
 
 async fn plan_environment(
-    desired: DesiredEnv,
-    base: Option<Vec<Resource>>,
+    mut desired: DesiredEnv,
+    mut base: Option<Vec<Resource>>,
     classify: bool,
     kinds: &[&dyn DynKind],
 ) -> Result<(EnvWork, Session)> {
-    let env = &desired.env;
-    let session = Session::connect(env).await;
+    let session = Session::connect(&desired.env).await;
     let account_id = check_account(&session).await?;
+    resolve_references(&session, account_id.as_deref(), &mut desired.resources, kinds).await?;
+    if let Some(base) = &mut base {
+        resolve_references(&session, account_id.as_deref(), base, kinds).await?;
+    }
+    let env = &desired.env;
     let mut live = fetch_live(&session, &desired.resources, kinds)
         .await
         .with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
@@ -227,6 +231,37 @@ async fn plan_environment(
         ));
     }
     Ok((work, session))
+}
+
+/// Turns references by name (`"topic:alerts"`) into ARNs in the environment's account and
+/// region. The account is `account_id`, or STS's answer, asked only when some declaration
+/// has a reference.
+async fn resolve_references(
+    session: &Session,
+    account_id: Option<&str>,
+    resources: &mut [Resource],
+    kinds: &[&dyn DynKind],
+) -> Result<()> {
+    let kind_of = |r: &Resource| kinds.iter().find(|k| k.name() == r.kind).copied();
+    let referring = |r: &Resource| kind_of(r).is_some_and(|k| k.has_references(r));
+    if !resources.iter().any(referring) {
+        return Ok(());
+    }
+    let account = match account_id {
+        Some(account) => account.to_string(),
+        None => session.caller_account().await.with_context(|| {
+            format!(
+                "cannot learn the account of environment `{}` to resolve `topic:` references",
+                session.env.name
+            )
+        })?,
+    };
+    for resource in resources.iter_mut() {
+        if let Some(kind) = kind_of(resource).filter(|k| k.has_references(resource)) {
+            kind.resolve(resource, &session.env.region, &account);
+        }
+    }
+    Ok(())
 }
 
 /// A live field whose value the base's declaration reads from the environment is secret,

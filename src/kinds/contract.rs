@@ -79,6 +79,16 @@ pub trait Kind: Send + Sync + 'static {
     /// partial failure finishes the job.
     async fn apply(&self, session: &Session, op: Op<'_, Self::Spec>) -> Result<(), AwsError>;
 
+    /// Whether the spec names other objects that only the account can turn into ARNs
+    /// (`"topic:alerts"`): the pipeline then learns the account and calls `resolve`.
+    fn has_references(&self, _spec: &Self::Spec) -> bool {
+        false
+    }
+
+    /// Replaces references to other declared objects with what AWS calls them, in the
+    /// environment's `region` and `account`, before the spec is compared.
+    fn resolve(&self, _spec: &mut Self::Spec, _region: &str, _account: &str) {}
+
     /// A live object as a person would declare it, for `plumb import`: the inverse of
     /// `parse` (parsing what it returns gives `live` back), AWS's defaults left out, secrets
     /// never written.
@@ -443,6 +453,10 @@ pub trait DynKind: Send + Sync {
     async fn fetch_all(&self, session: &Session) -> Result<Vec<Resource>, AwsError>;
     /// A live object (from `fetch_all`) as a declaration.
     fn import(&self, live: &Resource, context: &ImportContext) -> Option<Imported>;
+    /// Whether a declared resource refers to others by name (see [`Kind::resolve`]).
+    fn has_references(&self, declared: &Resource) -> bool;
+    /// The declared resource with its references resolved (see [`Kind::resolve`]).
+    fn resolve(&self, declared: &mut Resource, region: &str, account: &str);
     async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError>;
 }
 
@@ -491,6 +505,19 @@ impl<K: Kind> DynKind for K {
 
     async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
         Kind::out_of_reach(self, session).await
+    }
+
+    fn has_references(&self, declared: &Resource) -> bool {
+        spec_of::<K>(declared).is_some_and(|spec| Kind::has_references(self, spec))
+    }
+
+    fn resolve(&self, declared: &mut Resource, region: &str, account: &str) {
+        let Some(mut spec) = spec_of::<K>(declared).cloned() else {
+            return;
+        };
+        Kind::resolve(self, &mut spec, region, account);
+        declared.fields = self.fields(&spec).into_vec();
+        declared.payload = Some(Payload::new(spec));
     }
 
     fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {

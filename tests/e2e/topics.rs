@@ -83,3 +83,148 @@ async fn a_topic_with_subscriptions_is_created_converges_and_drift_is_restored()
     let topics = sns.list_topics().send().await.unwrap();
     assert!(topics.topics().is_empty());
 }
+
+const ALERTING: &str = r#"
+[topics."app-alerts"]
+display_name = "app alerts"
+subscriptions = [{ protocol = "email", endpoint = "oncall@example.com" }]
+
+[alarms."app-cpu-high"]
+namespace = "AWS/RDS"
+metric = "CPUUtilization"
+statistic = "Average"
+period = 300
+evaluation_periods = 2
+threshold = 80.0
+comparison = "GreaterThanThreshold"
+alarm_actions = ["topic:app-alerts"]
+ok_actions = ["topic:app-alerts"]
+
+[budgets."app-monthly"]
+budget_type = "COST"
+time_unit = "MONTHLY"
+limit = { amount = "100", unit = "USD" }
+[[budgets."app-monthly".notifications]]
+notification_type = "ACTUAL"
+comparison = "GREATER_THAN"
+threshold = 80.0
+sns_topics = ["topic:app-alerts"]
+"#;
+
+fn alerting_world() -> World {
+    let world = World::new();
+    let scope = "topic_prefixes = [\"app-\"]\nalarm_prefixes = [\"app-\"]\nbudget_prefixes = [\"app-\"]\n";
+    world.plumb_toml_with_scope("", scope);
+    world
+}
+
+#[tokio::test]
+async fn alarms_and_budgets_reach_a_topic_by_name_created_in_the_same_apply() {
+    let world = alerting_world();
+    world.write("desired/dev/alerting.toml", ALERTING);
+    let topic_arn = format!("arn:aws:sns:us-east-1:{}:app-alerts", world.account);
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains(&topic_arn),
+        "the plan shows the resolved ARN: {}",
+        plan.stdout
+    );
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    // Right after: nothing to do, the pending email subscription included.
+    world.assert_converged();
+
+    let cloudwatch = world.cloudwatch().await;
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_names("app-cpu-high")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarms.metric_alarms()[0].alarm_actions(), [topic_arn.clone()]);
+    let budgets = world.budgets().await;
+    let notifications = budgets
+        .describe_notifications_for_budget()
+        .account_id(&world.account)
+        .budget_name("app-monthly")
+        .send()
+        .await
+        .unwrap();
+    let subscribers = budgets
+        .describe_subscribers_for_notification()
+        .account_id(&world.account)
+        .budget_name("app-monthly")
+        .notification(notifications.notifications()[0].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribers.subscribers()[0].address(), topic_arn);
+
+    // Everything removed: the topic is deleted after what used it.
+    world.write("desired/dev/alerting.toml", "");
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    let order: Vec<&str> = apply
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- delete "))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "budget app-monthly  (not declared in desired/)",
+            "alarm app-cpu-high  (not declared in desired/)",
+            "topic app-alerts  (not declared in desired/)"
+        ],
+        "{}",
+        apply.stdout
+    );
+    world.assert_converged();
+}
+
+#[test]
+fn a_reference_to_an_undeclared_topic_is_a_validation_error() {
+    let world = alerting_world();
+    world.write(
+        "desired/dev/alerting.toml",
+        &ALERTING.replace("[topics.\"app-alerts\"]", "[topics.\"app-other\"]"),
+    );
+    let validate = world.plumb_offline(&["validate"]);
+    validate.expect_code(1);
+    assert!(
+        validate.stderr.contains(
+            "desired/dev/alerting.toml:6:9: alarms.app-cpu-high.alarm_actions: topic `app-alerts` is not declared"
+        ),
+        "{}",
+        validate.stderr
+    );
+    assert!(
+        validate
+            .stderr
+            .contains("budgets.app-monthly.notifications: topic `app-alerts` is not declared"),
+        "{}",
+        validate.stderr
+    );
+}
+
+#[tokio::test]
+async fn reading_50_topics_costs_one_listing_and_two_calls_a_topic() {
+    let world = alerting_world();
+    let sns = world.sns().await;
+    for i in 0..50 {
+        sns.create_topic()
+            .name(format!("app-t{i:02}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = world.calls();
+    world.plumb(&["plan"]).expect_code(0);
+    let after = world.calls();
+    let made = |op: &str| after.get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
+    assert_eq!(made("ListTopics"), 1, "100 topics a page");
+    assert_eq!(made("GetTopicAttributes"), 50);
+    assert_eq!(made("ListSubscriptionsByTopic"), 50);
+    assert_eq!(made("ListTagsForResource"), 0, "tags only where declared");
+}

@@ -22,6 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
+use crate::kinds::sns;
 use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
@@ -183,11 +184,29 @@ impl Kind for Budgets {
         }
         let mut declared = Declared::new(desired_budget(&declaration)).protect(declaration.protect);
         declared.renamed_from = declaration.renamed_from;
+        declared.references = declaration
+            .notifications
+            .iter()
+            .flat_map(|n| sns::references(&n.sns_topics, "notifications"))
+            .collect();
         Ok(declared)
     }
 
     fn fields(&self, spec: &Budget) -> Fields {
         Fields::of(spec)
+    }
+
+    fn has_references(&self, spec: &Budget) -> bool {
+        spec.notifications
+            .iter()
+            .any(|n| sns::any_reference(&n.sns_topics))
+    }
+
+    fn resolve(&self, spec: &mut Budget, region: &str, account: &str) {
+        for notification in &mut spec.notifications {
+            sns::resolve(&mut notification.sns_topics, region, account);
+        }
+        spec.notifications = sorted_notifications(std::mem::take(&mut spec.notifications));
     }
 
     async fn fetch(
@@ -395,7 +414,7 @@ fn check_notifications(entry: &Entry, spec: &Declaration, problems: &mut Vec<Dia
         for topic in n
             .sns_topics
             .iter()
-            .filter(|t| !t.starts_with("arn:aws") || !t.contains(":sns:"))
+            .filter(|t| sns::referenced(t).is_none() && (!t.starts_with("arn:aws") || !t.contains(":sns:")))
         {
             fail(format!("`{topic}` is not an SNS topic ARN"));
         }

@@ -19,6 +19,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, SdkResult, Session};
+use crate::kinds::sns;
 use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
@@ -170,11 +171,43 @@ impl Kind for Alarms {
             return Err(problems);
         }
         let protect = declaration.protect;
-        Ok(Declared::new(desired_alarm(declaration)).protect(protect))
+        let references = [
+            sns::references(&declaration.alarm_actions, "alarm_actions"),
+            sns::references(&declaration.ok_actions, "ok_actions"),
+            sns::references(
+                &declaration.insufficient_data_actions,
+                "insufficient_data_actions",
+            ),
+        ]
+        .concat();
+        let mut declared = Declared::new(desired_alarm(declaration)).protect(protect);
+        declared.references = references;
+        Ok(declared)
     }
 
     fn fields(&self, spec: &Alarm) -> Fields {
         Fields::of(spec)
+    }
+
+    fn has_references(&self, spec: &Alarm) -> bool {
+        [
+            &spec.alarm_actions,
+            &spec.ok_actions,
+            &spec.insufficient_data_actions,
+        ]
+        .into_iter()
+        .any(|actions| sns::any_reference(actions))
+    }
+
+    fn resolve(&self, spec: &mut Alarm, region: &str, account: &str) {
+        for actions in [
+            &mut spec.alarm_actions,
+            &mut spec.ok_actions,
+            &mut spec.insufficient_data_actions,
+        ] {
+            sns::resolve(actions, region, account);
+            *actions = set(actions);
+        }
     }
 
     async fn fetch(
@@ -468,6 +501,12 @@ fn check_actions(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnosti
             ));
         }
         for action in actions {
+            if let Some(topic) = sns::referenced(action) {
+                if topic.is_empty() {
+                    problems.push(entry.error(Some(field), "`topic:` names no topic"));
+                }
+                continue;
+            }
             if !ACTION_ARN.is_match(action) {
                 problems.push(entry.error(Some(field), format!("`{action}` is not an alarm action ARN (SNS topic, EC2 action, Auto Scaling policy, ...)")));
             }
