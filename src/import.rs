@@ -75,11 +75,12 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
             continue;
         }
         let header = header(&session, account.as_deref());
-        let files = render(&folder, &found, &header)?;
+        let target = new_folder(&folder);
+        let files = render(&target, &found, &header)?;
         if dry_run {
             show_dry_run(&files);
         } else {
-            write_files(&files)?;
+            write_folder(&folder, &target, &files)?;
         }
         output::stdout(&summary(&env.env.name, &found, &files, dry_run));
     }
@@ -98,9 +99,23 @@ fn select_kinds<'k>(registry: &[&'k dyn DynKind], asked: &[String]) -> Result<Ve
             bail!("--kind `{name}` is not a kind{hint} (kinds: {})", all.join(", "));
         }
     }
+    // Users and groups name the declared policies (and users the groups) they use: importing
+    // them alone would write references to nothing.
+    let mut wanted: Vec<&str> = asked.iter().map(String::as_str).collect();
+    for (kind, needs) in [
+        ("users", ["groups", "policies"].as_slice()),
+        ("groups", &["policies"]),
+    ] {
+        if wanted
+            .iter()
+            .any(|w| *w == kind || *w == kind.trim_end_matches('s'))
+        {
+            wanted.extend(needs);
+        }
+    }
     Ok(registry
         .iter()
-        .filter(|k| asked.is_empty() || asked.iter().any(|a| a == k.table() || a == k.name()))
+        .filter(|k| wanted.is_empty() || wanted.iter().any(|a| *a == k.table() || *a == k.name()))
         .copied()
         .collect())
 }
@@ -139,6 +154,7 @@ async fn read_environment<'k>(
     let context = ImportContext {
         env: &env.env,
         known: &known,
+        variables: Default::default(),
     };
     let tables = undeclared
         .into_iter()
@@ -177,9 +193,10 @@ fn header(session: &Session, account: Option<&str>) -> String {
     )
 }
 
-/// The files an import writes: one TOML file per kind, and the documents they refer to.
-fn render(env_folder: &Path, found: &Found, header: &str) -> Result<Vec<(PathBuf, String)>> {
-    let folder = new_folder(env_folder);
+/// The files an import writes into `folder`: one TOML file per kind, and the documents they
+/// refer to. Two objects whose documents would share a file are an error before anything is
+/// written.
+fn render(folder: &Path, found: &Found, header: &str) -> Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
     for (kind, entries) in &found.tables {
         if entries.is_empty() {
@@ -201,7 +218,32 @@ fn render(env_folder: &Path, found: &Found, header: &str) -> Result<Vec<(PathBuf
             format!("{header}{text}"),
         ));
     }
+    let mut paths: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
+    paths.sort();
+    if let Some(twice) = paths.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "two imported objects would share `{}`: nothing was written",
+            twice[0].display()
+        );
+    }
     Ok(files)
+}
+
+/// Writes the files of `target` (a folder that does not exist yet) all or nothing: into a
+/// staging folder beside it first, renamed into place once every file is written.
+fn write_folder(env_folder: &Path, target: &Path, files: &[(PathBuf, String)]) -> Result<()> {
+    let staging = env_folder.join(format!(".plumb-import-{}", std::process::id()));
+    let staged: Vec<(PathBuf, String)> = files
+        .iter()
+        .filter_map(|(path, text)| Some((staging.join(path.strip_prefix(target).ok()?), text.clone())))
+        .collect();
+    let written = write_files(&staged).and_then(|()| {
+        std::fs::rename(&staging, target).with_context(|| format!("cannot create `{}`", target.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    written
 }
 
 /// Writes every file, none of which may exist (`create_new`): nothing is ever overwritten.
@@ -319,6 +361,7 @@ mod tests {
         let context = ImportContext {
             env: &env,
             known: &known,
+            variables: Default::default(),
         };
         let imported = Kind::import(kind, name, &live, &context);
         let mut table = toml::Table::new();

@@ -114,11 +114,46 @@ pub struct ImportContext<'a> {
     /// The objects declared, or imported in the same run, as (noun, name): references to
     /// them can be written as such (a user's groups).
     pub known: &'a BTreeSet<(&'static str, String)>,
+    /// The environment variables given out so far in this run.
+    pub variables: std::cell::RefCell<BTreeSet<String>>,
 }
+
+/// Variables a CI runner or the AWS SDK sets or reads by themselves: an imported secret must
+/// never be read from one of them (a parameter `/github/token` would take the runner's token).
+const RESERVED_VARIABLES: &[&str] = &[
+    "GITHUB_", "RUNNER_", "ACTIONS_", "AWS_", "INPUT_", "PLUMB_", "CI", "HOME", "PATH", "SHELL", "USER",
+    "PWD", "LANG", "TERM", "TMPDIR", "HOSTNAME",
+];
 
 impl ImportContext<'_> {
     pub fn knows(&self, noun: &str, name: &str) -> bool {
         self.known.iter().any(|(n, known)| *n == noun && known == name)
+    }
+
+    /// A variable for an imported secret, from `wanted`: prefixed with `SSM_` when a runner
+    /// or the SDK could set it, and numbered when another secret of this run has it.
+    pub fn claim_variable(&self, wanted: &str) -> String {
+        let reserved = RESERVED_VARIABLES
+            .iter()
+            .any(|r| wanted == r.trim_end_matches('_') || (r.ends_with('_') && wanted.starts_with(r)));
+        let base = if reserved {
+            format!("SSM_{wanted}")
+        } else {
+            wanted.to_string()
+        };
+        let mut taken = self.variables.borrow_mut();
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}_{n}")
+                }
+            })
+            .find(|candidate| !taken.contains(candidate))
+            .unwrap_or(base);
+        taken.insert(name.clone());
+        name
     }
 }
 

@@ -57,6 +57,14 @@ pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut
     }
 }
 
+/// Live tags without plumb's own markers (`plumb:` keys), which are never declared nor
+/// removed: tags as a declaration compares them.
+pub fn declarable_tags(tags: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter(|(key, _)| !key.starts_with("plumb:"))
+        .collect()
+}
+
 /// What changing tags from `live` to `desired` takes: (keys to remove, tags to set).
 pub fn tag_changes(
     live: &BTreeMap<String, String>,
@@ -117,23 +125,23 @@ pub fn scope_rules() -> Vec<Rule> {
     rules
 }
 
-/// A file name for an imported document: `name` with anything but letters, digits, `-`, `_`
-/// and `.` replaced by `_` (and never `.` or `..`).
+/// A file name for an imported document, one name to one file: letters, digits, `-` and `.`
+/// as they are, any other character (and a leading `.`) as `_` and its UTF-8 bytes in hex
+/// (`a+b` → `a_2bb`, `a_b` → `a_5fb`, `..` → `_2e.`), so no two names share a file and none
+/// is hidden or climbs out of its folder.
 pub fn file_name(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_alphanumeric() || c == '-' || (c == '.' && i > 0) {
+            out.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("_{byte:02x}"));
             }
-        })
-        .collect();
-    match safe.trim_matches('.') {
-        "" => "_".to_string(),
-        _ => safe,
+        }
     }
+    if out.is_empty() { "_".to_string() } else { out }
 }
 
 /// Every kind, in dependency order.
@@ -152,7 +160,23 @@ pub fn registry() -> Vec<&'static dyn DynKind> {
 
 #[cfg(test)]
 mod tests {
-    use super::registry;
+    use super::{file_name, registry};
+
+    #[test]
+    fn file_names_are_one_to_one_and_stay_in_their_folder() {
+        let names = ["a+b", "a=b", "a_b", "a@b", "..", ".", "_", "", "é", "x.json"];
+        let files: Vec<String> = names.iter().map(|n| file_name(n)).collect();
+        let mut distinct = files.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), names.len(), "{files:?}");
+        assert!(
+            files
+                .iter()
+                .all(|f| !f.starts_with('.') && !f.contains('/') && !f.is_empty())
+        );
+        assert_eq!(file_name("app-main"), "app-main");
+    }
 
     #[test]
     fn names_and_tables_are_unique() {

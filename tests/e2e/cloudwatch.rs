@@ -296,7 +296,7 @@ body = { title = "no widgets" }
     run.expect_code(1);
     let expected = [
         "desired/dev/bad.toml:4:1: alarms.app-a.statistic: give exactly one of `statistic` and `extended_statistic`",
-        "desired/dev/bad.toml:6:1: alarms.app-a.period: period 45 must be 10, 30 or a multiple of 60 seconds, at most a day",
+        "desired/dev/bad.toml:6:1: alarms.app-a.period: period 45 must be 10, 20, 30 or a multiple of 60 seconds, at most a day",
         "desired/dev/bad.toml:9:1: alarms.app-a.comparison: `GreaterThan` is not one of `GreaterThanOrEqualToThreshold`, `GreaterThanThreshold`, `LessThanThreshold`, `LessThanOrEqualToThreshold`, `LessThanLowerOrGreaterThanUpperThreshold`, `LessThanLowerThreshold`, `GreaterThanUpperThreshold`",
         "desired/dev/bad.toml:10:1: alarms.app-a.alarm_actions: `sns:alerts` is not an alarm action ARN (SNS topic, EC2 action, Auto Scaling policy, ...)",
         "desired/dev/bad.toml:16:1: alarms.app-b.metrics: id `m1` is used twice",

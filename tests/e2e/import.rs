@@ -325,3 +325,86 @@ async fn a_dry_run_writes_nothing_and_kinds_can_be_chosen() {
         wrong.stderr
     );
 }
+
+/// Names that map to one file or one variable, a secret named like a runner's variable, a
+/// tag with plumb's prefix: the import still plans empty and writes each thing once.
+#[tokio::test]
+async fn hostile_names_get_a_file_and_a_variable_each() {
+    let world = World::new();
+    world.plumb_toml_with_scope("", "parameter_paths = [\"/github/\"]\niam_path = \"/app/\"\n");
+    let ssm = world.ssm().await;
+    for name in ["/github/token", "/github/db-password", "/github/db.password"] {
+        ssm.put_parameter()
+            .name(name)
+            .value(CANARY)
+            .r#type(ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    let iam = world.iam().await;
+    for name in ["a+b", "a=b"] {
+        iam.create_policy()
+            .policy_name(name)
+            .path("/app/")
+            .policy_document(POLICY)
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.create_group()
+        .group_name("ops")
+        .path("/app/")
+        .send()
+        .await
+        .unwrap();
+    for name in ["inline+1", "inline=1"] {
+        iam.put_group_policy()
+            .group_name("ops")
+            .policy_name(name)
+            .policy_document(DESCRIBE)
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.create_user()
+        .user_name("jo")
+        .path("/app/")
+        .tags(IamTag::builder().key("plumb:owner").value("me").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let import = world.plumb(&["import", "--kind", "users"]);
+    import.expect_code(0);
+    assert!(
+        import.stdout.contains("1 user, 1 group, 2 policies")
+            || import.stdout.contains("2 policies, 1 group, 1 user"),
+        "users bring their groups and policies: {}",
+        import.stdout
+    );
+    let all = world.plumb(&["import"]);
+    all.expect_code(0);
+    let says = all.stdout.clone();
+    assert!(
+        says.contains("SSM_GITHUB_TOKEN  (parameter /github/token)"),
+        "{says}"
+    );
+    assert!(
+        says.contains("GITHUB_DB_PASSWORD  (parameter /github/db-password)"),
+        "{says}"
+    );
+    assert!(
+        says.contains("GITHUB_DB_PASSWORD_2  (parameter /github/db.password)"),
+        "{says}"
+    );
+    world.plumb_offline(&["validate"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let everything = format!(
+        "{}{}{}",
+        import.all_output(),
+        all.all_output(),
+        world.all_files_text()
+    );
+    assert!(!everything.contains(CANARY), "the secret leaked");
+}

@@ -142,7 +142,10 @@ async fn alarms_and_budgets_reach_a_topic_by_name_created_in_the_same_apply() {
         .send()
         .await
         .unwrap();
-    assert_eq!(alarms.metric_alarms()[0].alarm_actions(), std::slice::from_ref(&topic_arn));
+    assert_eq!(
+        alarms.metric_alarms()[0].alarm_actions(),
+        std::slice::from_ref(&topic_arn)
+    );
     let budgets = world.budgets().await;
     let notifications = budgets
         .describe_notifications_for_budget()

@@ -40,6 +40,8 @@ const BUDGET_TYPES: &[&str] = &[
     "SAVINGS_PLANS_UTILIZATION",
     "SAVINGS_PLANS_COVERAGE",
 ];
+/// The end date AWS gives a budget declared without a time period.
+const AWS_DEFAULT_END: &str = "2087-06-15";
 const TIME_UNITS: &[&str] = &["DAILY", "MONTHLY", "QUARTERLY", "ANNUALLY"];
 /// AWS's cost types, in the order the API lists them, with AWS's defaults.
 const COST_TYPES: &[(&str, bool)] = &[
@@ -258,15 +260,15 @@ impl Kind for Budgets {
             .collect()
     }
 
-    /// The time period AWS fills in by itself is left out, and so are cost types that are
-    /// AWS's defaults: neither is then compared.
+    /// The time period AWS fills in by itself (from the current period to AWS's far end date)
+    /// is left out, and so are cost types that are AWS's defaults: neither is then compared.
     fn import(&self, _: &str, live: &Budget, _: &ImportContext) -> Imported {
         let defaults = cost_types_with_defaults(&BTreeMap::new());
         let declaration = Declaration {
             budget_type: live.budget_type.clone(),
             time_unit: live.time_unit.clone(),
             limit: live.limit.clone(),
-            time_period: None,
+            time_period: live.time_period.clone().filter(|p| p.end != AWS_DEFAULT_END),
             cost_filters: live.cost_filters.clone(),
             cost_types: live.cost_types.clone().filter(|types| *types != defaults),
             notifications: live.notifications.clone(),
@@ -397,8 +399,8 @@ fn check_notifications(entry: &Entry, spec: &Declaration, problems: &mut Vec<Dia
                 n.threshold_type
             ));
         }
-        if !(n.threshold > 0.0 && n.threshold.is_finite()) {
-            fail(format!("threshold {} must be above 0", n.threshold));
+        if !(n.threshold >= 0.0 && n.threshold.is_finite()) {
+            fail(format!("threshold {} must be 0 or more", n.threshold));
         }
         if n.emails.is_empty() && n.sns_topics.is_empty() {
             fail("a notification needs at least one of `emails` and `sns_topics`".into());

@@ -45,7 +45,7 @@ static EXTENDED_STATISTIC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(p|tm|wm|tc|ts|pr|iqm)(\d{1,2}(\.\d{1,10})?|100)?(\(.*\))?$").expect("valid")
 });
 static ACTION_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^arn:aws[\w-]*:(sns:[\w-]+:\d{12}:[\w-]+|automate:[\w-]+:ec2:(stop|terminate|reboot|recover)|autoscaling:[\w-]+:\d{12}:scalingPolicy:.+|ssm:[\w-]+:\d{12}:opsitem:.+|ssm-incidents::\d{12}:responseplan/.+|lambda:[\w-]+:\d{12}:function:.+)$").expect("valid")
+    Regex::new(r"^arn:aws[\w-]*:(sns:[\w-]+:\d{12}:[\w.-]+|automate:[\w-]+:ec2:(stop|terminate|reboot|recover)|swf:[\w-]+:\d{12}:action/actions/AWS_EC2\.InstanceId\.(Stop|Terminate|Reboot)/1\.0|autoscaling:[\w-]+:\d{12}:scalingPolicy:.+|ssm:[\w-]+:\d{12}:opsitem:.+|ssm-incidents::\d{12}:responseplan/.+|lambda:[\w-]+:\d{12}:function:.+)$").expect("valid")
 });
 static METRIC_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-zA-Z0-9_]{0,254}$").expect("valid"));
@@ -401,13 +401,14 @@ fn check_metric_queries(
     }
 }
 
-/// AWS: 10, 30 or a multiple of 60 seconds, at most a day.
+/// AWS: 10, 20, 30 or a multiple of 60 seconds, at most a day.
 fn check_period(entry: &Entry, field: &str, period: i64, problems: &mut Vec<Diagnostic>) {
-    if !(period == 10 || period == 30 || (period > 0 && period % 60 == 0 && period <= MAX_EVALUATION_SECONDS))
+    if !(matches!(period, 10 | 20 | 30)
+        || (period > 0 && period % 60 == 0 && period <= MAX_EVALUATION_SECONDS))
     {
         problems.push(entry.error(
             Some(field),
-            format!("period {period} must be 10, 30 or a multiple of 60 seconds, at most a day"),
+            format!("period {period} must be 10, 20, 30 or a multiple of 60 seconds, at most a day"),
         ));
     }
 }
@@ -444,13 +445,21 @@ fn check_evaluation(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagno
             .max()
     });
     // Saturating: a hostile `period = 9223372036854775807` must be a message, not an overflow.
+    // AWS evaluates at most a day, or seven days for periods of an hour or more.
+    let (limit, said) = match period {
+        Some(p) if p >= 3600 => (
+            7 * MAX_EVALUATION_SECONDS,
+            "seven days, for periods of an hour or more",
+        ),
+        _ => (MAX_EVALUATION_SECONDS, "one day"),
+    };
     if let Some(period) = period
-        && period.saturating_mul(spec.evaluation_periods) > MAX_EVALUATION_SECONDS
+        && period.saturating_mul(spec.evaluation_periods) > limit
     {
         problems.push(entry.error(
             Some("evaluation_periods"),
             format!(
-                "period × evaluation_periods is {} seconds; AWS allows {MAX_EVALUATION_SECONDS} (one day)",
+                "period × evaluation_periods is {} seconds; AWS allows {limit} ({said})",
                 period.saturating_mul(spec.evaluation_periods)
             ),
         ));
@@ -690,12 +699,13 @@ async fn read_declared_tags(
             .send()
             .await
             .aws("ListTagsForResource", &name)?;
-        let tags: BTreeMap<String, String> = output
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|t| Some((t.key?, t.value?)))
-            .collect();
+        let tags = kinds::declarable_tags(
+            output
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| Some((t.key?, t.value?))),
+        );
         Ok::<_, AwsError>((name, tags))
     });
     let tags: Vec<_> = futures::stream::iter(reads)

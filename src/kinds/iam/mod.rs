@@ -33,7 +33,9 @@ use crate::source::{Diagnostic, Entry};
 
 /// AWS's default quotas (raisable, but a plan that exceeds them fails at apply time).
 pub const MAX_GROUPS_PER_USER: usize = 10;
-pub const MAX_MANAGED_POLICIES: usize = 10;
+/// AWS's limit on managed policies attached to one user or group: 10 by default, raisable to
+/// 20; plumb refuses only what no account can hold.
+pub const MAX_MANAGED_POLICIES: usize = 20;
 
 /// Everything IAM said about the account, read once per session.
 pub struct Snapshot {
@@ -405,7 +407,7 @@ pub fn parse_permissions(
     if attached > MAX_MANAGED_POLICIES {
         problems.push(entry.error(
             Some("managed_policies"),
-            format!("{attached} policies attached; AWS allows {MAX_MANAGED_POLICIES} by default"),
+            format!("{attached} policies attached; AWS allows at most {MAX_MANAGED_POLICIES} (10 unless the quota was raised)"),
         ));
     }
     let references = declared

@@ -243,11 +243,7 @@ fn live_user(env: &Environment, user: &UserDetail) -> User {
         .filter_map(|p| Some((p.policy_name.as_deref()?, p.policy_document.as_deref()?)));
     User {
         groups: iam::sorted(user.group_list()),
-        tags: user
-            .tags()
-            .iter()
-            .map(|t| (t.key.clone(), t.value.clone()))
-            .collect(),
+        tags: kinds::declarable_tags(user.tags().iter().map(|t| (t.key.clone(), t.value.clone()))),
         permissions: iam::live_permissions(env, attached, inline),
     }
 }

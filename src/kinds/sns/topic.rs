@@ -138,6 +138,9 @@ impl Kind for Topics {
         session: &Session,
         declared: &Declarations<'_, Topic>,
     ) -> Result<Vec<Live<Topic>>, AwsError> {
+        if session.env.scope.values(Self::SCOPE.setting).is_empty() {
+            return Ok(Vec::new()); // owns no topic: nothing to read
+        }
         let client = session.shared(|s| Client::new(&s.config));
         let arns = list_topics(&client).await?;
         let ours: Vec<(String, String)> = arns
@@ -343,12 +346,13 @@ async fn read_tags(client: &Client, arn: &str, name: &str) -> Result<BTreeMap<St
         .send()
         .await
         .aws("ListTagsForResource", name)?;
-    Ok(output
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect())
+    Ok(kinds::declarable_tags(
+        output
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value)),
+    ))
 }
 
 // --- writing ----------------------------------------------------------------------------

@@ -276,7 +276,7 @@ impl Kind for Parameters {
     /// A value that is secret (a SecureString, or one plumb wrote from the environment) is
     /// never written: the declaration reads it from `initial_value_from_env`, a variable named
     /// after the parameter, so the plan is empty without it and the value stays out of git.
-    fn import(&self, name: &str, live: &Parameter, _: &ImportContext) -> Imported {
+    fn import(&self, name: &str, live: &Parameter, context: &ImportContext) -> Imported {
         let type_ = match live.type_.as_str() {
             "StringList" => Type::StringList,
             "SecureString" => Type::SecureString,
@@ -293,7 +293,9 @@ impl Kind for Parameters {
             )),
             _ => None,
         };
-        let variable = literal.is_none().then(|| variable_name(name));
+        let variable = literal
+            .is_none()
+            .then(|| context.claim_variable(&variable_name(name)));
         let declaration = Declaration {
             type_,
             value: literal,
