@@ -86,14 +86,32 @@ pub async fn apply_environment(
     let mut outcome = Outcome::default();
     let work = || plan.changes.iter().zip(sides);
     for kind in kinds.iter().rev() {
-        let deletions = work().filter(|(c, _)| c.kind == kind.name() && c.action == Action::Delete);
-        run_phase(session, plan, *kind, deletions, progress, &mut outcome).await;
+        for tier in tiers(*kind, sides).into_iter().rev() {
+            let deletions = work().filter(|(c, s)| {
+                c.kind == kind.name() && c.action == Action::Delete && s.tier(*kind) == tier
+            });
+            run_phase(session, plan, *kind, deletions, progress, &mut outcome).await;
+        }
     }
     for kind in kinds {
-        let others = work().filter(|(c, _)| c.kind == kind.name() && c.action != Action::Delete);
-        run_phase(session, plan, *kind, others, progress, &mut outcome).await;
+        for tier in tiers(*kind, sides) {
+            let others = work().filter(|(c, s)| {
+                c.kind == kind.name() && c.action != Action::Delete && s.tier(*kind) == tier
+            });
+            run_phase(session, plan, *kind, others, progress, &mut outcome).await;
+        }
     }
     outcome
+}
+
+/// The tiers of a kind's changes, lowest first: each tier is one phase (a composite alarm's
+/// after the alarms its rule names).
+fn tiers(kind: &dyn DynKind, sides: &[Sides]) -> Vec<u8> {
+    let mut tiers: Vec<u8> = sides.iter().map(|s| s.tier(kind)).collect();
+    tiers.push(0);
+    tiers.sort();
+    tiers.dedup();
+    tiers
 }
 
 fn describe(plan: &EnvPlan, change: &Change) -> String {

@@ -47,6 +47,17 @@ pub struct Sides {
     pub live: Option<Arc<Resource>>,
 }
 
+impl Sides {
+    /// The change's tier among its kind's (see `Kind::tier`): the declared side's, or the
+    /// live side's for a deletion.
+    pub fn tier(&self, kind: &dyn DynKind) -> u8 {
+        self.desired
+            .as_deref()
+            .or(self.live.as_deref())
+            .map_or(0, |resource| kind.tier(resource))
+    }
+}
+
 /// A change and its sides, while the engine builds and orders them.
 type Planned = (Change, Sides);
 
@@ -227,10 +238,14 @@ fn field_change(name: &str, before: Option<&Value>, after: Option<&Value>) -> Fi
 /// replacements, creations and updates in registry order; by name within a kind.
 fn sort_changes(changes: &mut [Planned], kinds: &[&dyn DynKind]) {
     let position = |kind: &str| kinds.iter().position(|k| k.name() == kind).unwrap_or(usize::MAX);
-    changes.sort_by_cached_key(|(c, _)| {
+    changes.sort_by_cached_key(|(c, sides)| {
+        let tier = kinds
+            .iter()
+            .find(|k| k.name() == c.kind)
+            .map_or(0, |kind| sides.tier(*kind));
         let order = match c.action {
-            Action::Delete => kinds.len() - position(&c.kind).min(kinds.len()),
-            _ => position(&c.kind),
+            Action::Delete => (kinds.len() - position(&c.kind).min(kinds.len()), u8::MAX - tier),
+            _ => (position(&c.kind), tier),
         };
         (c.action, order, c.name.clone())
     });

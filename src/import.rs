@@ -322,7 +322,8 @@ mod tests {
 
     use crate::engine;
     use crate::kinds::budgets::budget::Budgets;
-    use crate::kinds::cloudwatch::alarm::Alarms;
+    use crate::kinds::cloudwatch::alarm::{AlarmSpec, Alarms};
+    use crate::kinds::cloudwatch::composite::Composite;
     use crate::kinds::cloudwatch::dashboard::{Dashboard, Dashboards};
     use crate::kinds::contract::live_resource;
     use crate::kinds::iam::Permissions;
@@ -494,8 +495,21 @@ mod tests {
             actions_enabled = false
             tags = { team = "data" }
         "#;
-        let alarm = crate::kinds::cloudwatch::alarm::tests::declared(alarm_toml);
+        let alarm = AlarmSpec::Metric(crate::kinds::cloudwatch::alarm::tests::declared(alarm_toml));
         assert_eq!(round_trip(&Alarms, "app-cpu", alarm.clone(), &[]), alarm);
+        let composite = AlarmSpec::Composite(Composite {
+            description: Some("both".into()),
+            rule: r#"ALARM("app-cpu") AND NOT OK("app-mem")"#.into(),
+            alarm_actions: vec!["arn:aws:sns:us-east-1:123456789012:alerts".into()],
+            ok_actions: Vec::new(),
+            insufficient_data_actions: Vec::new(),
+            actions_enabled: true,
+            actions_suppressor: Some("app-maintenance".into()),
+            actions_suppressor_wait_period: Some(60),
+            actions_suppressor_extension_period: Some(120),
+            tags: None,
+        });
+        assert_eq!(round_trip(&Alarms, "app-both", composite.clone(), &[]), composite);
 
         let budget = crate::kinds::budgets::budget::tests::declared(
             r#"

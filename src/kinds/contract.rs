@@ -79,6 +79,13 @@ pub trait Kind: Send + Sync + 'static {
     /// partial failure finishes the job.
     async fn apply(&self, session: &Session, op: Op<'_, Self::Spec>) -> Result<(), AwsError>;
 
+    /// Where an object stands among its kind's in the apply order: tier 0 first when
+    /// creating, last when deleting (a composite alarm, tier 1, comes after the alarms its
+    /// rule names).
+    fn tier(&self, _spec: &Self::Spec) -> u8 {
+        0
+    }
+
     /// Whether the spec names other objects that only the account can turn into ARNs
     /// (`"topic:alerts"`): the pipeline then learns the account and calls `resolve`.
     fn has_references(&self, _spec: &Self::Spec) -> bool {
@@ -488,6 +495,8 @@ pub trait DynKind: Send + Sync {
     async fn fetch_all(&self, session: &Session) -> Result<Vec<Resource>, AwsError>;
     /// A live object (from `fetch_all`) as a declaration.
     fn import(&self, live: &Resource, context: &ImportContext) -> Option<Imported>;
+    /// A resource's tier among its kind's (see [`Kind::tier`]).
+    fn tier(&self, resource: &Resource) -> u8;
     /// Whether a declared resource refers to others by name (see [`Kind::resolve`]).
     fn has_references(&self, declared: &Resource) -> bool;
     /// The declared resource with its references resolved (see [`Kind::resolve`]).
@@ -544,6 +553,10 @@ impl<K: Kind> DynKind for K {
 
     fn has_references(&self, declared: &Resource) -> bool {
         spec_of::<K>(declared).is_some_and(|spec| Kind::has_references(self, spec))
+    }
+
+    fn tier(&self, resource: &Resource) -> u8 {
+        spec_of::<K>(resource).map_or(0, |spec| Kind::tier(self, spec))
     }
 
     fn resolve(&self, declared: &mut Resource, region: &str, account: &str) {

@@ -313,3 +313,86 @@ body = { title = "no widgets" }
         );
     }
 }
+
+const COMPOSITE: &str = r#"
+[alarms."app-cpu"]
+namespace = "AWS/EC2"
+metric = "CPUUtilization"
+statistic = "Average"
+period = 300
+evaluation_periods = 2
+threshold = 80.0
+comparison = "GreaterThanThreshold"
+
+[alarms."app-latency"]
+namespace = "App"
+metric = "Latency"
+statistic = "Average"
+period = 60
+evaluation_periods = 3
+threshold = 500.0
+comparison = "GreaterThanThreshold"
+
+[alarms."app-degraded"]
+description = "CPU and latency high together"
+rule = 'ALARM("app-cpu") AND ALARM("app-latency")'
+"#;
+
+#[tokio::test]
+async fn a_composite_alarm_is_created_after_its_children_and_deleted_before_them() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/alarms.toml", COMPOSITE);
+    // The emulator, as AWS, refuses a composite alarm whose children do not exist yet.
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+
+    let changed = COMPOSITE.replace(r#"AND ALARM("app-latency")"#, r#"OR ALARM("app-latency")"#);
+    world.write("desired/dev/alarms.toml", &changed);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("~ update alarm app-degraded"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("rule:"), "{}", plan.stdout);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+
+    // And refuses to delete an alarm a composite still names: the composite goes first.
+    world.write("desired/dev/alarms.toml", "");
+    world
+        .plumb(&["apply", "--auto-approve", "--allow-deletes", "3"])
+        .expect_code(0);
+    let cloudwatch = world.cloudwatch().await;
+    let left = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("app-")
+        .send()
+        .await
+        .unwrap();
+    assert!(left.metric_alarms().is_empty() && left.composite_alarms().is_empty());
+}
+
+#[test]
+fn composite_rules_are_validated_offline() {
+    let world = World::with_dev_env();
+    world.write(
+        "desired/dev/alarms.toml",
+        "[alarms.\"app-bad\"]\nrule = 'ALARM(\"app-cpu\") ANDD OK(\"x\")'\n\
+         [alarms.\"app-mixed\"]\nrule = 'ALARM(\"app-cpu\")'\nthreshold = 1.0\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("alarms.app-bad.rule: unexpected `ANDD` after a complete rule"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("alarms.app-mixed.threshold: a composite alarm (one with `rule`) has no metric fields"),
+        "{}",
+        run.stderr
+    );
+}

@@ -200,3 +200,74 @@ async fn sns_email_subscriptions_wait_for_confirmation() {
         .unwrap_err();
     assert_eq!(refused.code(), Some("InvalidParameter"));
 }
+
+#[tokio::test]
+async fn cloudwatch_composite_alarms_need_their_children_first_and_last() {
+    let world = World::new();
+    let cloudwatch = world.cloudwatch().await;
+    let composite = |rule: &str| {
+        cloudwatch
+            .put_composite_alarm()
+            .alarm_name("both")
+            .alarm_rule(rule)
+            .actions_suppressor("child")
+            .actions_suppressor_wait_period(60)
+    };
+    let missing = composite(r#"ALARM("child")"#).send().await.unwrap_err();
+    assert_eq!(
+        missing.code(),
+        Some("ValidationError"),
+        "the child does not exist yet"
+    );
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("child")
+        .namespace("App")
+        .metric_name("Errors")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let garbled = composite(r#"ALARM("child") ANDD OK("child")"#)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(garbled.code(), Some("ValidationError"));
+    composite(r#"ALARM("child")"#).send().await.unwrap();
+    let read = cloudwatch
+        .describe_alarms()
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .unwrap();
+    let both = &read.composite_alarms()[0];
+    assert_eq!(both.alarm_rule(), Some(r#"ALARM("child")"#));
+    assert_eq!(both.actions_suppressor(), Some("child"));
+    let in_use = cloudwatch
+        .delete_alarms()
+        .alarm_names("child")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        in_use.code(),
+        Some("ValidationError"),
+        "a composite depends on it"
+    );
+    cloudwatch
+        .delete_alarms()
+        .alarm_names("both")
+        .send()
+        .await
+        .unwrap();
+    cloudwatch
+        .delete_alarms()
+        .alarm_names("child")
+        .send()
+        .await
+        .unwrap();
+}

@@ -11,14 +11,15 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, Metric, MetricAlarm, MetricDataQuery, MetricStat, StandardUnit,
-    Statistic, Tag,
+    AlarmType, ComparisonOperator, CompositeAlarm, Dimension, Metric, MetricAlarm, MetricDataQuery,
+    MetricStat, StandardUnit, Statistic, Tag,
 };
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, SdkResult, Session};
+use crate::kinds::cloudwatch::composite::{self, Composite};
 use crate::kinds::sns;
 use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
@@ -61,11 +62,11 @@ pub struct Declaration {
     statistic: Option<String>,
     extended_statistic: Option<String>,
     period: Option<i64>,
-    evaluation_periods: i64,
+    evaluation_periods: Option<i64>,
     datapoints_to_alarm: Option<i64>,
     threshold: Option<f64>,
     threshold_metric_id: Option<String>,
-    comparison: String,
+    comparison: Option<String>,
     treat_missing_data: Option<String>,
     unit: Option<String>,
     evaluate_low_sample_count_percentile: Option<String>,
@@ -78,6 +79,11 @@ pub struct Declaration {
     actions_enabled: Option<bool>,
     metrics: Option<Vec<MetricQuery>>,
     tags: Option<BTreeMap<String, String>>,
+    /// A composite alarm's rule over other alarms' states (then no metric fields).
+    rule: Option<String>,
+    actions_suppressor: Option<String>,
+    actions_suppressor_wait_period: Option<i64>,
+    actions_suppressor_extension_period: Option<i64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
@@ -147,6 +153,59 @@ pub struct Alarm {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
+/// An alarm: on a metric (or metric math), or composite (a rule over other alarms). One table,
+/// one scope; AWS keeps them apart, so turning one into the other is a replacement.
+// Specs live behind the payload's Arc, one per alarm: boxing the larger variant would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AlarmSpec {
+    Metric(Alarm),
+    Composite(Composite),
+}
+
+impl AlarmSpec {
+    fn actions_mut(&mut self) -> [&mut Vec<String>; 3] {
+        match self {
+            AlarmSpec::Metric(a) => [
+                &mut a.alarm_actions,
+                &mut a.ok_actions,
+                &mut a.insufficient_data_actions,
+            ],
+            AlarmSpec::Composite(c) => [
+                &mut c.alarm_actions,
+                &mut c.ok_actions,
+                &mut c.insufficient_data_actions,
+            ],
+        }
+    }
+
+    fn tags(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            AlarmSpec::Metric(a) => a.tags.as_ref(),
+            AlarmSpec::Composite(c) => c.tags.as_ref(),
+        }
+    }
+
+    fn set_tags(&mut self, tags: BTreeMap<String, String>) {
+        match self {
+            AlarmSpec::Metric(a) => a.tags = Some(tags),
+            AlarmSpec::Composite(c) => c.tags = Some(tags),
+        }
+    }
+
+    /// The spec without its tags (which AWS changes apart).
+    fn untagged(&self) -> AlarmSpec {
+        let mut spec = self.clone();
+        match &mut spec {
+            AlarmSpec::Metric(a) => a.tags = None,
+            AlarmSpec::Composite(c) => c.tags = None,
+        }
+        spec
+    }
+}
+
 #[async_trait]
 impl Kind for Alarms {
     const NOUN: &'static str = "alarm";
@@ -159,13 +218,18 @@ impl Kind for Alarms {
         allowed: "no control characters",
     };
     type Declaration = Declaration;
-    type Spec = Alarm;
+    type Spec = AlarmSpec;
 
-    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Alarm>, Vec<Diagnostic>> {
+    fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<AlarmSpec>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         check_name(entry, &mut problems);
-        check_metric(entry, &declaration, &mut problems);
-        check_evaluation(entry, &declaration, &mut problems);
+        match &declaration.rule {
+            Some(rule) => check_composite(entry, rule, &declaration, &mut problems),
+            None => {
+                check_metric(entry, &declaration, &mut problems);
+                check_evaluation(entry, &declaration, &mut problems);
+            }
+        }
         check_actions(entry, &declaration, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
@@ -180,31 +244,36 @@ impl Kind for Alarms {
             ),
         ]
         .concat();
-        let mut declared = Declared::new(desired_alarm(declaration)).protect(protect);
+        let spec = match declaration.rule.is_some() {
+            true => AlarmSpec::Composite(desired_composite(declaration)),
+            false => AlarmSpec::Metric(desired_alarm(declaration)),
+        };
+        let mut declared = Declared::new(spec).protect(protect);
         declared.references = references;
         Ok(declared)
     }
 
-    fn fields(&self, spec: &Alarm) -> Fields {
+    fn fields(&self, spec: &AlarmSpec) -> Fields {
         Fields::of(spec)
     }
 
-    fn has_references(&self, spec: &Alarm) -> bool {
-        [
-            &spec.alarm_actions,
-            &spec.ok_actions,
-            &spec.insufficient_data_actions,
-        ]
-        .into_iter()
-        .any(|actions| sns::any_reference(actions))
+    /// Composite alarms come after the alarms their rules name: created after, deleted before.
+    fn tier(&self, spec: &AlarmSpec) -> u8 {
+        match spec {
+            AlarmSpec::Metric(_) => 0,
+            AlarmSpec::Composite(_) => 1,
+        }
     }
 
-    fn resolve(&self, spec: &mut Alarm, region: &str, account: &str) {
-        for actions in [
-            &mut spec.alarm_actions,
-            &mut spec.ok_actions,
-            &mut spec.insufficient_data_actions,
-        ] {
+    fn has_references(&self, spec: &AlarmSpec) -> bool {
+        spec.clone()
+            .actions_mut()
+            .into_iter()
+            .any(|actions| sns::any_reference(actions))
+    }
+
+    fn resolve(&self, spec: &mut AlarmSpec, region: &str, account: &str) {
+        for actions in spec.actions_mut() {
             sns::resolve(actions, region, account);
             *actions = set(actions);
         }
@@ -213,54 +282,88 @@ impl Kind for Alarms {
     async fn fetch(
         &self,
         session: &Session,
-        declared: &Declarations<'_, Alarm>,
-    ) -> Result<Vec<Live<Alarm>>, AwsError> {
+        declared: &Declarations<'_, AlarmSpec>,
+    ) -> Result<Vec<Live<AlarmSpec>>, AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
-        let mut alarms = Vec::new();
+        let mut live: BTreeMap<String, (Live<AlarmSpec>, Option<String>)> = BTreeMap::new();
         for prefix in session.env.scope.values(Self::SCOPE.setting) {
-            alarms.extend(describe(&client, prefix).await?);
+            let (metric, composite) = describe(&client, prefix).await?;
+            let metric = metric.iter().map(|a| {
+                let live = live_alarm(a);
+                let live = Live::new(live.name, AlarmSpec::Metric(live.spec)).version(live.version);
+                (live.name.clone(), (live, a.alarm_arn.clone()))
+            });
+            let composite = composite.iter().filter_map(|a| {
+                let name = a.alarm_name.clone()?;
+                let version = a
+                    .alarm_configuration_updated_timestamp
+                    .map(|t| format!("updated {t}"));
+                let spec = AlarmSpec::Composite(composite::live_composite(a));
+                Some((
+                    name.clone(),
+                    (Live::new(name, spec).version(version), a.alarm_arn.clone()),
+                ))
+            });
+            live.extend(metric.chain(composite));
         }
-        let mut live: BTreeMap<String, (Live<Alarm>, Option<String>)> = BTreeMap::new();
-        for alarm in alarms {
-            let Some(name) = alarm.alarm_name.clone() else {
-                continue;
-            };
-            if Self::SCOPE.covers(&session.env.scope, &name) {
-                live.insert(name, (live_alarm(&alarm), alarm.alarm_arn.clone()));
-            }
-        }
+        live.retain(|name, _| Self::SCOPE.covers(&session.env.scope, name));
         read_declared_tags(&client, &mut live, declared).await?;
         Ok(live.into_values().map(|(alarm, _)| alarm).collect())
     }
 
-    fn import(&self, _: &str, live: &Alarm, _: &ImportContext) -> Imported {
-        Imported::of(&declaration_of(live.clone()))
+    fn replace_reasons(&self, live: &AlarmSpec, desired: &AlarmSpec) -> Vec<String> {
+        let same_type = matches!(
+            (live, desired),
+            (AlarmSpec::Metric(_), AlarmSpec::Metric(_)) | (AlarmSpec::Composite(_), AlarmSpec::Composite(_))
+        );
+        match same_type {
+            true => Vec::new(),
+            false => vec!["AWS cannot turn a metric alarm into a composite alarm or back".into()],
+        }
     }
 
-    async fn apply(&self, session: &Session, op: Op<'_, Alarm>) -> Result<(), AwsError> {
+    fn import(&self, _: &str, live: &AlarmSpec, _: &ImportContext) -> Imported {
+        match live {
+            AlarmSpec::Metric(alarm) => Imported::of(&declaration_of(alarm.clone())),
+            AlarmSpec::Composite(composite) => Imported::of(&composite_declaration(composite.clone())),
+        }
+    }
+
+    async fn apply(&self, session: &Session, op: Op<'_, AlarmSpec>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
-            Op::Create { name, desired } | Op::Replace { name, desired, .. } => {
-                put(&client, name, desired, true).await
+            Op::Create { name, desired } => put_any(&client, name, desired, true).await,
+            Op::Replace {
+                name,
+                live_name,
+                desired,
+                ..
+            } => {
+                // A metric alarm cannot become a composite one (or back) under the same name.
+                delete(&client, live_name).await?;
+                put_any(&client, name, desired, true).await
             }
             Op::Update { name, live, desired } => {
-                let untagged = |a: &Alarm| Alarm {
-                    tags: None,
-                    ..a.clone()
-                };
-                if untagged(live) != untagged(desired) {
-                    put(&client, name, desired, false).await?;
+                if live.untagged() != desired.untagged() {
+                    put_any(&client, name, desired, false).await?;
                 }
-                if let Some(tags) = &desired.tags
-                    && live.tags.as_ref() != Some(tags)
+                if let Some(tags) = desired.tags()
+                    && live.tags() != Some(tags)
                 {
-                    let live_tags = live.tags.clone().unwrap_or_default();
+                    let live_tags = live.tags().cloned().unwrap_or_default();
                     update_tags(&client, name, &live_tags, tags).await?;
                 }
                 Ok(())
             }
         }
+    }
+}
+
+async fn put_any(client: &Client, name: &str, desired: &AlarmSpec, with_tags: bool) -> Result<(), AwsError> {
+    match desired {
+        AlarmSpec::Metric(alarm) => put(client, name, alarm, with_tags).await,
+        AlarmSpec::Composite(composite) => composite::put(client, name, composite, with_tags).await,
     }
 }
 
@@ -277,7 +380,72 @@ fn check_name(entry: &Entry, problems: &mut Vec<Diagnostic>) {
     kinds::check_in_scope(entry, &Alarms::SCOPE, problems);
 }
 
+/// A composite alarm: a rule AWS accepts, and none of a metric alarm's fields.
+fn check_composite(entry: &Entry, rule: &str, d: &Declaration, problems: &mut Vec<Diagnostic>) {
+    match composite::alarms_in_rule(rule) {
+        Ok(alarms) if alarms.iter().any(|a| a == entry.name) => {
+            problems.push(entry.error(
+                Some("rule"),
+                "a composite alarm's rule cannot name the alarm itself",
+            ));
+        }
+        Ok(_) => {}
+        Err(why) => problems.push(entry.error(Some("rule"), why)),
+    }
+    let metric_fields = [
+        ("namespace", d.namespace.is_some()),
+        ("metric", d.metric.is_some()),
+        ("metrics", d.metrics.is_some()),
+        ("dimensions", !d.dimensions.is_empty()),
+        ("statistic", d.statistic.is_some()),
+        ("extended_statistic", d.extended_statistic.is_some()),
+        ("period", d.period.is_some()),
+        ("evaluation_periods", d.evaluation_periods.is_some()),
+        ("datapoints_to_alarm", d.datapoints_to_alarm.is_some()),
+        ("threshold", d.threshold.is_some()),
+        ("threshold_metric_id", d.threshold_metric_id.is_some()),
+        ("comparison", d.comparison.is_some()),
+        ("treat_missing_data", d.treat_missing_data.is_some()),
+        ("unit", d.unit.is_some()),
+        (
+            "evaluate_low_sample_count_percentile",
+            d.evaluate_low_sample_count_percentile.is_some(),
+        ),
+    ];
+    for (field, _) in metric_fields.iter().filter(|(_, set)| *set) {
+        let message = "a composite alarm (one with `rule`) has no metric fields";
+        problems.push(entry.error(Some(field), message));
+    }
+    let suppressor_periods =
+        d.actions_suppressor_wait_period.is_some() || d.actions_suppressor_extension_period.is_some();
+    if suppressor_periods && d.actions_suppressor.is_none() {
+        problems.push(entry.error(
+            Some("actions_suppressor"),
+            "the suppressor's wait and extension periods need `actions_suppressor`",
+        ));
+    }
+}
+
 fn check_metric(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
+    if let Some(field) = [
+        ("actions_suppressor", spec.actions_suppressor.is_some()),
+        (
+            "actions_suppressor_wait_period",
+            spec.actions_suppressor_wait_period.is_some(),
+        ),
+        (
+            "actions_suppressor_extension_period",
+            spec.actions_suppressor_extension_period.is_some(),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(field, set)| set.then_some(field))
+    {
+        problems.push(entry.error(
+            Some(field),
+            "only a composite alarm (one with `rule`) has an actions suppressor",
+        ));
+    }
     let single = [spec.namespace.is_some(), spec.metric.is_some()];
     match (&spec.metrics, single) {
         (Some(metrics), _) => {
@@ -414,15 +582,30 @@ fn check_period(entry: &Entry, field: &str, period: i64, problems: &mut Vec<Diag
 }
 
 fn check_evaluation(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
-    if !COMPARISONS.contains(&spec.comparison.as_str()) {
-        problems.push(entry.error(
+    match &spec.comparison {
+        None => problems.push(entry.error(None, "a metric alarm needs `comparison`")),
+        Some(comparison) if !COMPARISONS.contains(&comparison.as_str()) => problems.push(entry.error(
             Some("comparison"),
-            format!("`{}` is not one of {}", spec.comparison, quoted(COMPARISONS)),
-        ));
+            format!("`{comparison}` is not one of {}", quoted(COMPARISONS)),
+        )),
+        Some(_) => {}
     }
-    if spec.evaluation_periods < 1 {
+    let Some(evaluation_periods) = spec.evaluation_periods else {
+        problems.push(entry.error(None, "a metric alarm needs `evaluation_periods`"));
+        return;
+    };
+    check_evaluation_periods(entry, spec, evaluation_periods, problems);
+}
+
+fn check_evaluation_periods(
+    entry: &Entry,
+    spec: &Declaration,
+    evaluation_periods: i64,
+    problems: &mut Vec<Diagnostic>,
+) {
+    if evaluation_periods < 1 {
         problems.push(entry.error(Some("evaluation_periods"), "must be at least 1"));
-    } else if spec.evaluation_periods > MAX_EVALUATION_SECONDS / 10 {
+    } else if evaluation_periods > MAX_EVALUATION_SECONDS / 10 {
         let message = format!(
             "must be at most {} (AWS evaluates at most a day)",
             MAX_EVALUATION_SECONDS / 10
@@ -430,7 +613,7 @@ fn check_evaluation(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagno
         problems.push(entry.error(Some("evaluation_periods"), message));
     }
     if let Some(datapoints) = spec.datapoints_to_alarm
-        && !(1..=spec.evaluation_periods).contains(&datapoints)
+        && !(1..=evaluation_periods).contains(&datapoints)
     {
         problems.push(entry.error(
             Some("datapoints_to_alarm"),
@@ -454,13 +637,13 @@ fn check_evaluation(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagno
         _ => (MAX_EVALUATION_SECONDS, "one day"),
     };
     if let Some(period) = period
-        && period.saturating_mul(spec.evaluation_periods) > limit
+        && period.saturating_mul(evaluation_periods) > limit
     {
         problems.push(entry.error(
             Some("evaluation_periods"),
             format!(
                 "period × evaluation_periods is {} seconds; AWS allows {limit} ({said})",
-                period.saturating_mul(spec.evaluation_periods)
+                period.saturating_mul(evaluation_periods)
             ),
         ));
     }
@@ -557,11 +740,11 @@ fn desired_alarm(d: Declaration) -> Alarm {
         statistic: text(d.statistic.as_deref()),
         extended_statistic: text(d.extended_statistic.as_deref()),
         period: d.period,
-        evaluation_periods: Some(d.evaluation_periods),
+        evaluation_periods: d.evaluation_periods,
         datapoints_to_alarm: d.datapoints_to_alarm,
         threshold: d.threshold,
         threshold_metric_id: text(d.threshold_metric_id.as_deref()),
-        comparison: text(Some(&d.comparison)),
+        comparison: text(d.comparison.as_deref()),
         treat_missing_data: d.treat_missing_data.unwrap_or_else(|| "missing".into()),
         unit: text(d.unit.as_deref()),
         evaluate_low_sample_count_percentile: text(d.evaluate_low_sample_count_percentile.as_deref()),
@@ -571,6 +754,53 @@ fn desired_alarm(d: Declaration) -> Alarm {
         actions_enabled: d.actions_enabled.unwrap_or(true),
         metrics: math(d.metrics.unwrap_or_default()),
         tags: d.tags,
+    }
+}
+
+fn desired_composite(d: Declaration) -> Composite {
+    Composite {
+        description: text(d.description.as_deref()),
+        rule: d.rule.unwrap_or_default(),
+        alarm_actions: set(&d.alarm_actions),
+        ok_actions: set(&d.ok_actions),
+        insufficient_data_actions: set(&d.insufficient_data_actions),
+        actions_enabled: d.actions_enabled.unwrap_or(true),
+        actions_suppressor: text(d.actions_suppressor.as_deref()),
+        actions_suppressor_wait_period: d.actions_suppressor_wait_period,
+        actions_suppressor_extension_period: d.actions_suppressor_extension_period,
+        tags: d.tags,
+    }
+}
+
+/// The declaration of a live composite alarm (the inverse of [`desired_composite`]).
+fn composite_declaration(c: Composite) -> Declaration {
+    Declaration {
+        description: c.description,
+        namespace: None,
+        metric: None,
+        dimensions: BTreeMap::new(),
+        statistic: None,
+        extended_statistic: None,
+        period: None,
+        evaluation_periods: None,
+        datapoints_to_alarm: None,
+        threshold: None,
+        threshold_metric_id: None,
+        comparison: None,
+        treat_missing_data: None,
+        unit: None,
+        evaluate_low_sample_count_percentile: None,
+        alarm_actions: c.alarm_actions,
+        ok_actions: c.ok_actions,
+        insufficient_data_actions: c.insufficient_data_actions,
+        actions_enabled: (!c.actions_enabled).then_some(false),
+        metrics: None,
+        tags: c.tags.filter(|t| !t.is_empty()),
+        rule: Some(c.rule),
+        actions_suppressor: c.actions_suppressor,
+        actions_suppressor_wait_period: c.actions_suppressor_wait_period,
+        actions_suppressor_extension_period: c.actions_suppressor_extension_period,
+        protect: false,
     }
 }
 
@@ -584,11 +814,11 @@ fn declaration_of(a: Alarm) -> Declaration {
         statistic: a.statistic,
         extended_statistic: a.extended_statistic,
         period: a.period,
-        evaluation_periods: a.evaluation_periods.unwrap_or(1),
+        evaluation_periods: a.evaluation_periods,
         datapoints_to_alarm: a.datapoints_to_alarm,
         threshold: a.threshold,
         threshold_metric_id: a.threshold_metric_id,
-        comparison: a.comparison.unwrap_or_default(),
+        comparison: a.comparison,
         treat_missing_data: Some(a.treat_missing_data).filter(|t| t != "missing"),
         unit: a.unit,
         evaluate_low_sample_count_percentile: a.evaluate_low_sample_count_percentile,
@@ -598,6 +828,10 @@ fn declaration_of(a: Alarm) -> Declaration {
         actions_enabled: (!a.actions_enabled).then_some(false),
         metrics: a.metrics,
         tags: a.tags.filter(|t| !t.is_empty()),
+        rule: None,
+        actions_suppressor: None,
+        actions_suppressor_wait_period: None,
+        actions_suppressor_extension_period: None,
         protect: false,
     }
 }
@@ -662,33 +896,39 @@ fn live_alarm(alarm: &MetricAlarm) -> Live<Alarm> {
 
 // --- reading ----------------------------------------------------------------------------
 
-async fn describe(client: &Client, prefix: &str) -> Result<Vec<MetricAlarm>, AwsError> {
-    // One filter per call: AWS combines them, but moto applies only the first.
+/// The metric and composite alarms whose names start with `prefix`, in the same pages.
+async fn describe(
+    client: &Client,
+    prefix: &str,
+) -> Result<(Vec<MetricAlarm>, Vec<CompositeAlarm>), AwsError> {
     let pages: Vec<_> = client
         .describe_alarms()
         .alarm_name_prefix(prefix)
         .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
         .max_records(100)
         .into_paginator()
         .send()
         .try_collect()
         .await
         .aws("DescribeAlarms", prefix)?;
-    Ok(pages
-        .into_iter()
-        .flat_map(|p| p.metric_alarms.unwrap_or_default())
-        .collect())
+    let (mut metric, mut composite) = (Vec::new(), Vec::new());
+    for page in pages {
+        metric.extend(page.metric_alarms.unwrap_or_default());
+        composite.extend(page.composite_alarms.unwrap_or_default());
+    }
+    Ok((metric, composite))
 }
 
 async fn read_declared_tags(
     client: &Client,
-    live: &mut BTreeMap<String, (Live<Alarm>, Option<String>)>,
-    declared: &Declarations<'_, Alarm>,
+    live: &mut BTreeMap<String, (Live<AlarmSpec>, Option<String>)>,
+    declared: &Declarations<'_, AlarmSpec>,
 ) -> Result<(), AwsError> {
     let wanted: Vec<(String, String)> = live
         .iter()
         .filter(|(name, _)| {
-            declared.reads_everything() || declared.get(name).is_some_and(|d| d.tags.is_some())
+            declared.reads_everything() || declared.get(name).is_some_and(|d| d.tags().is_some())
         })
         .filter_map(|(name, (_, arn))| Some((name.clone(), arn.clone()?)))
         .collect();
@@ -714,7 +954,7 @@ async fn read_declared_tags(
         .await?;
     for (name, tags) in tags {
         if let Some((alarm, _)) = live.get_mut(&name) {
-            alarm.spec.tags = Some(tags);
+            alarm.spec.set_tags(tags);
         }
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Amazon CloudWatch: metric alarms and dashboards.
+//! Amazon CloudWatch: metric and composite alarms, and dashboards.
 
 pub mod alarm;
+pub mod composite;
 pub mod dashboard;
