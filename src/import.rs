@@ -30,6 +30,9 @@ use crate::suggest;
 struct Found<'k> {
     tables: Vec<(&'k dyn DynKind, BTreeMap<String, Imported>)>,
     out_of_reach: Vec<(&'static str, OutOfReach)>,
+    /// Objects whose declaration would not load (AWS holds them in a form plumb cannot
+    /// declare): left out, with the loader's problem.
+    undeclarable: Vec<(&'static str, String, String)>,
 }
 
 impl Found<'_> {
@@ -75,12 +78,17 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
             continue;
         }
         let header = header(&session, account.as_deref());
-        let target = new_folder(&folder);
-        let files = render(&target, &found, &header)?;
+        let into = new_folder(&folder);
+        let mut found = found;
+        let files = loadable(&target.dir, &env.env.name, &into, &mut found, &header)?;
+        if files.is_empty() {
+            output::stdout(&summary(&env.env.name, &found, &files, dry_run));
+            continue;
+        }
         if dry_run {
             show_dry_run(&files);
         } else {
-            write_folder(&folder, &target, &files)?;
+            write_folder(&folder, &into, &files)?;
         }
         output::stdout(&summary(&env.env.name, &found, &files, dry_run));
     }
@@ -166,7 +174,11 @@ async fn read_environment<'k>(
             (kind, entries)
         })
         .collect();
-    Ok(Found { tables, out_of_reach })
+    Ok(Found {
+        tables,
+        out_of_reach,
+        undeclarable: Vec::new(),
+    })
 }
 
 fn env_folder(dir: &Path, env: &str) -> PathBuf {
@@ -227,6 +239,89 @@ fn render(folder: &Path, found: &Found, header: &str) -> Result<Vec<(PathBuf, St
         );
     }
     Ok(files)
+}
+
+/// The files to write, every declaration in them one that loads: each round renders the
+/// files, loads them beside the environment's own in a scratch copy of desired/, and leaves out
+/// the objects whose declarations have problems (and, next round, what referred to them).
+fn loadable(
+    dir: &Path,
+    env: &str,
+    into: &Path,
+    found: &mut Found,
+    header: &str,
+) -> Result<Vec<(PathBuf, String)>> {
+    for _ in 0..4 {
+        let files = render(into, found, header)?;
+        let problems = load_problems(dir, env, into, &files)?;
+        let mut dropped = false;
+        for (kind, entries) in &mut found.tables {
+            entries.retain(|name, _| {
+                let path = format!("{}.{}", kind.table(), load::toml_key(name));
+                let problem = problems
+                    .iter()
+                    .find(|p| p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}:")));
+                if let Some(problem) = problem {
+                    found
+                        .undeclarable
+                        .push((kind.name(), name.clone(), problem.clone()));
+                    dropped = true;
+                }
+                problem.is_none()
+            });
+        }
+        if !dropped {
+            return Ok(files);
+        }
+    }
+    bail!("the imported declarations of environment `{env}` do not load: nothing was written")
+}
+
+/// The problems the loader finds in `files` (meant for `into`), read beside the environment's
+/// own files in a scratch copy of desired/; as messages without their place.
+fn load_problems(dir: &Path, env: &str, into: &Path, files: &[(PathBuf, String)]) -> Result<Vec<String>> {
+    let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+    let root = scratch.path().join("desired");
+    std::fs::create_dir_all(&root)?;
+    std::fs::copy(dir.join("plumb.toml"), root.join("plumb.toml")).context("cannot copy plumb.toml")?;
+    copy_tree(&dir.join(env), &root.join(env))?;
+    let relative = into.strip_prefix(dir.join(env)).unwrap_or(into);
+    let staged: Vec<(PathBuf, String)> = files
+        .iter()
+        .filter_map(|(path, text)| {
+            Some((
+                root.join(env).join(relative).join(path.strip_prefix(into).ok()?),
+                text.clone(),
+            ))
+        })
+        .collect();
+    write_files(&staged)?;
+    let options = LoadOptions {
+        dir: &root,
+        environments: &[env.to_string()],
+        env_vars: EnvVars::Skip,
+    };
+    Ok(match load::load(&options, &kinds::registry()) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.0.into_iter().map(|d| d.message).collect(),
+    })
+}
+
+/// Copies a folder's regular files and folders (symlinks are never followed in desired/).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)
+        .with_context(|| format!("cannot read `{}`", from.display()))?
+        .flatten()
+    {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the files of `target` (a folder that does not exist yet) all or nothing: into a
@@ -294,11 +389,20 @@ fn summary(env: &str, found: &Found, files: &[(PathBuf, String)], dry_run: bool)
         })
         .collect();
     let verb = if dry_run { "would write" } else { "wrote" };
-    let mut out = format!("{env}: imported {}; {verb}:\n", counts.join(", "));
+    let mut out = match counts.is_empty() {
+        true => format!("{env}: nothing imported.\n"),
+        false => format!("{env}: imported {}; {verb}:\n", counts.join(", ")),
+    };
     for (path, _) in files {
         out.push_str(&format!("  {}\n", path.display()));
     }
     out.push_str(&out_of_reach(env, found));
+    if !found.undeclarable.is_empty() {
+        out.push_str("Not imported: AWS holds them in a form plumb cannot declare (yet):\n");
+        for (noun, name, problem) in &found.undeclarable {
+            out.push_str(&format!("  {noun} {name}: {problem}\n"));
+        }
+    }
     let variables = found.variables();
     if !variables.is_empty() {
         out.push_str(
@@ -330,6 +434,7 @@ mod tests {
     use crate::kinds::iam::group::{Group, Groups};
     use crate::kinds::iam::policy::{Policies, Policy};
     use crate::kinds::iam::user::{User, Users};
+    use crate::kinds::sns::topic::{Subscription, Topic, Topics};
     use crate::kinds::ssm::parameter::{Contents, Parameter, Parameters};
     use crate::kinds::{self, DynKind, ImportContext, Kind, Live};
     use crate::load::{self, EnvVars, LoadOptions};
@@ -337,7 +442,7 @@ mod tests {
 
     const PLUMB_TOML: &str = "[environments.dev]\nregion = \"us-east-1\"\n[environments.dev.scope]\n\
         parameter_paths = [\"/dev/app/\"]\niam_path = \"/app/\"\nalarm_prefixes = [\"app-\"]\n\
-        dashboard_prefixes = [\"app-\"]\nbudget_prefixes = [\"app-\"]\n";
+        dashboard_prefixes = [\"app-\"]\nbudget_prefixes = [\"app-\"]\ntopic_prefixes = [\"app-\"]\n";
 
     /// Writes `live` as `import` would, loads it back, and returns the declared spec; asserts
     /// that planning it against `live` changes nothing.
@@ -474,6 +579,19 @@ mod tests {
 
     #[test]
     fn cloudwatch_and_budgets_round_trip() {
+        let topic = Topic {
+            display_name: Some("alerts".into()),
+            policy: Some(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": ["*"]}]}),
+            ),
+            tags: Some(BTreeMap::from([("team".to_string(), "sre".to_string())])),
+            subscriptions: vec![Subscription {
+                protocol: "email".into(),
+                endpoint: "ops@example.com".into(),
+            }],
+        };
+        assert_eq!(round_trip(&Topics, "app-alerts", topic.clone(), &[]), topic);
+
         let dashboard = Dashboard {
             body: json!({"widgets": [{"type": "text", "x": 0}]}),
         };
