@@ -86,22 +86,39 @@ pub async fn apply_environment(
     let mut outcome = Outcome::default();
     let work = || plan.changes.iter().zip(sides);
     for kind in kinds.iter().rev() {
-        for tier in tiers(*kind, sides).into_iter().rev() {
-            let deletions = work().filter(|(c, s)| {
-                c.kind == kind.name() && c.action == Action::Delete && s.tier(*kind) == tier
-            });
-            run_phase(session, plan, *kind, deletions, progress, &mut outcome).await;
-        }
+        // A kind's lower tiers are deleted only after its higher tiers changed: a composite
+        // alarm's new rule must stop naming an alarm before that alarm can go.
+        let top = tiers(*kind, sides).last().copied().unwrap_or(0);
+        let first = deletions(plan, sides, *kind, top);
+        run_phase(session, plan, *kind, first, progress, &mut outcome).await;
     }
     for kind in kinds {
-        for tier in tiers(*kind, sides) {
+        let tiers = tiers(*kind, sides);
+        for &tier in &tiers {
             let others = work().filter(|(c, s)| {
                 c.kind == kind.name() && c.action != Action::Delete && s.tier(*kind) == tier
             });
             run_phase(session, plan, *kind, others, progress, &mut outcome).await;
         }
+        for &tier in tiers.iter().rev().skip(1) {
+            let last = deletions(plan, sides, *kind, tier);
+            run_phase(session, plan, *kind, last, progress, &mut outcome).await;
+        }
     }
     outcome
+}
+
+/// The deletions of `kind` at `tier`.
+fn deletions<'a>(
+    plan: &'a EnvPlan,
+    sides: &'a [Sides],
+    kind: &'a dyn DynKind,
+    tier: u8,
+) -> impl Iterator<Item = (&'a Change, &'a Sides)> + 'a {
+    plan.changes
+        .iter()
+        .zip(sides)
+        .filter(move |(c, s)| c.kind == kind.name() && c.action == Action::Delete && s.tier(kind) == tier)
 }
 
 /// The tiers of a kind's changes, lowest first: each tier is one phase (a composite alarm's

@@ -396,3 +396,29 @@ fn composite_rules_are_validated_offline() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn a_composite_stops_naming_an_alarm_before_the_alarm_goes_and_its_tags_change() {
+    let world = World::with_dev_env();
+    let tagged = COMPOSITE.replace(
+        "description = \"CPU and latency high together\"",
+        "description = \"CPU and latency high together\"\ntags = { team = \"sre\" }",
+    );
+    world.write("desired/dev/alarms.toml", &tagged);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    // One apply: the composite's rule drops app-latency, app-latency is deleted, tags change.
+    let without_latency = tagged
+        .replace(
+            r#"'ALARM("app-cpu") AND ALARM("app-latency")'"#,
+            r#"'ALARM("app-cpu")'"#,
+        )
+        .replace("team = \"sre\"", "team = \"ops\"");
+    let start = without_latency.find("[alarms.\"app-latency\"]").unwrap();
+    let end = without_latency.find("[alarms.\"app-degraded\"]").unwrap();
+    let without_latency = format!("{}{}", &without_latency[..start], &without_latency[end..]);
+    world.write("desired/dev/alarms.toml", &without_latency);
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    world.assert_converged();
+}

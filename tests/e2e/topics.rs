@@ -231,3 +231,23 @@ async fn reading_50_topics_costs_one_listing_and_two_calls_a_topic() {
     assert_eq!(made("ListSubscriptionsByTopic"), 50);
     assert_eq!(made("ListTagsForResource"), 0, "tags only where declared");
 }
+
+#[tokio::test]
+async fn a_fifo_topic_is_created_as_one() {
+    let world = alerting_world();
+    world.write(
+        "desired/dev/alerting.toml",
+        "[topics.\"app-orders.fifo\"]\nsubscriptions = [{ protocol = \"sqs\", endpoint = \"arn:aws:sqs:us-east-1:123456789012:orders.fifo\" }]\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+    let long = format!("[topics.\"app-{}.fifo\"]\n", "x".repeat(250));
+    world.write("desired/dev/alerting.toml", &long);
+    let validate = world.plumb_offline(&["validate"]);
+    validate.expect_code(1);
+    assert!(
+        validate.stderr.contains("a topic name has 1 to 256"),
+        "{}",
+        validate.stderr
+    );
+}

@@ -416,6 +416,26 @@ fn check_composite(entry: &Entry, rule: &str, d: &Declaration, problems: &mut Ve
         let message = "a composite alarm (one with `rule`) has no metric fields";
         problems.push(entry.error(Some(field), message));
     }
+    if d.description.as_ref().is_some_and(|t| t.chars().count() > 1024) {
+        problems.push(entry.error(Some("description"), "AWS allows at most 1024 characters"));
+    }
+    if d.actions_suppressor.as_deref() == Some(entry.name) {
+        problems.push(entry.error(
+            Some("actions_suppressor"),
+            "an alarm cannot suppress its own actions",
+        ));
+    }
+    for (field, period) in [
+        ("actions_suppressor_wait_period", d.actions_suppressor_wait_period),
+        (
+            "actions_suppressor_extension_period",
+            d.actions_suppressor_extension_period,
+        ),
+    ] {
+        if period.is_some_and(|p| !(1..=i64::from(i32::MAX)).contains(&p)) {
+            problems.push(entry.error(Some(field), "must be a number of seconds from 1 to 2147483647"));
+        }
+    }
     let suppressor_periods =
         d.actions_suppressor_wait_period.is_some() || d.actions_suppressor_extension_period.is_some();
     if suppressor_periods && d.actions_suppressor.is_none() {
@@ -1065,13 +1085,22 @@ async fn update_tags(
 }
 
 async fn alarm_arn(client: &Client, name: &str) -> Result<String, AwsError> {
+    // AWS answers metric alarms only unless asked for composite ones too.
     let output = client
         .describe_alarms()
         .alarm_names(name)
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
         .aws("DescribeAlarms", name)?;
-    let arn = output.metric_alarms().first().and_then(|a| a.alarm_arn.clone());
+    let metric = output.metric_alarms().first().and_then(|a| a.alarm_arn.clone());
+    let arn = metric.or_else(|| {
+        output
+            .composite_alarms()
+            .first()
+            .and_then(|a| a.alarm_arn.clone())
+    });
     arn.ok_or_else(|| AwsError {
         operation: "DescribeAlarms",
         resource: name.to_string(),

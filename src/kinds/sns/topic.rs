@@ -46,8 +46,9 @@ const PROTOCOLS: &[&str] = &[
 /// The SubscriptionArn AWS lists for a subscription its endpoint has not confirmed.
 const PENDING: &str = "PendingConfirmation";
 
-static NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,256}(\.fifo)?$").expect("valid"));
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+(\.fifo)?$").expect("valid"));
+/// AWS's limit on a topic's name, `.fifo` included.
+const MAX_NAME_CHARS: usize = 256;
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +100,7 @@ impl Kind for Topics {
 
     fn parse(&self, entry: &Entry, declaration: Declaration) -> Result<Declared<Topic>, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        if !NAME.is_match(entry.name) {
+        if !NAME.is_match(entry.name) || entry.name.len() > MAX_NAME_CHARS {
             problems.push(entry.error(
                 None,
                 "a topic name has 1 to 256 letters, digits, `-` and `_` (and may end in `.fifo`)",
@@ -371,6 +372,10 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 
 async fn create(client: &Client, name: &str, desired: &Topic) -> Result<(), AwsError> {
     let mut request = client.create_topic().name(name);
+    // AWS makes a FIFO topic only when asked, and refuses a `.fifo` name otherwise.
+    if name.ends_with(".fifo") {
+        request = request.attributes("FifoTopic", "true");
+    }
     if let Some(display_name) = &desired.display_name {
         request = request.attributes("DisplayName", display_name);
     }
