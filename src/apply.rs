@@ -2,8 +2,13 @@
 //!
 //! # Guarantees (SPEC §5)
 //! - **Ordered**: deletions first, kinds back to front (users before the groups they belong
-//!   to); then replacements, creations and updates, kinds front to back. Within one kind and
-//!   phase, changes are independent and run in parallel, at most [`CONCURRENCY`] at a time.
+//!   to); then replacements, creations and updates, kinds front to back. A kind with tiers
+//!   (alarms: metric, then composite) creates and updates tier by tier, deletes its top tier
+//!   with the other deletions, and its lower tiers only after its own creates and updates: an
+//!   alarm a composite stops naming goes after the composite's new rule (and so, then, after
+//!   the topics deleted in the same apply; AWS does not tie an alarm to its topic). Within one
+//!   kind, tier and phase, changes are independent and run in parallel, at most
+//!   [`CONCURRENCY`] at a time.
 //! - **Patient**: each kind paces its writes and the SDK retries throttling with backoff.
 //! - **Nothing lost**: a change that fails is recorded with its AWS error and the others
 //!   still run; the caller exits 1. Kinds make each change idempotent enough that running

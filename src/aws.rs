@@ -186,9 +186,13 @@ pub mod codes {
     pub const DUPLICATE_RECORD: &str = "DuplicateRecordException";
     /// CloudWatch: a dashboard that does not exist (moto and AWS spell it differently).
     pub const RESOURCE_NOT_FOUND: [&str; 2] = ["ResourceNotFound", "ResourceNotFoundException"];
+    /// SNS: the topic or subscription is gone already.
+    pub const SNS_NOT_FOUND: &str = "NotFound";
+    /// SSM: the parameter is there already.
+    pub const PARAMETER_ALREADY_EXISTS: &str = "ParameterAlreadyExists";
     /// "A create found its object already there", per service.
     pub const ALREADY_EXISTS: [&str; 4] = [
-        "ParameterAlreadyExists",
+        PARAMETER_ALREADY_EXISTS,
         "EntityAlreadyExists",
         DUPLICATE_RECORD,
         "ResourceAlreadyExistsException",

@@ -487,13 +487,7 @@ fn report_outcome(outcome: &Outcome) -> Result<()> {
 fn protected_refusals(planned: &Planned) -> Vec<Refusal> {
     planned
         .environments()
-        .flat_map(|((env_plan, session), sides)| {
-            let work = engine::EnvWork {
-                plan: env_plan.clone(),
-                sides: sides.clone(),
-            };
-            engine::protected_changes(&work, &session.env)
-        })
+        .flat_map(|((env_plan, session), sides)| engine::protected_changes(env_plan, sides, &session.env))
         .collect()
 }
 

@@ -8,7 +8,9 @@
 //! - **Secret-safe**: a field whose value is secret on either side is marked `sensitive` and
 //!   carries no value into the plan.
 //! - **Ordered**: deletions first (dependents before what they depend on), then replacements,
-//!   creations and updates in the registry's dependency order.
+//!   creations and updates in the registry's dependency order; within a kind, by tier (a
+//!   composite alarm after the alarms its rule names). This is the order a plan is shown in;
+//!   the executor's own order is in `apply.rs`.
 //!
 //! # Assumptions
 //! `live` holds only objects inside the environment's scope (each kind's `fetch` filters),
@@ -194,7 +196,7 @@ pub fn diff(kind: &dyn DynKind, desired: Resource, live: Resource) -> Option<(Ch
     if fields.is_empty() {
         return None;
     }
-    let replace_reasons = kind.replace_reasons(&desired, &live);
+    let replace_reasons = kind.replace_reasons(&live, &desired);
     let action = if replace_reasons.is_empty() {
         Action::Update
     } else {
@@ -265,12 +267,11 @@ pub fn classify(head: &mut EnvPlan, base: &EnvPlan) {
 
 /// Deletions and replacements of protected resources: `protect = true` on the declaration, or
 /// a name matching the environment's `protect` patterns (which survive a deleted file).
-pub fn protected_changes(work: &EnvWork, env: &Environment) -> Vec<Refusal> {
-    let destructive = work
-        .plan
+pub fn protected_changes(plan: &EnvPlan, sides: &[Sides], env: &Environment) -> Vec<Refusal> {
+    let destructive = plan
         .changes
         .iter()
-        .zip(&work.sides)
+        .zip(sides)
         .filter(|(c, _)| matches!(c.action, Action::Delete | Action::Replace));
     destructive
         .filter_map(|(change, sides)| {
@@ -289,7 +290,7 @@ pub fn protected_changes(work: &EnvWork, env: &Environment) -> Vec<Refusal> {
                 (false, None) => return None,
             };
             Some(Refusal::Protected {
-                environment: work.plan.environment.clone(),
+                environment: plan.environment.clone(),
                 action: change.action.verb(),
                 kind: change.kind.clone(),
                 name: change.name.clone(),
@@ -488,7 +489,7 @@ mod tests {
             vec![parameter("/app/db/password", "x"), parameter("/app/other", "y")],
         );
         let p = &w.plan;
-        let refusals = protected_changes(&w, &env());
+        let refusals = protected_changes(&w.plan, &w.sides, &env());
         assert_eq!(refusals.len(), 1);
         assert!(
             refusals[0]
@@ -508,7 +509,7 @@ mod tests {
         declared.protect = true;
         let w = work(vec![declared], vec![parameter("/app/k", "1")]);
         assert!(
-            protected_changes(&w, &env())[0]
+            protected_changes(&w.plan, &w.sides, &env())[0]
                 .to_string()
                 .contains("(protect = true)")
         );

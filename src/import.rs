@@ -271,6 +271,11 @@ fn loadable(
             });
         }
         if !dropped {
+            if let Some(problem) = problems.first() {
+                bail!(
+                    "the imported declarations of environment `{env}` do not load ({problem}): nothing was written"
+                );
+            }
             return Ok(files);
         }
     }

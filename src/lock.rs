@@ -121,7 +121,7 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
                     token,
                 });
             }
-            Err(error) if error.code == "ParameterAlreadyExists" => {}
+            Err(error) if error.code == codes::PARAMETER_ALREADY_EXISTS => {}
             Err(error) => {
                 return Err(error).with_context(|| {
                     format!(
@@ -177,7 +177,7 @@ async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(
         Err(e) => {
             let error = AwsError::from_sdk("PutParameter", &name, e);
             // "Succeeded but answered 500", then retried: the lock may be ours already.
-            if error.code == "ParameterAlreadyExists"
+            if error.code == codes::PARAMETER_ALREADY_EXISTS
                 && let Ok(Some(current)) = read(client, &name).await
                 && current.holder.token == holder.token
             {
@@ -266,7 +266,7 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
             let released = delete(client, &takeover).await;
             broken.and(released)
         }
-        Err(error) if error.code == "ParameterAlreadyExists" => {
+        Err(error) if error.code == codes::PARAMETER_ALREADY_EXISTS => {
             // Another apply is taking it over; clear its claim only if it died doing so.
             if let Some(claim) = read(client, &takeover).await?
                 && claim.written + TAKEOVER_TTL < now() as i64

@@ -6,8 +6,8 @@
 //!   segments: `/a` covers `/a` and `/a/x`, never `/ab/y`; `/a/` covers what lies below `/a`.
 //! - **The IAM path** (`iam_path`) starts and ends with `/` (AWS's rule), so a plain prefix
 //!   test is already segment-exact.
-//! - **Name prefixes** (`alarm_prefixes`, `dashboard_prefixes`, `budget_prefixes`) are plain
-//!   string prefixes: those names have no hierarchy.
+//! - **Name prefixes** (`alarm_prefixes`, `dashboard_prefixes`, `budget_prefixes`,
+//!   `topic_prefixes`) are plain string prefixes: those names have no hierarchy.
 //!
 //! A setting that covers a whole service (`/`, or an empty prefix) must be named in
 //! `scope.whole_service`: a typo there would otherwise let plumb prune an entire account.

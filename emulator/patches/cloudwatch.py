@@ -36,7 +36,8 @@ def patch():
 
     from moto.cloudwatch.exceptions import ValidationError
 
-    named = re.compile(r'(?:ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*"([^"]+)"\s*\)')
+    # An alarm name with or without double quotes, as AWS's docs allow.
+    named = re.compile(r'(?:ALARM|OK|INSUFFICIENT_DATA)\s*\(\s*"?([^")]+?)"?\s*\)')
     word = re.compile(r"\s*(?:AND|OR|NOT|TRUE|FALSE|\(|\))\s*")
 
     def check_rule(rule, backend):

@@ -16,7 +16,7 @@ def patch():
 
     def subscribe(self, topic_arn, endpoint, protocol):
         subscription = original_subscribe(self, topic_arn, endpoint, protocol)
-        if protocol in CONFIRMED_BY_THE_ENDPOINT and not getattr(subscription, "plumb_confirmed", False):
+        if protocol in CONFIRMED_BY_THE_ENDPOINT:
             subscription.attributes["PendingConfirmation"] = True
         return subscription
 

@@ -483,7 +483,7 @@ pub trait DynKind: Send + Sync {
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
     /// Why bringing `live` to `desired` cannot be done in place.
-    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String>;
+    fn replace_reasons(&self, live: &Resource, desired: &Resource) -> Vec<String>;
     async fn preflight(
         &self,
         session: &Session,
@@ -568,7 +568,7 @@ impl<K: Kind> DynKind for K {
         declared.payload = Some(Payload::new(spec));
     }
 
-    fn replace_reasons(&self, desired: &Resource, live: &Resource) -> Vec<String> {
+    fn replace_reasons(&self, live: &Resource, desired: &Resource) -> Vec<String> {
         match (spec_of::<K>(live), spec_of::<K>(desired)) {
             (Some(live), Some(desired)) => Kind::replace_reasons(self, live, desired),
             _ => Vec::new(),

@@ -1,5 +1,6 @@
 //! Resource kinds: one module per kind, grouped by AWS service (`ssm/parameter.rs`,
-//! `iam/{user,group,policy}.rs`, `cloudwatch/{alarm,dashboard}.rs`, `budgets/budget.rs`),
+//! `iam/{user,group,policy}.rs`, `cloudwatch/{alarm,dashboard}.rs` (composite alarms'
+//! own parts in `cloudwatch/composite.rs`), `sns/topic.rs`, `budgets/budget.rs`),
 //! each implementing the typed [`Kind`] contract (see [`contract`]), listed once in
 //! [`registry`].
 //!

@@ -23,11 +23,10 @@ pub struct Composite {
     pub ok_actions: Vec<String>,
     pub insufficient_data_actions: Vec<String>,
     pub actions_enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Compared always (none is null): PutCompositeAlarm sends the whole alarm, so a
+    /// suppressor left out of the declaration is removed, and the plan must say so.
     pub actions_suppressor: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actions_suppressor_wait_period: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actions_suppressor_extension_period: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
@@ -45,6 +44,7 @@ pub fn alarms_in_rule(rule: &str) -> Result<Vec<String>, String> {
         tokens: &tokens,
         at: 0,
         alarms: Vec::new(),
+        depth: 0,
     };
     parser.expression()?;
     if let Some(extra) = parser.tokens.get(parser.at) {
@@ -86,6 +86,17 @@ fn tokens(rule: &str) -> Result<Vec<Token>, String> {
             _ if c.is_whitespace() => {
                 chars.next();
             }
+            // A state's alarm name may go without quotes (AWS's docs): the text up to `)`.
+            '(' if matches!(tokens.last(), Some(Token::Word(w)) if STATES.contains(&w.as_str())) => {
+                chars.next();
+                tokens.push(Token::Open);
+                while chars.next_if(|c| c.is_whitespace()).is_some() {}
+                if chars.peek() != Some(&'"') {
+                    let name: String = chars.by_ref().take_while(|c| *c != ')').collect();
+                    tokens.push(Token::Quoted(name.trim().to_string()));
+                    tokens.push(Token::Close);
+                }
+            }
             '(' => {
                 chars.next();
                 tokens.push(Token::Open);
@@ -113,10 +124,15 @@ fn tokens(rule: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// The states a rule can test an alarm for.
+const STATES: [&str; 3] = ["ALARM", "OK", "INSUFFICIENT_DATA"];
+
 struct Parser<'t> {
     tokens: &'t [Token],
     at: usize,
     alarms: Vec<String>,
+    /// How deeply `NOT` and parentheses nest here: bounded, so no rule overflows the stack.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -142,10 +158,23 @@ impl Parser<'_> {
 
     /// NOT term | ( expression ) | TRUE | FALSE | STATE ( "name" )
     fn term(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > crate::source::MAX_NESTING {
+            return Err(format!(
+                "the rule nests more than {} levels deep",
+                crate::source::MAX_NESTING
+            ));
+        }
+        let term = self.bare_term();
+        self.depth -= 1;
+        term
+    }
+
+    fn bare_term(&mut self) -> Result<(), String> {
         match self.next().cloned() {
             Some(Token::Word(w)) if w == "NOT" => self.term(),
             Some(Token::Word(w)) if w == "TRUE" || w == "FALSE" => Ok(()),
-            Some(Token::Word(w)) if ["ALARM", "OK", "INSUFFICIENT_DATA"].contains(&w.as_str()) => {
+            Some(Token::Word(w)) if STATES.contains(&w.as_str()) => {
                 match (self.next().cloned(), self.next().cloned(), self.next().cloned()) {
                     (Some(Token::Open), Some(Token::Quoted(name)), Some(Token::Close))
                         if !name.is_empty() =>
@@ -228,9 +257,17 @@ mod tests {
             ["a", "b", "c"]
         );
         assert!(alarms_in_rule("TRUE").is_ok());
+        // Names without quotes, as AWS allows.
+        assert_eq!(
+            alarms_in_rule("ALARM(app-cpu) OR OK( app.mem )").unwrap(),
+            ["app-cpu", "app.mem"]
+        );
+        let deep = format!("{}ALARM(\"a\"){}", "(".repeat(4000), ")".repeat(4000));
+        assert!(alarms_in_rule(&deep).unwrap_err().contains("nests more than"));
+        let nots = format!("{}TRUE", "NOT ".repeat(2000));
+        assert!(alarms_in_rule(&nots).unwrap_err().contains("nests more than"));
         for (rule, says) in [
             (r#"ALARM("a") AND"#, "ends too early"),
-            (r#"ALARM(a)"#, "quoted alarm name"),
             (r#"ALARMS("a")"#, "expected ALARM"),
             (r#"(ALARM("a")"#, "not closed"),
             (r#"ALARM("a") OK("b")"#, "after a complete rule"),

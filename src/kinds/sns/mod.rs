@@ -34,9 +34,19 @@ pub fn references(values: &[String], field: &'static str) -> Vec<Reference> {
 pub fn resolve(values: &mut [String], region: &str, account: &str) {
     for value in values.iter_mut() {
         if let Some(name) = referenced(value) {
-            *value = format!("arn:aws:sns:{region}:{account}:{name}");
+            *value = topic_arn(region, account, name);
         }
     }
+}
+
+/// A topic's ARN, in the region's partition (`aws-cn` in China, `aws-us-gov` in GovCloud).
+pub fn topic_arn(region: &str, account: &str, name: &str) -> String {
+    let partition = match region {
+        r if r.starts_with("cn-") => "aws-cn",
+        r if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    };
+    format!("arn:{partition}:sns:{region}:{account}:{name}")
 }
 
 /// Whether any of `values` is a reference.

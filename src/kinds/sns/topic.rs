@@ -21,7 +21,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::aws::{AwsError, DoneIf, SdkResult, Session};
+use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
@@ -167,13 +167,13 @@ impl Kind for Topics {
         let declaration = Declaration {
             display_name: live.display_name.clone(),
             policy: None,
-            policy_file: live.policy.as_ref().map(|_| file.clone()),
+            policy_file: declared_policy(live).map(|_| file.clone()),
             tags: live.tags.clone().filter(|t| !t.is_empty()),
             subscriptions: live.subscriptions.clone(),
             protect: false,
         };
         let imported = Imported::of(&declaration);
-        match &live.policy {
+        match declared_policy(live) {
             Some(policy) => imported.with_file(file, policy.clone()),
             None => imported,
         }
@@ -198,6 +198,17 @@ impl Kind for Topics {
             }
         }
     }
+}
+
+/// The live access policy, unless it is the one AWS gives every topic (its statements all
+/// `__default_statement_ID`): an import leaves that out, so it stays unmanaged.
+fn declared_policy(live: &Topic) -> Option<&Json> {
+    let policy = live.policy.as_ref()?;
+    let statements = policy.get("Statement").and_then(Json::as_array)?;
+    let default = statements
+        .iter()
+        .all(|s| s.get("Sid").and_then(Json::as_str) == Some("__default_statement_ID"));
+    (!default).then_some(policy)
 }
 
 // --- validation -------------------------------------------------------------------------
@@ -362,7 +373,7 @@ async fn read_tags(client: &Client, arn: &str, name: &str) -> Result<BTreeMap<St
 /// The topic's ARN: SNS names topics by ARN, which is the account and region's.
 async fn topic_arn(session: &Session, name: &str) -> Result<String, AwsError> {
     let account = session.caller_account().await?;
-    Ok(format!("arn:aws:sns:{}:{account}:{name}", session.env.region))
+    Ok(super::topic_arn(&session.env.region, &account, name))
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -543,7 +554,7 @@ async fn unsubscribe(
                     .send()
                     .await
                     .aws("Unsubscribe", name)
-                    .done_if(&["NotFound"])?;
+                    .done_if(&[codes::SNS_NOT_FOUND])?;
             }
         }
     }
@@ -559,5 +570,5 @@ async fn delete(client: &Client, arn: &str) -> Result<(), AwsError> {
         .send()
         .await
         .aws("DeleteTopic", name)
-        .done_if(&["NotFound"])
+        .done_if(&[codes::SNS_NOT_FOUND])
 }
