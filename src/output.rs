@@ -47,7 +47,7 @@ pub fn append_file(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(mask(text).as_bytes())
 }
 
-/// Colour on a terminal only, and never when `NO_COLOR` is set (https://no-color.org).
+/// Colour on a terminal only, and never when `NO_COLOR` is set (<https://no-color.org>).
 pub fn stdout_style(verbose: bool) -> Style {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     Style {

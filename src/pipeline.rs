@@ -338,7 +338,7 @@ async fn account_of(
     answer
 }
 
-/// Every change's preflight check (see [`Kind::preflight`]), before any write.
+/// Every change's preflight check (see [`crate::kinds::Kind::preflight`]), before any write.
 pub async fn preflight(planned: &Planned) -> Result<Vec<Refusal>> {
     let kinds = kinds::registry();
     let mut refusals = Vec::new();

@@ -76,7 +76,7 @@ pub struct Declaration {
     protect: bool,
 }
 
-/// A budget's limit; the amount a canonical decimal once parsed (see [`canonical_amount`]).
+/// A budget's limit; the amount a canonical decimal once parsed (see `canonical_amount`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
