@@ -146,6 +146,8 @@ fn describe(plan: &EnvPlan, change: &Change) -> String {
     )
 }
 
+/// Runs a phase's changes wave by wave: a change waits for the changes of the phase it comes
+/// after (see `Kind::after`), and a deletion for those that come after it.
 async fn run_phase<'a>(
     session: &Session,
     plan: &EnvPlan,
@@ -154,7 +156,65 @@ async fn run_phase<'a>(
     progress: &ProgressBar,
     outcome: &mut Outcome,
 ) {
-    let changes: Vec<(&Change, &Sides)> = changes.collect();
+    let mut waiting: Vec<(&Change, &Sides)> = changes.collect();
+    while !waiting.is_empty() && !interrupt::requested() {
+        let wave = next_wave(kind, &mut waiting);
+        run_wave(session, plan, kind, wave, progress, outcome).await;
+    }
+    outcome
+        .not_started
+        .extend(waiting.iter().map(|(change, _)| describe(plan, change)));
+}
+
+/// The changes that wait for none of the others (all of them, should they wait in a circle:
+/// AWS then says what it refuses).
+fn next_wave<'a>(
+    kind: &dyn DynKind,
+    waiting: &mut Vec<(&'a Change, &'a Sides)>,
+) -> Vec<(&'a Change, &'a Sides)> {
+    let names: Vec<&str> = waiting.iter().map(|(c, _)| c.name.as_str()).collect();
+    let after = |sides: &Sides| {
+        sides
+            .desired
+            .as_deref()
+            .or(sides.live.as_deref())
+            .map(|r| kind.after(r))
+    };
+    let blocked: Vec<bool> = waiting
+        .iter()
+        .map(|(change, sides)| match change.action {
+            // A deletion waits for the deletions of what comes after it.
+            Action::Delete => waiting.iter().any(|(other, other_sides)| {
+                other.name != change.name
+                    && after(other_sides).is_some_and(|names| names.contains(&change.name))
+            }),
+            _ => after(sides).is_some_and(|after| {
+                after
+                    .iter()
+                    .any(|n| *n != change.name && names.contains(&n.as_str()))
+            }),
+        })
+        .collect();
+    if blocked.iter().all(|b| *b) {
+        return std::mem::take(waiting);
+    }
+    let mut wave = Vec::new();
+    let mut rest = Vec::new();
+    for (item, blocked) in waiting.drain(..).zip(blocked) {
+        if blocked { rest.push(item) } else { wave.push(item) }
+    }
+    *waiting = rest;
+    wave
+}
+
+async fn run_wave<'a>(
+    session: &Session,
+    plan: &EnvPlan,
+    kind: &dyn DynKind,
+    changes: Vec<(&'a Change, &'a Sides)>,
+    progress: &ProgressBar,
+    outcome: &mut Outcome,
+) {
     let started = RefCell::new(vec![false; changes.len()]);
     let mut results: Vec<(usize, Result<(), AwsError>)> = Vec::new();
     let mut out_of_time = false;

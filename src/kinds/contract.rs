@@ -86,6 +86,12 @@ pub trait Kind: Send + Sync + 'static {
         0
     }
 
+    /// Objects of the same kind this one is created after and deleted before (a composite
+    /// alarm after the alarms its rule names): within a phase, they go in waves.
+    fn after(&self, _spec: &Self::Spec) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether the spec names other objects that only the account can turn into ARNs
     /// (`"topic:alerts"`): the pipeline then learns the account and calls `resolve`.
     fn has_references(&self, _spec: &Self::Spec) -> bool {
@@ -497,6 +503,8 @@ pub trait DynKind: Send + Sync {
     fn import(&self, live: &Resource, context: &ImportContext) -> Option<Imported>;
     /// A resource's tier among its kind's (see [`Kind::tier`]).
     fn tier(&self, resource: &Resource) -> u8;
+    /// What a resource is applied after (see [`Kind::after`]).
+    fn after(&self, resource: &Resource) -> Vec<String>;
     /// Whether a declared resource refers to others by name (see [`Kind::resolve`]).
     fn has_references(&self, declared: &Resource) -> bool;
     /// The declared resource with its references resolved (see [`Kind::resolve`]).
@@ -557,6 +565,10 @@ impl<K: Kind> DynKind for K {
 
     fn tier(&self, resource: &Resource) -> u8 {
         spec_of::<K>(resource).map_or(0, |spec| Kind::tier(self, spec))
+    }
+
+    fn after(&self, resource: &Resource) -> Vec<String> {
+        spec_of::<K>(resource).map_or_else(Vec::new, |spec| Kind::after(self, spec))
     }
 
     fn resolve(&self, declared: &mut Resource, region: &str, account: &str) {

@@ -422,3 +422,20 @@ async fn a_composite_stops_naming_an_alarm_before_the_alarm_goes_and_its_tags_ch
     apply.expect_code(0);
     world.assert_converged();
 }
+
+#[tokio::test]
+async fn composites_naming_composites_are_created_and_deleted_in_one_apply() {
+    let world = World::with_dev_env();
+    let chain = format!(
+        "{COMPOSITE}\n[alarms.\"app-page\"]\nrule = 'ALARM(\"app-degraded\") AND NOT ALARM(\"app-quiet\")'\n\
+         [alarms.\"app-quiet\"]\nrule = 'OK(\"app-cpu\")'\n"
+    );
+    world.write("desired/dev/alarms.toml", &chain);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+    world.write("desired/dev/alarms.toml", "");
+    world
+        .plumb(&["apply", "--auto-approve", "--allow-deletes", "5"])
+        .expect_code(0);
+    world.assert_converged();
+}

@@ -265,6 +265,14 @@ impl Kind for Alarms {
         }
     }
 
+    /// A composite alarm after the alarms its rule names (composites naming composites too).
+    fn after(&self, spec: &AlarmSpec) -> Vec<String> {
+        match spec {
+            AlarmSpec::Metric(_) => Vec::new(),
+            AlarmSpec::Composite(c) => composite::alarms_in_rule(&c.rule).unwrap_or_default(),
+        }
+    }
+
     fn has_references(&self, spec: &AlarmSpec) -> bool {
         spec.clone()
             .actions_mut()
