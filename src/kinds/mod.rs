@@ -22,11 +22,13 @@ pub mod sns;
 pub mod ssm;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 pub use contract::{
     Declarations, Declared, DynKind, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
 };
 
+use crate::aws::AwsError;
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
 
@@ -64,6 +66,28 @@ pub fn declarable_tags(tags: impl IntoIterator<Item = (String, String)>) -> BTre
     tags.into_iter()
         .filter(|(key, _)| !key.starts_with("plumb:"))
         .collect()
+}
+
+/// Brings tags from `live` to `desired` with a service's two calls: `untag` the keys to
+/// remove, then `tag` the tags to set; neither is called with nothing to do.
+pub async fn sync_tags<U, T>(
+    live: &BTreeMap<String, String>,
+    desired: &BTreeMap<String, String>,
+    untag: impl FnOnce(Vec<String>) -> U,
+    tag: impl FnOnce(BTreeMap<String, String>) -> T,
+) -> Result<(), AwsError>
+where
+    U: Future<Output = Result<(), AwsError>>,
+    T: Future<Output = Result<(), AwsError>>,
+{
+    let (removed, set) = tag_changes(live, desired);
+    if !removed.is_empty() {
+        untag(removed).await?;
+    }
+    if !set.is_empty() {
+        tag(set).await?;
+    }
+    Ok(())
 }
 
 /// What changing tags from `live` to `desired` takes: (keys to remove, tags to set).

@@ -1065,31 +1065,20 @@ async fn update_tags(
     live: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let arn = alarm_arn(client, name).await?;
-    let (removed, set) = kinds::tag_changes(live, desired);
-    let added: Vec<Tag> = set
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
-    if !removed.is_empty() {
-        client
-            .untag_resource()
-            .resource_arn(&arn)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .aws("UntagResource", name)?;
-    }
-    if !added.is_empty() {
-        client
+    let arn = &alarm_arn(client, name).await?;
+    let untag = |keys| async {
+        let request = client.untag_resource().resource_arn(arn).set_tag_keys(Some(keys));
+        request.send().await.aws("UntagResource", name).map(drop)
+    };
+    let tag = |tags: BTreeMap<String, String>| async move {
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+        let request = client
             .tag_resource()
-            .resource_arn(&arn)
-            .set_tags(Some(added))
-            .send()
-            .await
-            .aws("TagResource", name)?;
-    }
-    Ok(())
+            .resource_arn(arn)
+            .set_tags(Some(tags.collect()));
+        request.send().await.aws("TagResource", name).map(drop)
+    };
+    kinds::sync_tags(live, desired, untag, tag).await
 }
 
 async fn alarm_arn(client: &Client, name: &str) -> Result<String, AwsError> {

@@ -312,26 +312,15 @@ async fn update_tags(
     live: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let (removed, changed) = kinds::tag_changes(live, desired);
-    if !removed.is_empty() {
-        client
-            .untag_user()
-            .user_name(user)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .aws("UntagUser", user)?;
-    }
-    if !changed.is_empty() {
-        client
-            .tag_user()
-            .user_name(user)
-            .set_tags(Some(tag_list(&changed)))
-            .send()
-            .await
-            .aws("TagUser", user)?;
-    }
-    Ok(())
+    let untag = |keys| async {
+        let request = client.untag_user().user_name(user).set_tag_keys(Some(keys));
+        request.send().await.aws("UntagUser", user).map(drop)
+    };
+    let tag = |tags| async move {
+        let request = client.tag_user().user_name(user).set_tags(Some(tag_list(&tags)));
+        request.send().await.aws("TagUser", user).map(drop)
+    };
+    kinds::sync_tags(live, desired, untag, tag).await
 }
 
 /// A user's credentials, which IAM requires gone before the user can be deleted.

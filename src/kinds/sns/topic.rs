@@ -468,26 +468,18 @@ async fn update_tags(
     live: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let (removed, set) = kinds::tag_changes(live, desired);
-    if !removed.is_empty() {
-        client
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .aws("UntagResource", name)?;
-    }
-    if !set.is_empty() {
-        client
+    let untag = |keys| async {
+        let request = client.untag_resource().resource_arn(arn).set_tag_keys(Some(keys));
+        request.send().await.aws("UntagResource", name).map(drop)
+    };
+    let tag = |tags| async move {
+        let request = client
             .tag_resource()
             .resource_arn(arn)
-            .set_tags(Some(tag_list(&set)))
-            .send()
-            .await
-            .aws("TagResource", name)?;
-    }
-    Ok(())
+            .set_tags(Some(tag_list(&tags)));
+        request.send().await.aws("TagResource", name).map(drop)
+    };
+    kinds::sync_tags(live, desired, untag, tag).await
 }
 
 async fn subscribe(

@@ -965,15 +965,11 @@ async fn update_tags(
     live: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    let (removed, set) = kinds::tag_changes(live, desired);
-    let added: Vec<Tag> = set.iter().filter_map(|(k, v)| tag(k, v)).collect();
-    if !removed.is_empty() {
-        remove_tags(client, name, removed).await?;
-    }
-    if !added.is_empty() {
-        add_tags(client, name, added).await?;
-    }
-    Ok(())
+    let untag = |keys| remove_tags(client, name, keys);
+    let tag = |tags: BTreeMap<String, String>| {
+        add_tags(client, name, tags.iter().filter_map(|(k, v)| tag(k, v)).collect())
+    };
+    kinds::sync_tags(live, desired, untag, tag).await
 }
 
 async fn add_tags(client: &Client, name: &str, tags: Vec<Tag>) -> Result<(), AwsError> {
