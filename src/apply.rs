@@ -20,6 +20,7 @@
 //!   [`interrupt::GRACE`] to finish, and the outcome lists what was done and what was not.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use futures::StreamExt;
 use indicatif::ProgressBar;
@@ -156,52 +157,59 @@ async fn run_phase<'a>(
     progress: &ProgressBar,
     outcome: &mut Outcome,
 ) {
-    let mut waiting: Vec<(&Change, &Sides)> = changes.collect();
+    let mut waiting: Vec<Waiting> = changes
+        .map(|(change, sides)| {
+            let resource = sides.desired.as_deref().or(sides.live.as_deref());
+            let after = resource.map(|r| kind.after(r)).unwrap_or_default();
+            Waiting { change, sides, after }
+        })
+        .collect();
     while !waiting.is_empty() && !interrupt::requested() {
-        let wave = next_wave(kind, &mut waiting);
+        let wave = next_wave(&mut waiting);
         run_wave(session, plan, kind, wave, progress, outcome).await;
     }
     outcome
         .not_started
-        .extend(waiting.iter().map(|(change, _)| describe(plan, change)));
+        .extend(waiting.iter().map(|w| describe(plan, w.change)));
+}
+
+/// A change waiting for its wave, and the names of the phase's objects it comes after.
+struct Waiting<'a> {
+    change: &'a Change,
+    sides: &'a Sides,
+    after: Vec<String>,
 }
 
 /// The changes that wait for none of the others (all of them, should they wait in a circle:
-/// AWS then says what it refuses).
-fn next_wave<'a>(
-    kind: &dyn DynKind,
-    waiting: &mut Vec<(&'a Change, &'a Sides)>,
-) -> Vec<(&'a Change, &'a Sides)> {
-    let names: Vec<&str> = waiting.iter().map(|(c, _)| c.name.as_str()).collect();
-    let after = |sides: &Sides| {
-        sides
-            .desired
-            .as_deref()
-            .or(sides.live.as_deref())
-            .map(|r| kind.after(r))
-    };
-    let blocked: Vec<bool> = waiting
+/// AWS then says what it refuses). A phase where nothing comes after anything is one wave.
+fn next_wave<'a>(waiting: &mut Vec<Waiting<'a>>) -> Vec<(&'a Change, &'a Sides)> {
+    let names: HashSet<&str> = waiting.iter().map(|w| w.change.name.as_str()).collect();
+    // The objects some other waiting change comes after: a deletion of one waits.
+    let needed: HashSet<&str> = waiting
         .iter()
-        .map(|(change, sides)| match change.action {
-            // A deletion waits for the deletions of what comes after it.
-            Action::Delete => waiting.iter().any(|(other, other_sides)| {
-                other.name != change.name
-                    && after(other_sides).is_some_and(|names| names.contains(&change.name))
-            }),
-            _ => after(sides).is_some_and(|after| {
-                after
-                    .iter()
-                    .any(|n| *n != change.name && names.contains(&n.as_str()))
-            }),
+        .flat_map(|w| {
+            w.after
+                .iter()
+                .filter(|n| **n != w.change.name)
+                .map(String::as_str)
         })
         .collect();
-    if blocked.iter().all(|b| *b) {
-        return std::mem::take(waiting);
-    }
-    let mut wave = Vec::new();
-    let mut rest = Vec::new();
-    for (item, blocked) in waiting.drain(..).zip(blocked) {
-        if blocked { rest.push(item) } else { wave.push(item) }
+    let blocked = |w: &Waiting| match w.change.action {
+        Action::Delete => needed.contains(w.change.name.as_str()),
+        _ => w
+            .after
+            .iter()
+            .any(|n| *n != w.change.name && names.contains(n.as_str())),
+    };
+    let blocked: Vec<bool> = waiting.iter().map(blocked).collect();
+    let all = blocked.iter().all(|b| *b);
+    let (mut wave, mut rest) = (Vec::new(), Vec::new());
+    for (w, blocked) in waiting.drain(..).zip(blocked) {
+        if blocked && !all {
+            rest.push(w);
+        } else {
+            wave.push((w.change, w.sides));
+        }
     }
     *waiting = rest;
     wave

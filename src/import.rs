@@ -68,7 +68,7 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
         let found = read_environment(&session, env, &selected)
             .await
             .with_context(|| format!("cannot read the live state of environment `{}`", env.env.name))?;
-        let folder = env_folder(&target.dir, &env.env.name);
+        let folder = target.dir.join(&env.env.name);
         if found.is_empty() {
             output::stdout(&format!(
                 "{}: nothing to import: desired/ declares everything in scope.\n{}",
@@ -181,10 +181,6 @@ async fn read_environment<'k>(
     })
 }
 
-fn env_folder(dir: &Path, env: &str) -> PathBuf {
-    dir.join(env)
-}
-
 /// The first of `imported/`, `imported-2/`, ... that does not exist yet: a run writes only
 /// into a folder of its own.
 fn new_folder(env_folder: &Path) -> PathBuf {
@@ -251,16 +247,18 @@ fn loadable(
     found: &mut Found,
     header: &str,
 ) -> Result<Vec<(PathBuf, String)>> {
+    let scratch = Scratch::new(dir, env, into)?;
     for _ in 0..4 {
         let files = render(into, found, header)?;
-        let problems = load_problems(dir, env, into, &files)?;
+        let problems = scratch.problems(into, &files)?;
         let mut dropped = false;
         for (kind, entries) in &mut found.tables {
             entries.retain(|name, _| {
                 let path = format!("{}.{}", kind.table(), load::toml_key(name));
+                let (field, whole) = (format!("{path}."), format!("{path}:"));
                 let problem = problems
                     .iter()
-                    .find(|p| p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}:")));
+                    .find(|p| p.starts_with(&field) || p.starts_with(&whole));
                 if let Some(problem) = problem {
                     found
                         .undeclarable
@@ -282,34 +280,54 @@ fn loadable(
     bail!("the imported declarations of environment `{env}` do not load: nothing was written")
 }
 
-/// The problems the loader finds in `files` (meant for `into`), read beside the environment's
-/// own files in a scratch copy of desired/; as messages without their place.
-fn load_problems(dir: &Path, env: &str, into: &Path, files: &[(PathBuf, String)]) -> Result<Vec<String>> {
-    let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
-    let root = scratch.path().join("desired");
-    std::fs::create_dir_all(&root)?;
-    std::fs::copy(dir.join("plumb.toml"), root.join("plumb.toml")).context("cannot copy plumb.toml")?;
-    copy_tree(&dir.join(env), &root.join(env))?;
-    let relative = into.strip_prefix(dir.join(env)).unwrap_or(into);
-    let staged: Vec<(PathBuf, String)> = files
-        .iter()
-        .filter_map(|(path, text)| {
-            Some((
-                root.join(env).join(relative).join(path.strip_prefix(into).ok()?),
-                text.clone(),
-            ))
+/// A scratch copy of desired/ (plumb.toml and the environment's folder, copied once) in
+/// which an import's files are loaded before they are written for real.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    env: String,
+    /// Where the import's folder lies in the copy.
+    staged: PathBuf,
+}
+
+impl Scratch {
+    fn new(dir: &Path, env: &str, into: &Path) -> Result<Scratch> {
+        let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+        let root = scratch.path().join("desired");
+        std::fs::create_dir_all(&root)?;
+        std::fs::copy(dir.join("plumb.toml"), root.join("plumb.toml")).context("cannot copy plumb.toml")?;
+        copy_tree(&dir.join(env), &root.join(env))?;
+        let relative = into.strip_prefix(dir.join(env)).unwrap_or(into);
+        let staged = root.join(env).join(relative);
+        Ok(Scratch {
+            _dir: scratch,
+            root,
+            env: env.to_string(),
+            staged,
         })
-        .collect();
-    write_files(&staged)?;
-    let options = LoadOptions {
-        dir: &root,
-        environments: &[env.to_string()],
-        env_vars: EnvVars::Skip,
-    };
-    Ok(match load::load(&options, &kinds::registry()) {
-        Ok(_) => Vec::new(),
-        Err(problems) => problems.0.into_iter().map(|d| d.message).collect(),
-    })
+    }
+
+    /// The problems the loader finds with `files` (meant for `into`) in place, as messages
+    /// without their place.
+    fn problems(&self, into: &Path, files: &[(PathBuf, String)]) -> Result<Vec<String>> {
+        if self.staged.exists() {
+            std::fs::remove_dir_all(&self.staged)?;
+        }
+        let staged: Vec<(PathBuf, String)> = files
+            .iter()
+            .filter_map(|(path, text)| Some((self.staged.join(path.strip_prefix(into).ok()?), text.clone())))
+            .collect();
+        write_files(&staged)?;
+        let options = LoadOptions {
+            dir: &self.root,
+            environments: std::slice::from_ref(&self.env),
+            env_vars: EnvVars::Skip,
+        };
+        Ok(match load::load(&options, &kinds::registry()) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.0.into_iter().map(|d| d.message).collect(),
+        })
+    }
 }
 
 /// Copies a folder's regular files and folders (symlinks are never followed in desired/).

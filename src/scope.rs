@@ -100,10 +100,7 @@ impl Scope {
         self.settings.iter().any(
             |(setting, value)| match rules.iter().find(|r| r.setting == setting) {
                 None => true,
-                Some(rule) => matches!(
-                    (rule.shape, value),
-                    (Shape::IamPath, Setting::Many(_)) | (Shape::Paths | Shape::Prefixes, Setting::One(_))
-                ),
+                Some(rule) => wrong_form(rule, value).is_some(),
             },
         )
     }
@@ -237,14 +234,22 @@ pub fn check(scope: &Scope, rules: &[Rule]) -> Vec<(String, String)> {
 }
 
 /// One setting's problems: its form, AWS's rules for its values, their characters.
+/// Why a setting's value is not of its rule's form: one IAM path, or a list.
+fn wrong_form(rule: &Rule, value: &Setting) -> Option<&'static str> {
+    match (rule.shape, value) {
+        (Shape::IamPath, Setting::Many(_)) => Some("must be one IAM path (a string), such as \"/app/\""),
+        (Shape::Paths | Shape::Prefixes, Setting::One(_)) => Some("must be a list of strings"),
+        _ => None,
+    }
+}
+
 fn check_setting(rule: &Rule, value: &Setting) -> Vec<String> {
-    let values = match (rule.shape, value) {
-        (Shape::IamPath, Setting::One(path)) => vec![path],
-        (Shape::IamPath, Setting::Many(_)) => {
-            return vec!["must be one IAM path (a string), such as \"/app/\"".into()];
-        }
-        (_, Setting::Many(values)) => values.iter().collect(),
-        (_, Setting::One(_)) => return vec!["must be a list of strings".into()],
+    if let Some(problem) = wrong_form(rule, value) {
+        return vec![problem.to_string()];
+    }
+    let values: Vec<&String> = match value {
+        Setting::One(value) => vec![value],
+        Setting::Many(values) => values.iter().collect(),
     };
     let mut problems = Vec::new();
     for value in values {

@@ -166,6 +166,13 @@ pub enum AlarmSpec {
 }
 
 impl AlarmSpec {
+    fn actions(&self) -> [&Vec<String>; 3] {
+        match self {
+            AlarmSpec::Metric(a) => [&a.alarm_actions, &a.ok_actions, &a.insufficient_data_actions],
+            AlarmSpec::Composite(c) => [&c.alarm_actions, &c.ok_actions, &c.insufficient_data_actions],
+        }
+    }
+
     fn actions_mut(&mut self) -> [&mut Vec<String>; 3] {
         match self {
             AlarmSpec::Metric(a) => [
@@ -274,8 +281,7 @@ impl Kind for Alarms {
     }
 
     fn has_references(&self, spec: &AlarmSpec) -> bool {
-        spec.clone()
-            .actions_mut()
+        spec.actions()
             .into_iter()
             .any(|actions| sns::any_reference(actions))
     }
