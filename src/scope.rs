@@ -104,12 +104,6 @@ impl Scope {
             },
         )
     }
-
-    /// Sets a setting (tests, and environments built in code).
-    pub fn set(&mut self, setting: &str, values: &[&str]) {
-        let values = values.iter().map(|v| v.to_string()).collect();
-        self.settings.insert(setting.to_string(), Setting::Many(values));
-    }
 }
 
 /// The shape of a setting's values, and so the rule for the names under it.
