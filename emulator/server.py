@@ -77,8 +77,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       accepts duplicates). Notifications are matched by type, comparison, threshold and
       threshold type, as AWS matches them.
 
-aws-sdk-cloudwatch is pinned to 1.99.0 (Cargo.toml): later releases speak Smithy RPC v2 CBOR,
-which moto 5.2 does not serve.
+* Smithy RPC v2 CBOR for CloudWatch (`cbor.py`): aws-sdk-cloudwatch 1.100 and later speak it,
+  moto 5.2 serves CloudWatch over the Query protocol only; cbor.py translates both ways.
 """
 
 import argparse
@@ -96,6 +96,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 from werkzeug.serving import make_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
+import cbor  # noqa: E402
 from faults import DEFAULT_ACCOUNT, ECHO, FAULTS  # noqa: E402
 from patches import budgets, cloudwatch, iam, sns, ssm  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -107,25 +108,9 @@ ACCESS_KEY_ACCOUNT = re.compile(r"(\d{12})$")
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
 
 
-# --- AWS rules moto does not enforce: emulator/patches/<service>.py -----------------------
-
-
-
-
-
-
-
-
-
-
-
-
-# --- faults, counts, accounts ---------------------------------------------------------
-
-
-
-
 def error_response(request_kind, status, code, message):
+    if request_kind == "cbor":
+        return cbor.error_answer(status, code, message)
     if request_kind == "json":
         body = json.dumps({"__type": code, "message": message})
         return Response(body, status=status, content_type="application/x-amz-json-1.1")
@@ -134,8 +119,6 @@ def error_response(request_kind, status, code, message):
         f"<Message>{message}</Message></Error><RequestId>plumb-emulator</RequestId></ErrorResponse>"
     )
     return Response(body, status=status, content_type="text/xml")
-
-
 
 
 class Emulator:
@@ -154,6 +137,7 @@ class Emulator:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
         account = account or DEFAULT_ACCOUNT
         operation, request_kind = self.operation_of(environ)
+        serve = cbor.call if request_kind == "cbor" else (lambda app, env, respond: app(env, respond))
         self.faults.record(account, operation)
 
         delay, error, after_success = self.faults.decide(account, operation)
@@ -161,7 +145,7 @@ class Emulator:
             time.sleep(delay)
         if error and after_success:
             # The write happens; the answer is lost (AWS's "succeeded but answered 500").
-            body = self.moto_app(environ, lambda *args, **kwargs: None)
+            body = serve(self.moto_app, environ, lambda *args, **kwargs: None)
             for _ in body:
                 pass
             if hasattr(body, "close"):
@@ -171,7 +155,7 @@ class Emulator:
             error = (error[0], error[1], "invalid request: " + environ.get("plumb.body", b"").decode("utf-8", "replace"))
         if error:
             return error_response(request_kind, *error)(environ, start_response)
-        return self.moto_app(environ, start_response)
+        return serve(self.moto_app, environ, start_response)
 
     @staticmethod
     def account_of(environ):
@@ -183,6 +167,10 @@ class Emulator:
 
     @staticmethod
     def operation_of(environ):
+        if cbor.is_cbor_request(environ):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            environ["plumb.body"] = environ["wsgi.input"].read(length) if length else b""
+            return cbor.operation_name(environ), "cbor"
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
             operation = target.split(".")[-1]

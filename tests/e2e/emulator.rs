@@ -271,3 +271,42 @@ async fn cloudwatch_composite_alarms_need_their_children_first_and_last() {
         .await
         .unwrap();
 }
+
+/// aws-sdk-cloudwatch speaks Smithy RPC v2 CBOR; moto serves the Query protocol. The
+/// emulator's translation (emulator/cbor.py) must carry numbers, timestamps, lists, error
+/// codes and injected faults both ways, or every CloudWatch test would test the translation.
+#[tokio::test]
+async fn cloudwatch_is_served_over_cbor() {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    let world = World::new();
+    let cloudwatch = world.cloudwatch().await;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("cpu")
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .dimensions(Dimension::builder().name("InstanceId").value("i-1").build())
+        .period(300)
+        .evaluation_periods(3)
+        .threshold(80.5)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let read = cloudwatch.describe_alarms().send().await.unwrap();
+    let alarm = &read.metric_alarms()[0];
+    assert_eq!(alarm.threshold(), Some(80.5));
+    assert_eq!(alarm.period(), Some(300));
+    assert_eq!(alarm.dimensions()[0].value(), Some("i-1"));
+    assert!(alarm.state_updated_timestamp().is_some(), "timestamps arrive");
+
+    let missing = cloudwatch.get_dashboard().dashboard_name("nope").send().await.unwrap_err();
+    assert_eq!(missing.code(), Some("ResourceNotFound"));
+
+    // A fault aimed at a CBOR operation answers in CBOR, with its code.
+    world.fault(serde_json::json!({"operation": "DeleteAlarms", "kind": "error", "status": 400, "code": "LimitExceeded", "count": 1}));
+    let faulted = cloudwatch.delete_alarms().alarm_names("cpu").send().await.unwrap_err();
+    assert_eq!(faulted.code(), Some("LimitExceeded"));
+    assert_eq!(world.calls().get("DeleteAlarms"), Some(&1));
+}
