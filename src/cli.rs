@@ -22,6 +22,20 @@ pub enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaOf {
+    /// The tables of an environment's files (`[parameters."..."]`, `[alarms."..."]`, ...).
+    Resources,
+    /// plumb.toml.
+    Config,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The desired-state folder (the one holding plumb.toml). Default: `desired/` found from
@@ -111,6 +125,28 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List the environments (those a branch changed, with --base) with their account and
+    /// region: `--format json` is what a CI workflow builds its job matrix from.
+    Environments {
+        #[command(flatten)]
+        target: Target,
+        /// text: one line each; json: an array of `{"name", "account_id", "region"}`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+    },
+    /// Print a JSON Schema of desired/'s files, for editors (taplo, Even Better TOML): of an
+    /// environment's files (`resources`) or of plumb.toml (`config`).
+    Schema {
+        #[arg(value_enum, default_value = "resources")]
+        of: SchemaOf,
+    },
+    /// Print the completion script for a shell (`plumb completions bash`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print plumb's man page (roff): `plumb manpage > plumb.1`.
+    Manpage,
     /// Break an environment's apply lock (left behind by an apply that was killed).
     Unlock {
         /// The desired-state folder (default: found from the current folder upwards).

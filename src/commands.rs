@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::apply::Outcome;
 use crate::aws::Session;
-use crate::cli::{Command, Format, Target};
+use crate::cli::{Cli, Command, Format, ListFormat, Target};
 use crate::comment::{self, ApplyReport};
 use crate::engine;
 use crate::error::{Interrupted, Status};
@@ -26,9 +26,18 @@ use crate::planfile::{check_not_stale, read_plan_file, write_plan_file};
 use crate::refusal::Refusal;
 use crate::render;
 use crate::resource::mask;
+use clap::CommandFactory;
 
 pub async fn run(mut command: Command) -> Result<Status> {
-    if !matches!(command, Command::Validate { .. } | Command::Comment { .. }) {
+    if !matches!(
+        command,
+        Command::Validate { .. }
+            | Command::Comment { .. }
+            | Command::Environments { .. }
+            | Command::Schema { .. }
+            | Command::Completions { .. }
+            | Command::Manpage
+    ) {
         crate::aws::check_settings().map_err(anyhow::Error::msg)?;
     }
     let dir = resolve_dir(&mut command)?;
@@ -45,13 +54,16 @@ fn resolve_dir(command: &mut Command) -> Result<Option<PathBuf>> {
         | Command::Plan { target, .. }
         | Command::Apply { target, .. }
         | Command::Drift { target, .. }
-        | Command::Import { target, .. } => target,
+        | Command::Import { target, .. }
+        | Command::Environments { target, .. } => target,
         Command::Unlock { dir, .. } => {
             let found = load::find_desired(dir.as_deref())?;
             *dir = Some(found.clone());
             return Ok(Some(found));
         }
-        Command::Comment { .. } => return Ok(None),
+        Command::Comment { .. } | Command::Schema { .. } | Command::Completions { .. } | Command::Manpage => {
+            return Ok(None);
+        }
     };
     target.dir = load::find_desired(target.dir_arg.as_deref())?;
     Ok(Some(target.dir.clone()))
@@ -98,6 +110,23 @@ async fn run_command(command: Command) -> Result<Status> {
                 lock_timeout: Duration::from_secs(lock_timeout),
             };
             apply(&target, &options).await
+        }
+        Command::Environments { target, format } => environments(&target, format),
+        Command::Schema { of } => {
+            output::stdout(&crate::schema::render(of));
+            Ok(Status::Clean)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "plumb", &mut script);
+            output::stdout(&String::from_utf8_lossy(&script));
+            Ok(Status::Clean)
+        }
+        Command::Manpage => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            output::stdout(&String::from_utf8_lossy(&page));
+            Ok(Status::Clean)
         }
         Command::Unlock { dir, env } => unlock(&dir.unwrap_or_default(), &env).await,
         Command::Import {
@@ -178,6 +207,44 @@ fn validate(target: &Target) -> Result<Status> {
         target.dir.display(),
         desired.environments.len()
     ));
+    Ok(Status::Clean)
+}
+
+/// One environment as `plumb environments --format json` lists it.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    account_id: Option<&'a str>,
+    region: &'a str,
+}
+
+fn environments(target: &Target, format: ListFormat) -> Result<Status> {
+    let base = target
+        .base
+        .as_deref()
+        .map(|rev| crate::git::open(&target.dir, rev))
+        .transpose()?;
+    let names = pipeline::environments_to_plan(target, base.as_ref())?;
+    let selected = match names {
+        Some(names) => load::environments(&target.dir, &names)?,
+        None => Vec::new(),
+    };
+    let listed: Vec<Listed> = selected
+        .iter()
+        .map(|env| Listed {
+            name: &env.name,
+            account_id: env.account_id.as_deref(),
+            region: &env.region,
+        })
+        .collect();
+    let text = match format {
+        ListFormat::Json => serde_json::to_string(&listed)? + "\n",
+        ListFormat::Text => listed
+            .iter()
+            .map(|e| format!("{}\t{}\t{}\n", e.name, e.account_id.unwrap_or("-"), e.region))
+            .collect(),
+    };
+    output::stdout(&text);
     Ok(Status::Clean)
 }
 

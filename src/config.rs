@@ -26,7 +26,7 @@ pub struct Config {
     pub unreadable: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// Filled in from the table's key.
@@ -39,20 +39,25 @@ pub struct Environment {
     pub field_origins: BTreeMap<String, crate::source::Origin>,
     /// Guard: plan and apply refuse when STS says the credentials are for another account.
     pub account_id: Option<String>,
+    /// The AWS region of the environment's regional objects (SSM, CloudWatch, SNS).
     pub region: String,
+    /// The AWS profile (~/.aws/config) to take credentials from; default: the SDK's chain.
     pub profile: Option<String>,
+    /// A role ARN to assume with the credentials found, e.g. one role per account.
     pub assume_role: Option<String>,
     /// Glob patterns (`*` matches any run of characters, `/` included) of resource names
     /// that are never deleted or replaced.
     #[serde(default)]
     pub protect: Vec<String>,
     /// A plan deleting (or replacing) more resources than this is refused by apply unless
-    /// `--allow-deletes N` allows at least as many. Default: [`DEFAULT_MAX_DELETES`].
+    /// `--allow-deletes N` allows at least as many. Default: 10.
     pub max_deletes: Option<usize>,
     /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
     #[serde(default = "default_ssm_put_rate")]
     pub ssm_put_rate: f64,
+    /// `[environments.NAME.scope]`: its schema comes from the kinds' scope rules.
     #[serde(default)]
+    #[schemars(skip)]
     pub scope: Scope,
 }
 

@@ -51,6 +51,7 @@ pub mod planfile;
 pub mod refusal;
 pub mod render;
 pub mod resource;
+pub mod schema;
 pub mod scope;
 pub mod source;
 pub mod suggest;

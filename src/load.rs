@@ -138,6 +138,24 @@ pub fn environment(dir: &Path, name: &str) -> Result<Environment, Diagnostics> {
     }
 }
 
+/// The environments of `dir/plumb.toml` named in `names` (all of them when `names` is empty),
+/// checked and selected as plan selects them, without loading their files.
+pub fn environments(dir: &Path, names: &[String]) -> Result<Vec<Environment>, Diagnostics> {
+    let path = dir.join("plumb.toml");
+    let config = load_config(&path)?;
+    let options = LoadOptions {
+        dir,
+        environments: names,
+        env_vars: EnvVars::Skip,
+    };
+    let mut problems = Vec::new();
+    let selected = select_environments(&config, &options, &path, &mut problems);
+    match problems.is_empty() {
+        true => Ok(selected.into_iter().cloned().collect()),
+        false => Err(Diagnostics(problems)),
+    }
+}
+
 /// The environments `dir/plumb.toml` declares.
 pub fn environment_names(dir: &Path) -> Result<Vec<String>, Diagnostics> {
     let config = load_config(&dir.join("plumb.toml"))?;

@@ -33,7 +33,8 @@ pub trait Kind: Send + Sync + 'static {
     /// Which setting of the environment's scope owns its objects.
     const SCOPE: Rule;
     /// The table's shape in TOML; unknown keys are refused (`deny_unknown_fields`).
-    type Declaration: DeserializeOwned;
+    /// Its doc comments are the field descriptions `plumb schema` gives editors.
+    type Declaration: DeserializeOwned + schemars::JsonSchema;
     /// What plumb manages of one object, normalised so that equal means unchanged (sets
     /// sorted, decimals canonical, documents parsed). Built by `parse` from a declaration and
     /// by `fetch` from AWS. An `Option` that [`Fields::managed`] shows is not managed when the
@@ -484,6 +485,8 @@ pub trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     fn table(&self) -> &'static str;
     fn scope(&self) -> Rule;
+    /// The JSON Schema of one declaration (`plumb schema`).
+    fn declaration_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Whether an object of this name lies in the environment's scope (plumb owns it).
     fn in_scope(&self, env: &Environment, name: &str) -> bool;
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
@@ -524,6 +527,10 @@ impl<K: Kind> DynKind for K {
 
     fn scope(&self) -> Rule {
         K::SCOPE
+    }
+
+    fn declaration_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<K::Declaration>()
     }
 
     fn in_scope(&self, env: &Environment, name: &str) -> bool {

@@ -301,12 +301,22 @@ async fn cloudwatch_is_served_over_cbor() {
     assert_eq!(alarm.dimensions()[0].value(), Some("i-1"));
     assert!(alarm.state_updated_timestamp().is_some(), "timestamps arrive");
 
-    let missing = cloudwatch.get_dashboard().dashboard_name("nope").send().await.unwrap_err();
+    let missing = cloudwatch
+        .get_dashboard()
+        .dashboard_name("nope")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Some("ResourceNotFound"));
 
     // A fault aimed at a CBOR operation answers in CBOR, with its code.
     world.fault(serde_json::json!({"operation": "DeleteAlarms", "kind": "error", "status": 400, "code": "LimitExceeded", "count": 1}));
-    let faulted = cloudwatch.delete_alarms().alarm_names("cpu").send().await.unwrap_err();
+    let faulted = cloudwatch
+        .delete_alarms()
+        .alarm_names("cpu")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(faulted.code(), Some("LimitExceeded"));
     assert_eq!(world.calls().get("DeleteAlarms"), Some(&1));
 }

@@ -215,3 +215,66 @@ async fn validate_with_a_base_outside_git_is_an_error() {
         run.stderr
     );
 }
+
+/// What `plumb environments --format json` lists, as (name, account, region).
+fn listed(world: &World, args: &[&str]) -> Vec<(String, String, String)> {
+    let run = world.plumb_offline(args);
+    run.expect_code(0);
+    let list: Vec<Json> = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    list.iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_string();
+            (text("name"), text("account_id"), text("region"))
+        })
+        .collect()
+}
+
+/// The workflows build their job matrix from `plumb environments`: it must list exactly what
+/// plan would plan, offline (the job that builds the matrix holds no credentials).
+#[test]
+fn environments_lists_what_plan_would_plan_for_a_workflow_matrix() {
+    let world = World::new();
+    two_environments(&world);
+    let account = world.account.clone();
+    let both = listed(&world, &["environments", "--format", "json"]);
+    assert_eq!(
+        both,
+        [
+            ("dev".to_string(), account.clone(), REGION.to_string()),
+            ("prod".to_string(), account.clone(), REGION.to_string())
+        ]
+    );
+    let text = world.plumb_offline(&["environments"]);
+    assert_eq!(
+        text.stdout,
+        format!("dev\t{account}\t{REGION}\nprod\t{account}\t{REGION}\n")
+    );
+
+    let repo = init(&world);
+    commit_all(&repo, "desired state");
+    branch(&repo, "feature");
+    let none = world.plumb_offline(&["environments", "--base", "main", "--format", "json"]);
+    assert_eq!(none.stdout, "[]\n", "nothing changed: an empty matrix");
+
+    world.write(
+        "desired/prod/app.toml",
+        "[parameters.\"/prod/app/a\"]\nvalue = \"2\"\n",
+    );
+    commit_all(&repo, "change prod");
+    let changed = listed(&world, &["environments", "--base", "main", "--format", "json"]);
+    assert_eq!(changed, [("prod".to_string(), account, REGION.to_string())]);
+    assert_eq!(world.calls().values().sum::<u64>(), 0, "no AWS call");
+
+    let unknown = world.plumb_offline(&["environments", "--env", "prdo"]);
+    unknown.expect_code(1);
+    assert!(
+        unknown.stderr.contains("no environment `prdo`"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(
+        unknown.stderr.contains("did you mean `prod`?"),
+        "{}",
+        unknown.stderr
+    );
+}

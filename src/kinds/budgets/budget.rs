@@ -19,6 +19,7 @@ use aws_sdk_budgets::types::{
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use futures::{StreamExt, TryStreamExt};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
@@ -58,50 +59,80 @@ const COST_TYPES: &[(&str, bool)] = &[
     ("use_amortized", false),
 ];
 
-#[derive(Debug, Deserialize, Serialize)]
+/// An AWS budget (account-wide): `[budgets.NAME]`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// What the budget tracks (a change replaces the budget).
+    #[schemars(extend("enum" = BUDGET_TYPES))]
     budget_type: String,
+    /// How long each budget period is.
+    #[schemars(extend("enum" = TIME_UNITS))]
     time_unit: String,
     limit: Limit,
+    /// When the budget starts and ends; AWS's own choice when left out.
     time_period: Option<Period>,
+    /// Cost filters by dimension, e.g. `{ Service = ["Amazon Relational Database Service"] }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     cost_filters: BTreeMap<String, Vec<String>>,
+    /// Cost types by name; the ones left out keep AWS's defaults.
+    #[schemars(extend("propertyNames" = { "enum": [
+        "include_tax", "include_subscription", "use_blended", "include_refund", "include_credit",
+        "include_upfront", "include_recurring", "include_other_subscription", "include_support",
+        "include_discount", "use_amortized"
+    ] }))]
     cost_types: Option<BTreeMap<String, bool>>,
+    /// Notifications (at most 10), told apart by type, comparison, threshold and threshold type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     notifications: Vec<NotificationSpec>,
     /// The budget's previous name: Budgets cannot rename, so the old one is replaced.
     renamed_from: Option<String>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
 /// A budget's limit; the amount a canonical decimal once parsed (see `canonical_amount`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
+    /// The amount, a decimal in a string: `"100"`.
     amount: String,
+    /// The unit: `USD` for cost budgets, or a usage unit such as `GB`.
     unit: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// When a budget starts and ends.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Period {
+    /// The first day, `YYYY-MM-DD`.
     start: String,
+    /// The last day, `YYYY-MM-DD`.
     end: String,
 }
 
-/// A notification as declared, and the normalised form compared in plans.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// A notification: when it fires, and whom it tells. (Also the normalised form compared in
+/// plans.)
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSpec {
+    /// Actual spend, or the forecast (not on a DAILY budget).
+    #[schemars(extend("enum" = ["ACTUAL", "FORECASTED"]))]
     notification_type: String,
+    /// How spend is compared with the threshold.
+    #[schemars(extend("enum" = ["GREATER_THAN", "LESS_THAN", "EQUAL_TO"]))]
     comparison: String,
+    /// The threshold: a percentage of the limit, or an amount.
     threshold: f64,
+    /// How the threshold reads; default `PERCENTAGE`.
     #[serde(default = "percentage")]
+    #[schemars(extend("enum" = ["PERCENTAGE", "ABSOLUTE_VALUE"]))]
     threshold_type: String,
+    /// Email subscribers (at most 10).
     #[serde(default)]
     emails: Vec<String>,
+    /// SNS subscribers (at most 1): `topic:<name>` for a topic declared here, or an ARN.
     #[serde(default)]
     sns_topics: Vec<String>,
 }

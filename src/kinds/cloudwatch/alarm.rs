@@ -16,6 +16,7 @@ use aws_sdk_cloudwatch::types::{
 };
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, SdkResult, Session};
@@ -51,70 +52,117 @@ static ACTION_ARN: LazyLock<Regex> = LazyLock::new(|| {
 static METRIC_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-zA-Z0-9_]{0,254}$").expect("valid"));
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A CloudWatch alarm: `[alarms.NAME]`. On one metric (`namespace`, `metric`, `statistic` or
+/// `extended_statistic`), on metric math (`metrics`), or composite (`rule`).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// The alarm's description.
     description: Option<String>,
+    /// The metric's namespace, e.g. `AWS/RDS`.
     namespace: Option<String>,
+    /// The metric's name, e.g. `CPUUtilization`.
     metric: Option<String>,
+    /// The metric's dimensions, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     dimensions: BTreeMap<String, String>,
+    /// The statistic (or `extended_statistic`).
+    #[schemars(extend("enum" = STATISTICS))]
     statistic: Option<String>,
+    /// A percentile or trimmed statistic, e.g. `p99` (or `statistic`).
     extended_statistic: Option<String>,
+    /// Seconds: 10, 20, 30 or a multiple of 60.
     period: Option<i64>,
+    /// How many periods are evaluated (period × evaluation periods at most a day, or seven
+    /// days for periods of an hour or more).
     evaluation_periods: Option<i64>,
+    /// How many of the evaluated periods must breach (at most `evaluation_periods`).
     datapoints_to_alarm: Option<i64>,
+    /// The threshold (or `threshold_metric_id` for an anomaly band).
     threshold: Option<f64>,
+    /// The id of the `metrics` entry that is the anomaly detection band.
     threshold_metric_id: Option<String>,
+    /// How the statistic is compared with the threshold.
+    #[schemars(extend("enum" = COMPARISONS))]
     comparison: Option<String>,
+    /// How missing data counts; default `missing`.
+    #[schemars(extend("enum" = TREAT_MISSING))]
     treat_missing_data: Option<String>,
+    /// The metric's unit, e.g. `Percent`.
     unit: Option<String>,
+    /// For percentiles: `evaluate` or `ignore` when there are too few samples.
+    #[schemars(extend("enum" = ["evaluate", "ignore"]))]
     evaluate_low_sample_count_percentile: Option<String>,
+    /// Actions in the ALARM state (at most 5): `topic:<name>` for a topic declared here, or ARNs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     alarm_actions: Vec<String>,
+    /// Actions in the OK state (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ok_actions: Vec<String>,
+    /// Actions in the INSUFFICIENT_DATA state (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     insufficient_data_actions: Vec<String>,
+    /// Whether actions run; default true.
     actions_enabled: Option<bool>,
+    /// Metric math: queries and expressions, exactly one returning data (two for an anomaly
+    /// band).
     metrics: Option<Vec<MetricQuery>>,
+    /// Tags; managed only when declared.
     tags: Option<BTreeMap<String, String>>,
-    /// A composite alarm's rule over other alarms' states (then no metric fields).
+    /// A composite alarm's rule over other alarms' states, e.g.
+    /// `ALARM("a") AND NOT OK("b")` (then no metric fields).
     rule: Option<String>,
+    /// A composite alarm's suppressor: an alarm whose ALARM state silences this one's actions.
     actions_suppressor: Option<String>,
+    /// Seconds the suppressor may take to go into ALARM.
     actions_suppressor_wait_period: Option<i64>,
+    /// Seconds the suppression lasts after the suppressor leaves ALARM.
     actions_suppressor_extension_period: Option<i64>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
-/// One entry of a metric-math alarm's `metrics`; also the normalised form compared in plans.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// One entry of a metric-math alarm's `metrics`: a metric (`metric_stat`) or an
+/// `expression`. (Also the normalised form compared in plans.)
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricQuery {
+    /// The entry's id: a lowercase letter, then letters, digits and `_`; unique in the alarm.
     id: String,
+    /// A metric math expression over other ids, e.g. `100 * used / (used + free)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     expression: Option<String>,
+    /// The metric this entry reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     metric_stat: Option<MetricStatSpec>,
+    /// A label for the entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<String>,
-    /// AWS's default is true.
+    /// Whether this entry is what the alarm watches; default true.
     #[serde(default = "yes")]
     return_data: bool,
+    /// An expression's period, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     period: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// A metric read by a metric-math entry.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricStatSpec {
+    /// The metric's namespace, e.g. `AWS/ES`.
     namespace: String,
+    /// The metric's name.
     metric: String,
+    /// The metric's dimensions, by name.
     #[serde(default)]
     dimensions: BTreeMap<String, String>,
+    /// Seconds: 10, 20, 30 or a multiple of 60.
     period: i64,
+    /// A statistic or extended statistic, e.g. `Maximum` or `p99`.
     stat: String,
+    /// The metric's unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     unit: Option<String>,
 }

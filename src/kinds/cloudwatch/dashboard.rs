@@ -24,11 +24,15 @@ const READ_CONCURRENCY: usize = 8;
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,255}$").expect("valid"));
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// A CloudWatch dashboard: `[dashboards.NAME]`. One of `file` and `body`.
+#[derive(Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// A JSON file holding the dashboard body, relative to this file.
     file: Option<String>,
+    /// The dashboard body, inline: `{ widgets = [ ... ] }`.
     body: Option<Json>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }

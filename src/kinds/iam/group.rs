@@ -21,15 +21,20 @@ use crate::source::{Diagnostic, Entry};
 
 pub struct Groups;
 
-#[derive(Debug, Deserialize, Serialize)]
+/// An IAM group, created under the environment's `iam_path`: `[groups.NAME]`.
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// AWS-managed (or other) policies to attach, by ARN.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     managed_policies: Vec<String>,
+    /// Policies declared in desired/ (`[policies.NAME]`) to attach, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     policies: Vec<String>,
+    /// Inline policies by name, each a `document` or a JSON `file`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     inline_policies: BTreeMap<String, DocumentSource>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }

@@ -288,10 +288,12 @@ pub fn check_document(document: &Json) -> Result<(), String> {
 }
 
 /// A document declared inline (`document = { ... }`) or in a JSON file (`file = "x.json"`).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentSource {
+    /// The policy document, inline.
     pub document: Option<Json>,
+    /// A JSON file holding the document, relative to this file.
     pub file: Option<String>,
 }
 

@@ -23,12 +23,18 @@ pub struct Policies;
 
 const MAX_VERSIONS: usize = 5;
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// A customer-managed IAM policy, created under the environment's `iam_path`:
+/// `[policies.NAME]`. One of `document` and `file`.
+#[derive(Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// The description (AWS cannot change it: a changed one replaces the policy).
     description: Option<String>,
+    /// The policy document, inline (`{ Version = "2012-10-17", Statement = [...] }`).
     document: Option<Json>,
+    /// A JSON file holding the document, relative to this file.
     file: Option<String>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }

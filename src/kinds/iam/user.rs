@@ -29,22 +29,30 @@ pub struct Users;
 /// Concurrent reads of a departing user's credentials.
 const READ_CONCURRENCY: usize = 8;
 
-#[derive(Debug, Deserialize, Serialize)]
+/// An IAM user, created under the environment's `iam_path`: `[users.NAME]`. Memberships,
+/// attachments, inline policies and tags are managed as a whole.
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// Groups declared in desired/ the user belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// Groups outside plumb's scope that the user belongs to (named, not managed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     external_groups: Vec<String>,
+    /// Tags (all of them: a tag added by hand shows as drift).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, String>,
+    /// AWS-managed (or other) policies to attach, by ARN.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     managed_policies: Vec<String>,
+    /// Policies declared in desired/ (`[policies.NAME]`) to attach, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     policies: Vec<String>,
+    /// Inline policies by name, each a `document` or a JSON `file`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     inline_policies: BTreeMap<String, DocumentSource>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }

@@ -51,25 +51,34 @@ static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+(\.f
 /// AWS's limit on a topic's name, `.fifo` included.
 const MAX_NAME_CHARS: usize = 256;
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// An SNS topic: `[topics.NAME]` (a name ending in `.fifo` makes a FIFO topic).
+#[derive(Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// The display name (the sender name of SMS messages).
     display_name: Option<String>,
-    /// The access policy, inline; or `policy_file`.
+    /// The access policy, inline; or `policy_file`. Managed only when declared.
     policy: Option<Json>,
+    /// A JSON file holding the access policy, relative to this file.
     policy_file: Option<String>,
+    /// Tags; managed only when declared.
     tags: Option<BTreeMap<String, String>>,
+    /// The subscriptions, a set of protocol and endpoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     subscriptions: Vec<Subscription>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }
 
 /// A subscription, told apart by its protocol and endpoint (AWS's own identity for it).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
+    /// How messages are delivered (Firehose is not supported yet).
+    #[schemars(extend("enum" = PROTOCOLS))]
     pub protocol: String,
+    /// An email address, a URL, or an SQS queue's or Lambda function's ARN, as the protocol says.
     pub endpoint: String,
 }
 

@@ -14,6 +14,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType, ResourceTypeForTagging, Tag};
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
@@ -42,7 +43,8 @@ pub const FROM_ENV_TAG: &str = "plumb:value-from-env";
 const VALUE_SOURCE: &str = "value_source";
 const FROM_ENVIRONMENT: &str = "environment";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// The parameter's type; default `String`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 enum Type {
     #[default]
     String,
@@ -64,7 +66,8 @@ impl Type {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// The storage tier; managed only when declared (never downgraded by surprise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 enum Tier {
     Standard,
     Advanced,
@@ -82,27 +85,42 @@ impl Tier {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The value: a string, or a list of strings for a StringList.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 enum Literal {
     One(String),
     List(Vec<String>),
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// An SSM parameter, named by its full path: `[parameters."/dev/app/key"]`. Exactly one of
+/// `value`, `value_from_env` and `initial_value_from_env`.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     #[serde(rename = "type", default, skip_serializing_if = "Type::is_string")]
     type_: Type,
+    /// The value, written in the file (not for a SecureString).
     value: Option<Literal>,
+    /// An environment variable holding the value, read at plan and apply time; the value is
+    /// never shown anywhere.
     value_from_env: Option<String>,
+    /// An environment variable the parameter is created from when set; after that the value is
+    /// left alone (rotated elsewhere).
     initial_value_from_env: Option<String>,
+    /// The description; left out means none.
     description: Option<String>,
+    /// A SecureString's KMS key; default `alias/aws/ssm`.
     key_id: Option<String>,
     tier: Option<Tier>,
+    /// A regular expression the value must match (AWS checks it on every write).
     allowed_pattern: Option<String>,
+    /// `text` (default), `aws:ec2:image` or `aws:ssm:integration`.
+    #[schemars(extend("enum" = ["text", "aws:ec2:image", "aws:ssm:integration"]))]
     data_type: Option<String>,
+    /// Tags; managed only when declared (`tags = {}` manages "no tags").
     tags: Option<BTreeMap<String, String>>,
+    /// Never delete or replace it, even when it is removed from desired/.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     protect: bool,
 }

@@ -1,0 +1,124 @@
+//! JSON Schemas of desired/'s files, for editors (`plumb schema`). They are generated from the
+//! types the loader reads (each kind's `Declaration`, `config::Environment`, the kinds' scope
+//! rules), so an editor and `plumb validate` agree on which fields exist; `validate` still
+//! checks what a schema cannot say (AWS's rules, references, scope).
+//!
+//! Draft 7: the draft editors' TOML tooling (taplo, Even Better TOML) reads.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+use crate::cli::SchemaOf;
+use crate::config::Environment;
+use crate::kinds;
+use crate::scope::Shape;
+
+/// The schema, pretty-printed.
+pub fn render(of: SchemaOf) -> String {
+    let schema = match of {
+        SchemaOf::Resources => resources(),
+        SchemaOf::Config => config(),
+    };
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+/// Each declaration's schema written out where it is used: a reader of the schema (or of an
+/// editor's hover text) sees a table's fields in place, not `#/definitions/Declaration3`.
+fn generator() -> SchemaGenerator {
+    SchemaSettings::draft07()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator()
+}
+
+/// An environment's files: any mix of the kinds' tables, each a table of declarations by name.
+pub fn resources() -> Value {
+    let mut generator = generator();
+    let mut tables = Map::new();
+    for kind in kinds::registry() {
+        let declaration = kind.declaration_schema(&mut generator);
+        let table = json!({
+            "type": "object",
+            "description": format!("{}s, by name: [{}.\"NAME\"]", kind.name(), kind.table()),
+            "additionalProperties": declaration,
+        });
+        tables.insert(kind.table().to_string(), table);
+    }
+    document(
+        "plumb: one environment's desired state (any *.toml under desired/<env>/)",
+        json!({"type": "object", "properties": tables, "additionalProperties": false}),
+        generator,
+    )
+}
+
+/// plumb.toml: `[environments.NAME]` tables, with the scope settings the kinds declare.
+pub fn config() -> Value {
+    let mut generator = generator();
+    let mut environment = Environment::json_schema(&mut generator).to_value();
+    if let Some(properties) = environment.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.insert("scope".into(), scope());
+    }
+    let root = json!({
+        "type": "object",
+        "properties": {
+            "environments": {
+                "type": "object",
+                "description": "The environments plumb manages, by name; each has a folder of that name next to plumb.toml.",
+                "additionalProperties": environment,
+            }
+        },
+        "additionalProperties": false,
+    });
+    document("plumb: desired/plumb.toml", root, generator)
+}
+
+/// `[environments.NAME.scope]`: one setting per scope rule, and `whole_service`.
+fn scope() -> Value {
+    let mut settings = Map::new();
+    for rule in kinds::scope_rules() {
+        let names = format!("characters allowed: {}", rule.allowed);
+        let setting = match rule.shape {
+            Shape::IamPath => json!({
+                "type": "string",
+                "description": format!("The IAM path whose objects plumb owns, e.g. \"/team/\" ({names})."),
+            }),
+            Shape::Paths => json!({
+                "type": "array", "items": {"type": "string"},
+                "description": format!("SSM hierarchies plumb owns, matched segment by segment, e.g. [\"/dev/app/\"] ({names})."),
+            }),
+            Shape::Prefixes => json!({
+                "type": "array", "items": {"type": "string"},
+                "description": format!("Name prefixes plumb owns, e.g. [\"app-dev-\"] ({names})."),
+            }),
+        };
+        settings.insert(rule.setting.to_string(), setting);
+    }
+    settings.insert(
+        "whole_service".into(),
+        json!({
+            "type": "array", "items": {"type": "string"},
+            "description": "Settings allowed to cover a whole service (\"/\" or an empty prefix): everything of that kind in the account is then plumb's to prune.",
+        }),
+    );
+    json!({
+        "type": "object",
+        "description": "What plumb owns in this environment: live objects outside it are never read, changed or deleted. A setting left out owns nothing.",
+        "properties": settings,
+        "additionalProperties": false,
+    })
+}
+
+fn document(title: &str, root: Value, mut generator: SchemaGenerator) -> Value {
+    let mut document = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": title,
+    });
+    if let (Some(target), Some(root)) = (document.as_object_mut(), root.as_object()) {
+        target.extend(root.clone());
+        let definitions = generator.take_definitions(true);
+        if !definitions.is_empty() {
+            target.insert("definitions".into(), Value::Object(definitions));
+        }
+    }
+    document
+}
