@@ -302,7 +302,8 @@ fn a_broken_declaration_is_one_problem_not_two() {
     );
 }
 
-/// The README's TOML snippets, loaded as a user would paste them.
+/// The README's TOML snippets, loaded as a user would paste them. (A fence naming another
+/// file after the language, such as `toml .taplo.toml`, is not a desired/ file.)
 #[test]
 fn the_readme_s_snippets_are_valid() {
     let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
