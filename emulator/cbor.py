@@ -13,6 +13,11 @@ this module translates, using botocore's CloudWatch service model for the shapes
               services, which the SDKs read to keep the Query error codes.
 
 Nothing here knows an operation by name: every CloudWatch operation moto serves is served.
+An operation moto fails on (or does not serve) answers 500 InternalFailure in CBOR, as AWS
+would answer an internal error, never an HTML page the SDK cannot read.
+
+Known difference: moto's XML normalises line endings, so a `\r\n` in a string reads back as
+`\n` (AWS keeps it).
 """
 
 import io
@@ -53,6 +58,15 @@ def to_query(environ, body):
 
 def call(moto_app, environ, start_response):
     """Runs the (rewritten) request through moto and answers it in CBOR."""
+    try:
+        return translate(moto_app, environ, start_response)
+    except Exception as error:  # noqa: BLE001 - any failure is the service's, as on AWS
+        return error_answer(500, "InternalFailure", f"emulator: {type(error).__name__}: {error}")(
+            environ, start_response
+        )
+
+
+def translate(moto_app, environ, start_response):
     operation = _model.operation_model(operation_name(environ))
     to_query(environ, environ.get("plumb.body", b""))
     captured = {}
@@ -78,7 +92,9 @@ def call(moto_app, environ, start_response):
 
 
 def error_answer(status, code, message):
-    return answer(status, {"__type": code, "message": message}, [("x-amzn-query-error", f"{code};Sender")])
+    # AWS's query-compatible services say whose fault it is: Sender (4xx) or Receiver (5xx).
+    fault = "Receiver" if status >= 500 else "Sender"
+    return answer(status, {"__type": code, "message": message}, [("x-amzn-query-error", f"{code};{fault}")])
 
 
 def answer(status, value, extra_headers):

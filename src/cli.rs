@@ -145,8 +145,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print plumb's man page (roff): `plumb manpage > plumb.1`.
-    Manpage,
+    /// Print plumb's man page (roff): `plumb manpage > plumb.1`; with --out-dir, write it and
+    /// one page per command (`plumb-plan.1`, ...) there.
+    Manpage {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Break an environment's apply lock (left behind by an apply that was killed).
     Unlock {
         /// The desired-state folder (default: found from the current folder upwards).

@@ -36,7 +36,7 @@ pub async fn run(mut command: Command) -> Result<Status> {
             | Command::Environments { .. }
             | Command::Schema { .. }
             | Command::Completions { .. }
-            | Command::Manpage
+            | Command::Manpage { .. }
     ) {
         crate::aws::check_settings().map_err(anyhow::Error::msg)?;
     }
@@ -61,7 +61,10 @@ fn resolve_dir(command: &mut Command) -> Result<Option<PathBuf>> {
             *dir = Some(found.clone());
             return Ok(Some(found));
         }
-        Command::Comment { .. } | Command::Schema { .. } | Command::Completions { .. } | Command::Manpage => {
+        Command::Comment { .. }
+        | Command::Schema { .. }
+        | Command::Completions { .. }
+        | Command::Manpage { .. } => {
             return Ok(None);
         }
     };
@@ -122,12 +125,7 @@ async fn run_command(command: Command) -> Result<Status> {
             output::stdout(&String::from_utf8_lossy(&script));
             Ok(Status::Clean)
         }
-        Command::Manpage => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-            output::stdout(&String::from_utf8_lossy(&page));
-            Ok(Status::Clean)
-        }
+        Command::Manpage { out_dir } => manpages(out_dir.as_deref()),
         Command::Unlock { dir, env } => unlock(&dir.unwrap_or_default(), &env).await,
         Command::Import {
             target,
@@ -207,6 +205,33 @@ fn validate(target: &Target) -> Result<Status> {
         target.dir.display(),
         desired.environments.len()
     ));
+    Ok(Status::Clean)
+}
+
+/// plumb's man page on stdout; with `out_dir`, it and one page per command (`plumb-plan.1`),
+/// which the main page's SEE ALSO names.
+fn manpages(out_dir: Option<&Path>) -> Result<Status> {
+    let command = Cli::command();
+    let Some(dir) = out_dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        output::stdout(&String::from_utf8_lossy(&page));
+        return Ok(Status::Clean);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut pages = vec![("plumb".to_string(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("plumb-{}", sub.get_name());
+        let page = sub.clone().display_name(name.clone()).bin_name(name.clone());
+        pages.push((name, page));
+    }
+    for (name, page_command) in pages {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(page_command).render(&mut page)?;
+        let path = dir.join(format!("{name}.1"));
+        output::write_file(&path, &String::from_utf8_lossy(&page))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(Status::Clean)
 }
 

@@ -24,6 +24,50 @@ pub struct Config {
     /// Environments declared but not readable (their problems are reported): they exist, so
     /// nothing else says they are missing.
     pub unreadable: Vec<String>,
+    /// `[shared]`, and where it is.
+    pub shared: Shared,
+    pub shared_origin: Option<crate::source::Origin>,
+    /// `[naming]`: one rule per table.
+    pub naming: Vec<NamingRule>,
+}
+
+/// The folder under desired/ whose files every environment (or those `[shared]` lists)
+/// declares; no environment may have this name.
+pub const SHARED_FOLDER: &str = "shared";
+
+/// `[shared]` in plumb.toml: which environments declare the files of desired/shared/.
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shared {
+    /// The environments that declare the files of desired/shared/; default: all of them.
+    pub environments: Option<Vec<String>>,
+}
+
+/// One `[naming]` rule: the names a table's resources must have.
+#[derive(Clone, Debug)]
+pub struct NamingRule {
+    pub table: String,
+    pub pattern: String,
+    pub origin: crate::source::Origin,
+}
+
+impl Config {
+    /// Whether `env` declares the files of desired/shared/.
+    pub fn shares_with(&self, env: &str) -> bool {
+        match &self.shared.environments {
+            None => true,
+            Some(names) => names.iter().any(|n| n == env),
+        }
+    }
+
+    /// The environments desired/shared/ reaches.
+    pub fn shared_environments(&self) -> Vec<String> {
+        self.environments
+            .keys()
+            .filter(|e| self.shares_with(e))
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -55,6 +99,11 @@ pub struct Environment {
     /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
     #[serde(default = "default_ssm_put_rate")]
     pub ssm_put_rate: f64,
+    /// Variables for placeholders in desired/'s files: `${vars.NAME}` (a string, number, boolean
+    /// or list; a value that is exactly one placeholder keeps the variable's type).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub vars: BTreeMap<String, toml::Value>,
     /// `[environments.NAME.scope]`: its schema comes from the kinds' scope rules.
     #[serde(default)]
     #[schemars(skip)]
@@ -71,7 +120,10 @@ fn default_ssm_put_rate() -> f64 {
 pub fn is_valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    first_ok && name.len() <= MAX_ENV_NAME && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    first_ok
+        && name.len() <= MAX_ENV_NAME
+        && name != SHARED_FOLDER
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Environment {

@@ -34,6 +34,8 @@ pub struct LoadOptions<'a> {
 pub struct DesiredEnv {
     pub env: Environment,
     pub resources: Vec<Resource>,
+    /// plumb.toml's `[naming]` rules (plan notes live objects that break them).
+    pub naming: Vec<crate::config::NamingRule>,
 }
 
 pub struct Desired {
@@ -55,10 +57,11 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Di
         if env.scope.is_malformed(&rules) {
             continue; // reported above; every declaration would be "outside the scope"
         }
-        let resources = load_environment(options, env, kinds, &mut problems);
+        let resources = load_environment(options, &config, env, kinds, &mut problems);
         environments.push(DesiredEnv {
             env: env.clone(),
             resources,
+            naming: config.naming.clone(),
         });
     }
     if problems.is_empty() {
@@ -148,12 +151,19 @@ pub fn environments(dir: &Path, names: &[String]) -> Result<Vec<Environment>, Di
         environments: names,
         env_vars: EnvVars::Skip,
     };
-    let mut problems = Vec::new();
+    // Checked as validate checks plumb.toml: a name printed here becomes a CI job's
+    // environment and artifact name, so a malformed one must never get through.
+    let mut problems = check_config(&config, &path, &options);
     let selected = select_environments(&config, &options, &path, &mut problems);
     match problems.is_empty() {
         true => Ok(selected.into_iter().cloned().collect()),
         false => Err(Diagnostics(problems)),
     }
+}
+
+/// The environments that declare the files of `dir/shared/` (`[shared] environments`).
+pub fn shared_environments(dir: &Path) -> Result<Vec<String>, Diagnostics> {
+    Ok(load_config(&dir.join("plumb.toml"))?.shared_environments())
 }
 
 /// The environments `dir/plumb.toml` declares.
@@ -181,13 +191,28 @@ fn read_config(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     let mut problems = Vec::new();
     for (key, value) in document.get_ref().iter() {
         let here = source.origin(key.span().start);
-        if key.get_ref() != "environments" {
-            let hint = suggest::closest(key.get_ref(), ["environments"])
-                .map(|t| format!("; did you mean `{t}`?"))
-                .unwrap_or_default();
-            let message = format!("unknown table `{}` in plumb.toml{hint}", key.get_ref());
-            problems.push(Diagnostic::at(here, message));
-            continue;
+        match key.get_ref().as_ref() {
+            "environments" => {}
+            "shared" => {
+                match crate::config::Shared::deserialize(value.clone().into_deserializer()) {
+                    Ok(shared) => config.shared = shared,
+                    Err(e) => problems.push(source.toml_error(&e, Some("shared"))),
+                }
+                config.shared_origin = Some(here);
+                continue;
+            }
+            "naming" => {
+                read_naming(&source, value, &mut config, &mut problems);
+                continue;
+            }
+            other => {
+                let hint = suggest::closest(other, ["environments", "shared", "naming"])
+                    .map(|t| format!("; did you mean `{t}`?"))
+                    .unwrap_or_default();
+                let message = format!("unknown table `{other}` in plumb.toml{hint}");
+                problems.push(Diagnostic::at(here, message));
+                continue;
+            }
         }
         let DeValue::Table(environments) = value.get_ref() else {
             problems.push(Diagnostic::at(
@@ -220,6 +245,51 @@ fn read_config(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     Ok((config, problems))
 }
 
+/// `[naming]`: a pattern (a string) per table that a kind declares.
+fn read_naming(
+    source: &SourceFile,
+    value: &toml::Spanned<DeValue>,
+    config: &mut Config,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let DeValue::Table(rules) = value.get_ref() else {
+        let message = "`naming` must be a table: `[naming]` with `parameters = \"/{env}/**\"`, ...";
+        problems.push(Diagnostic::at(source.origin(value.span().start), message));
+        return;
+    };
+    let tables: Vec<&str> = kinds::registry().iter().map(|k| k.table()).collect();
+    for (table, pattern) in rules.iter() {
+        let here = source.origin(table.span().start);
+        let table = table.get_ref().to_string();
+        if !tables.contains(&table.as_str()) {
+            let hint = suggest::closest(&table, tables.iter().copied())
+                .map(|t| format!("; did you mean `{t}`?"))
+                .unwrap_or_default();
+            problems.push(Diagnostic::at(
+                here,
+                format!("naming.{table}: unknown table{hint}"),
+            ));
+            continue;
+        }
+        let DeValue::String(pattern) = pattern.get_ref() else {
+            problems.push(Diagnostic::at(
+                here,
+                format!("naming.{table}: a naming rule is a string"),
+            ));
+            continue;
+        };
+        if let Err(message) = crate::naming::check_pattern(pattern) {
+            problems.push(Diagnostic::at(here, format!("naming.{table}: {message}")));
+            continue;
+        }
+        config.naming.push(crate::config::NamingRule {
+            table,
+            pattern: pattern.to_string(),
+            origin: here,
+        });
+    }
+}
+
 /// A problem with an environment's settings, placed at its table in plumb.toml.
 fn env_problem(env: &Environment, path: &Path, message: String) -> Diagnostic {
     match &env.origin {
@@ -240,11 +310,19 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         if !crate::config::is_valid_env_name(&env.name) {
             let message = format!(
                 "environments.{}: an environment name is letters, digits, `-` and `_`, starting \
-                 with a letter or digit (it names a folder under desired/)",
+                 with a letter or digit (it names a folder under desired/), and not `shared`",
                 toml_key(&env.name)
             );
             problems.push(env_problem(env, path, message));
             continue;
+        }
+        for var in env.vars.keys().filter(|v| !crate::naming::is_variable_name(v)) {
+            let message = format!(
+                "environments.{}.vars.{}: a variable name is letters, digits, `-` and `_`",
+                toml_key(&env.name),
+                toml_key(var)
+            );
+            problems.push(env_problem(env, path, message));
         }
         for (field, message) in env.check(&kinds::scope_rules()) {
             let text = format!("environments.{}.{field}: {message}", toml_key(&env.name));
@@ -256,13 +334,24 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         }
     }
     problems.extend(overlapping_environments(config, path));
+    for name in config.shared.environments.iter().flatten() {
+        if !config.environments.contains_key(name) && !config.unreadable.contains(name) {
+            let message = format!("shared.environments: no environment `{name}` in plumb.toml");
+            match &config.shared_origin {
+                Some(origin) => problems.push(Diagnostic::at(origin.clone(), message)),
+                None => problems.push(Diagnostic::file(path, message)),
+            }
+        }
+    }
     // A folder that is not an environment is most likely one that was forgotten in plumb.toml:
     // silently skipping it would leave its resources unmanaged.
     if let Ok(entries) = std::fs::read_dir(options.dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let declared = config.environments.contains_key(&name) || config.unreadable.contains(&name);
+            let declared = config.environments.contains_key(&name)
+                || config.unreadable.contains(&name)
+                || name == crate::config::SHARED_FOLDER;
             if is_dir && !name.starts_with('.') && !declared {
                 let message = format!(
                     "folder `{name}/` is not an environment: add [environments.{}] or move it",
@@ -333,6 +422,7 @@ fn select_environments<'c>(
 
 fn load_environment(
     options: &LoadOptions,
+    config: &Config,
     env: &Environment,
     kinds: &[&dyn DynKind],
     problems: &mut Vec<Diagnostic>,
@@ -358,6 +448,7 @@ fn load_environment(
     let mut files = Vec::new();
     collect_toml_files(&folder, &mut files, problems);
     files.sort();
+    files.extend(shared_files(options.dir, config, env, problems));
 
     let mut declared: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
     let mut broken = BTreeSet::new();
@@ -387,7 +478,77 @@ fn load_environment(
         }
     }
     problems.extend(check_references(&resources, &declared, &broken, kinds));
+    problems.extend(check_naming(&config.naming, env, &resources, kinds));
     resources
+}
+
+/// The files of desired/shared/ when `env` declares them (`[shared] environments`).
+fn shared_files(
+    dir: &Path,
+    config: &Config,
+    env: &Environment,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    let folder = dir.join(crate::config::SHARED_FOLDER);
+    let mut files = Vec::new();
+    if !config.shares_with(&env.name) {
+        return files;
+    }
+    if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.file_type().is_symlink()) {
+        problems.push(Diagnostic::file(
+            &folder,
+            format!("`{}` {NO_SYMLINKS}", folder.display()),
+        ));
+    } else if folder.is_dir() {
+        collect_toml_files(&folder, &mut files, problems);
+        files.sort();
+    }
+    files
+}
+
+/// Declared names that break their table's naming rule, or rules this environment cannot
+/// make concrete (a variable it does not set).
+fn check_naming(
+    rules: &[crate::config::NamingRule],
+    env: &Environment,
+    resources: &[Resource],
+    kinds: &[&dyn DynKind],
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for kind in kinds {
+        for rule in crate::naming::rules_for(rules, kind.table(), env) {
+            let rule = match rule {
+                Ok(rule) => rule,
+                Err(message) => {
+                    let Some(broken) = rules.iter().find(|r| r.table == kind.table()) else {
+                        continue;
+                    };
+                    let text = format!("naming.{}: {message}", kind.table());
+                    problems.push(Diagnostic::at(broken.origin.clone(), text));
+                    continue;
+                }
+            };
+            let breaking = resources
+                .iter()
+                .filter(|r| r.kind == kind.name() && !rule.allows(&r.name));
+            for resource in breaking {
+                let Some(origin) = resource.origin.clone() else {
+                    continue;
+                };
+                let message = format!(
+                    "{}.{}: the name breaks the naming rule `{}` ({}), which in environment `{}` is `{}`",
+                    kind.table(),
+                    toml_key(&resource.name),
+                    rule.rule.pattern,
+                    rule.rule.origin,
+                    env.name,
+                    rule.expected
+                );
+                problems.push(Diagnostic::at(origin, message));
+            }
+        }
+    }
+    problems
 }
 
 /// Every reference names a declared resource. A declaration that has problems of its own
@@ -471,6 +632,8 @@ fn parse_file(
     if problems.len() > before {
         return Vec::new();
     }
+    let placeholders = crate::placeholders::Placeholders::of(env);
+    let may_hold_placeholders = crate::placeholders::may_hold_placeholders(&source.text);
     let mut resources = Vec::new();
     for (table_key, table_value) in document.get_ref().iter() {
         let table_name: &str = table_key.get_ref();
@@ -488,6 +651,21 @@ fn parse_file(
             continue;
         };
         for (name, value) in entries.iter() {
+            let resolved;
+            let (name, value) = if may_hold_placeholders {
+                let mut found = Vec::new();
+                let name = placeholders.resolve_key(name.clone(), source, &mut found);
+                let value = placeholders.resolve_value(value.clone(), source, &mut found);
+                if !found.is_empty() {
+                    broken.insert((kind.name(), name.get_ref().to_string()));
+                    problems.extend(found);
+                    continue;
+                }
+                resolved = (name, value);
+                (&resolved.0, &resolved.1)
+            } else {
+                (name, value)
+            };
             let entry = Entry::new(kind.table(), name, value, env, source, env_vars, root);
             match kind.parse(&entry) {
                 Ok(mut resource) => {

@@ -102,6 +102,11 @@ pub fn environments_to_plan(target: &Target, base: Option<&git::Base>) -> Result
         return Ok(Some(target.envs.clone()));
     };
     let declared = load::environment_names(&target.dir)?;
+    // A change under desired/shared/ is a change to every environment that declares it.
+    let mut changed = changed.clone();
+    if changed.remove(crate::config::SHARED_FOLDER) {
+        changed.extend(load::shared_environments(&target.dir)?);
+    }
     let selected: Vec<String> = changed
         .iter()
         .filter(|e| declared.contains(e))
@@ -214,6 +219,8 @@ async fn plan_environment(
         .iter()
         .filter(|r| r.fields.iter().any(|(_, f)| matches!(f.value, Value::Unread)))
         .count();
+    let state_live_names: Vec<(&'static str, String)> =
+        live.iter().map(|r| (r.kind, r.name.clone())).collect();
     let state = EnvState {
         env,
         account_id,
@@ -224,6 +231,9 @@ async fn plan_environment(
     if let Some(base_plan) = &base_plan {
         engine::classify(&mut work.plan, base_plan);
     }
+    work.plan
+        .notes
+        .extend(naming_notes(&desired.naming, env, &state_live_names, kinds));
     if unread > 0 {
         work.plan.notes.push(format!(
             "{unread} value(s) from the environment were not read (plan --without-secrets) and not compared: \
@@ -231,6 +241,32 @@ async fn plan_environment(
         ));
     }
     Ok((work, session))
+}
+
+/// Live objects in scope whose names break plumb.toml's naming rules (drift lists them).
+fn naming_notes(
+    rules: &[crate::config::NamingRule],
+    env: &Environment,
+    live: &[(&'static str, String)],
+    kinds: &[&dyn DynKind],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for kind in kinds {
+        for rule in crate::naming::rules_for(rules, kind.table(), env)
+            .into_iter()
+            .flatten()
+        {
+            for (_, name) in live.iter().filter(|(k, n)| *k == kind.name() && !rule.allows(n)) {
+                notes.push(format!(
+                    "naming: live {} `{name}` breaks the rule `{}` (`{}` in this environment)",
+                    kind.name(),
+                    rule.rule.pattern,
+                    rule.expected
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// Turns references by name (`"topic:alerts"`) into ARNs in the environment's account and

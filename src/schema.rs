@@ -20,7 +20,25 @@ pub fn render(of: SchemaOf) -> String {
         SchemaOf::Resources => resources(),
         SchemaOf::Config => config(),
     };
+    let mut schema = schema;
+    join_lines(&mut schema);
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+/// Descriptions come from doc comments, wrapped at 100 columns; an editor wraps them itself.
+fn join_lines(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                match inner {
+                    Value::String(text) if key == "description" => *text = text.replace('\n', " "),
+                    other => join_lines(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(join_lines),
+        _ => {}
+    }
 }
 
 /// Each declaration's schema written out where it is used: a reader of the schema (or of an
@@ -39,7 +57,7 @@ pub fn resources() -> Value {
         let declaration = kind.declaration_schema(&mut generator);
         let table = json!({
             "type": "object",
-            "description": format!("{}s, by name: [{}.\"NAME\"]", kind.name(), kind.table()),
+            "description": format!("{}, by name: [{}.\"NAME\"]", kind.table(), kind.table()),
             "additionalProperties": declaration,
         });
         tables.insert(kind.table().to_string(), table);
@@ -58,6 +76,18 @@ pub fn config() -> Value {
     if let Some(properties) = environment.get_mut("properties").and_then(Value::as_object_mut) {
         properties.insert("scope".into(), scope());
     }
+    let shared = crate::config::Shared::json_schema(&mut generator).to_value();
+    let tables: Vec<&str> = kinds::registry().iter().map(|k| k.table()).collect();
+    let naming: Map<String, Value> = tables
+        .iter()
+        .map(|table| {
+            let rule = json!({
+                "type": "string",
+                "description": format!("The names {table} must have: text with {{env}}, {{vars.NAME}}, * (no /) and ** (anything)."),
+            });
+            (table.to_string(), rule)
+        })
+        .collect();
     let root = json!({
         "type": "object",
         "properties": {
@@ -65,7 +95,14 @@ pub fn config() -> Value {
                 "type": "object",
                 "description": "The environments plumb manages, by name; each has a folder of that name next to plumb.toml.",
                 "additionalProperties": environment,
-            }
+            },
+            "shared": shared,
+            "naming": {
+                "type": "object",
+                "description": "Naming rules, one per table: validate reports declared names that break them, plan and drift live ones.",
+                "properties": naming,
+                "additionalProperties": false,
+            },
         },
         "additionalProperties": false,
     });

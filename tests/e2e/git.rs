@@ -278,3 +278,22 @@ fn environments_lists_what_plan_would_plan_for_a_workflow_matrix() {
         unknown.stderr
     );
 }
+
+/// A name `plumb environments` prints becomes a CI job's environment and artifact name: a
+/// malformed one (a pull request's plumb.toml is untrusted) is refused as validate refuses it.
+#[test]
+fn environments_refuses_malformed_names() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.\"x\\nlist=[]\"]\nregion = \"us-east-1\"\n[environments.\"${{ secrets.X }}\"]\nregion = \"us-east-1\"\n",
+    );
+    let run = world.plumb_offline(&["environments", "--format", "json"]);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "", "nothing listed");
+    assert!(
+        run.stderr.contains("an environment name is letters, digits"),
+        "{}",
+        run.stderr
+    );
+}

@@ -191,4 +191,13 @@ fn the_man_page_lists_the_commands() {
     for command in ["plan", "apply", "drift", "import", "environments", "schema"] {
         assert!(run.stdout.contains(command), "the man page names `{command}`");
     }
+    // The release ships one page per command, which the main page's SEE ALSO names.
+    let run = world.plumb_offline(&["manpage", "--out-dir", "man"]);
+    run.expect_code(0);
+    let plan = std::fs::read_to_string(world.path("man/plumb-plan.1")).unwrap();
+    assert!(
+        plan.contains("without\\-secrets"),
+        "the plan page documents its flags"
+    );
+    assert!(world.path("man/plumb.1").exists());
 }

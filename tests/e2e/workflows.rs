@@ -77,10 +77,17 @@ const TARGET_ARCHIVE: &str = "plumb-x86_64-unknown-linux-musl.tar.gz";
 
 impl Release {
     fn new() -> Release {
+        Release::with(|staging| {
+            std::fs::copy(env!("CARGO_BIN_EXE_plumb"), staging.join("plumb")).unwrap();
+        })
+    }
+
+    /// A release whose archive holds what `fill` puts in its staging folder.
+    fn with(fill: impl FnOnce(&std::path::Path)) -> Release {
         let dir = tempfile::tempdir().unwrap();
         let staging = dir.path().join("staging");
         std::fs::create_dir(&staging).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_plumb"), staging.join("plumb")).unwrap();
+        fill(&staging);
         let tar = Command::new("tar")
             .arg("-czf")
             .arg(dir.path().join(TARGET_ARCHIVE))
@@ -245,4 +252,18 @@ fn the_plumb_workflows_install_plumb_instead_of_building_it() {
             "{name} builds its matrix from plumb.toml"
         );
     }
+}
+
+/// A release whose `plumb` is a symlink (a compromised build, its checksum listed) must not
+/// make the link's target executable or run it.
+#[test]
+fn an_archive_whose_plumb_is_a_symlink_installs_nothing() {
+    let release = Release::with(|staging| {
+        std::os::unix::fs::symlink("/bin/true", staging.join("plumb")).unwrap();
+    });
+    let runner = Runner::new();
+    let (ok, output) = runner.install(&release, "");
+    assert!(!ok);
+    assert!(output.contains("plumb is not a regular file"), "{output}");
+    assert_eq!(runner.path_entries(), "");
 }

@@ -92,7 +92,8 @@ pub struct Declaration {
     protect: bool,
 }
 
-/// A budget's limit; the amount a canonical decimal once parsed (see `canonical_amount`).
+/// The budget's limit per period.
+// The amount is a canonical decimal once parsed (see `canonical_amount`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
@@ -112,8 +113,8 @@ pub struct Period {
     end: String,
 }
 
-/// A notification: when it fires, and whom it tells. (Also the normalised form compared in
-/// plans.)
+/// A notification: when it fires, and whom it tells.
+// Also the normalised form compared in plans.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSpec {

@@ -124,7 +124,8 @@ pub struct Declaration {
 }
 
 /// One entry of a metric-math alarm's `metrics`: a metric (`metric_stat`) or an
-/// `expression`. (Also the normalised form compared in plans.)
+/// `expression`.
+// Also the normalised form compared in plans.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricQuery {
