@@ -297,3 +297,32 @@ fn environments_refuses_malformed_names() {
         run.stderr
     );
 }
+
+/// A change under desired/shared/ is a change to every environment that declares it.
+#[test]
+fn a_change_under_shared_counts_for_the_environments_it_reaches() {
+    let world = World::new();
+    two_environments(&world);
+    let toml = std::fs::read_to_string(world.path("desired/plumb.toml")).unwrap();
+    world.write(
+        "desired/plumb.toml",
+        &format!("{toml}[shared]\nenvironments = [\"prod\"]\n"),
+    );
+    world.write(
+        "desired/shared/app.toml",
+        "[parameters.\"/${env}/app/shared\"]\nvalue = \"1\"\n",
+    );
+    let repo = init(&world);
+    commit_all(&repo, "desired state");
+    branch(&repo, "feature");
+    world.write(
+        "desired/shared/app.toml",
+        "[parameters.\"/${env}/app/shared\"]\nvalue = \"2\"\n",
+    );
+    commit_all(&repo, "change what is shared");
+    let changed = listed(&world, &["environments", "--base", "main", "--format", "json"]);
+    assert_eq!(
+        changed,
+        [("prod".to_string(), world.account.clone(), REGION.to_string())]
+    );
+}

@@ -19,6 +19,7 @@ mod locking;
 mod render;
 mod scope;
 mod secrets;
+mod shared;
 mod shipping;
 mod ssm;
 mod topics;
