@@ -125,6 +125,23 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Line environments up resource by resource: what some have and others lack, and fields
+    /// that differ (secrets never shown). Offline from desired/; `--live` compares live AWS.
+    /// Exit 2 when anything differs.
+    Compare {
+        /// The environments to compare (two or more).
+        #[arg(value_name = "ENV", num_args = 2.., required = true)]
+        environments: Vec<String>,
+        /// The desired-state folder (default: found from the current folder upwards).
+        #[arg(long = "dir", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Compare live AWS (read-only) instead of desired/; warns when two environments hold
+        /// the same secret value.
+        #[arg(long)]
+        live: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List the environments (those a branch changed, with --base) with their account and
     /// region: `--format json` is what a CI workflow builds its job matrix from.
     Environments {

@@ -56,7 +56,7 @@ fn resolve_dir(command: &mut Command) -> Result<Option<PathBuf>> {
         | Command::Drift { target, .. }
         | Command::Import { target, .. }
         | Command::Environments { target, .. } => target,
-        Command::Unlock { dir, .. } => {
+        Command::Compare { dir, .. } | Command::Unlock { dir, .. } => {
             let found = load::find_desired(dir.as_deref())?;
             *dir = Some(found.clone());
             return Ok(Some(found));
@@ -115,6 +115,12 @@ async fn run_command(command: Command) -> Result<Status> {
             apply(&target, &options).await
         }
         Command::Environments { target, format } => environments(&target, format),
+        Command::Compare {
+            environments,
+            dir,
+            live,
+            format,
+        } => compare(&dir.unwrap_or_default(), &environments, live, format).await,
         Command::Schema { of } => {
             output::stdout(&crate::schema::render(of));
             Ok(Status::Clean)
@@ -233,6 +239,49 @@ fn manpages(out_dir: Option<&Path>) -> Result<Status> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(Status::Clean)
+}
+
+/// `plumb compare`: the environments' desired (or live) resources lined up.
+async fn compare(dir: &Path, names: &[String], live: bool, format: Format) -> Result<Status> {
+    if names.iter().collect::<std::collections::BTreeSet<_>>().len() < names.len() {
+        bail!("an environment is named twice: compare two or more different ones");
+    }
+    let kinds = kinds::registry();
+    let options = LoadOptions {
+        dir,
+        environments: names,
+        env_vars: EnvVars::Skip,
+    };
+    let desired = load::load(&options, &kinds)?;
+    let rules = desired.config.naming.clone();
+    let mut sides = Vec::new();
+    for env in desired.environments {
+        let resources = match live {
+            true => pipeline::live_resources(&env, &kinds).await?,
+            false => env.resources,
+        };
+        sides.push((env.env, resources));
+    }
+    // In the order asked for (the loader sorts by name).
+    sides.sort_by_key(|(env, _)| names.iter().position(|n| *n == env.name));
+    let sides: Vec<crate::compare::Side> = sides
+        .iter()
+        .map(|(env, resources)| crate::compare::Side { env, resources })
+        .collect();
+    let table_of = |kind: &str| kinds.iter().find(|k| k.name() == kind).map_or("", |k| k.table());
+    let source = if live { "live" } else { "desired" };
+    let comparison = crate::compare::compare(&sides, &rules, source, table_of);
+    let text = match format {
+        Format::Text => render::compare::text(&comparison),
+        Format::Markdown => render::compare::markdown(&comparison),
+        Format::Json => serde_json::to_string_pretty(&comparison)? + "\n",
+    };
+    output::stdout(&text);
+    Ok(if comparison.differs() {
+        Status::Changes
+    } else {
+        Status::Clean
+    })
 }
 
 /// One environment as `plumb environments --format json` lists it.

@@ -33,6 +33,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod comment;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -269,6 +269,19 @@ fn naming_notes(
     notes
 }
 
+/// Everything live in an environment's scope, read as plan reads it (`plumb compare --live`);
+/// `desired` says which optional parts are worth reading (tags where declared, say).
+pub async fn live_resources(desired: &DesiredEnv, kinds: &[&dyn DynKind]) -> Result<Vec<Resource>> {
+    let session = Session::connect(&desired.env).await;
+    check_account(&session).await?;
+    let mut live = fetch_live(&session, &desired.resources, kinds)
+        .await
+        .with_context(|| format!("cannot read the live state of environment `{}`", desired.env.name))?;
+    // What desired/ reads from the environment stays secret, as in a plan.
+    hide_values_secret_in(&desired.resources, &mut live);
+    Ok(live)
+}
+
 /// Turns references by name (`"topic:alerts"`) into ARNs in the environment's account and
 /// region. The account is `account_id`, or STS's answer, asked only when some declaration
 /// has a reference.

@@ -1,6 +1,7 @@
 //! Renderers: plan data in, text out. They never print and never see a secret (the plan
 //! carries none).
 
+pub mod compare;
 pub mod json;
 pub mod markdown;
 pub mod text;

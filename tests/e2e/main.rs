@@ -5,6 +5,7 @@ mod support;
 mod budgets;
 mod cli;
 mod cloudwatch;
+mod compare;
 mod emulator;
 mod faults;
 mod fidelity;
