@@ -225,7 +225,6 @@ fn without_env(text: &str, env: &Environment) -> String {
         }
     }
     flush(&mut segment, &mut out);
-    let mut out = out;
     if let Some(account) = &env.account_id {
         out = out.replace(account.as_str(), "{account_id}");
     }
