@@ -371,9 +371,16 @@ async fn drift(target: &Target, format: Format, issues: bool) -> Result<Status> 
 
 /// One issue per drifted environment: opened or updated while drift lasts, closed after.
 async fn sync_drift_issues(github: &GitHub, plan: &Plan) -> Result<()> {
-    for env in &plan.environments {
+    // One issue per environment, its replica regions' sections in it.
+    for env in plan.environments.iter().filter(|e| !e.replica) {
         let title = comment::drift_issue_title(&env.environment);
-        let body = (!env.changes.is_empty()).then(|| comment::drift_issue_body(env));
+        let drifted: Vec<String> = plan
+            .environments
+            .iter()
+            .filter(|e| e.environment == env.environment && !e.changes.is_empty())
+            .map(comment::drift_issue_body)
+            .collect();
+        let body = (!drifted.is_empty()).then(|| drifted.join("\n"));
         let outcome = match github.sync_drift_issue(&title, body.as_deref()).await? {
             DriftIssue::Opened(n) => format!("opened issue #{n}"),
             DriftIssue::Updated(n) => format!("updated issue #{n}"),

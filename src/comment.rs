@@ -159,7 +159,7 @@ pub fn drift_issue_body(env: &EnvPlan) -> String {
         "### Drift in {}\n\nLive AWS no longer matches `desired/`: {} changed, {} missing, {} unmanaged in scope. \
          Either bring `desired/` in line with a pull request, or run `plumb apply` to put AWS back. \
          This issue closes by itself once the drift is gone.\n\n",
-        code(&env.environment),
+        code(&env.label()),
         counts.changed,
         counts.missing,
         counts.unmanaged
@@ -201,6 +201,7 @@ mod tests {
     fn env(name: String, deletions: usize) -> EnvPlan {
         EnvPlan {
             environment: name,
+            replica: false,
             account_id: None,
             region: "us-east-1".into(),
             changes: (0..deletions)

@@ -99,6 +99,19 @@ pub struct Environment {
     /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
     #[serde(default = "default_ssm_put_rate")]
     pub ssm_put_rate: f64,
+    /// Regions that keep a copy of the environment's parameters (disaster recovery): each is
+    /// planned as its own section, drift there is caught and deletions are pruned there too.
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+    /// Set on a replica's copy of the environment (see [`Environment::replica`]): the home
+    /// region.
+    #[serde(skip)]
+    pub replica_of: Option<String>,
+    /// The parameter paths copied to the replica regions; default: all of `parameter_paths`.
+    pub replica_paths: Option<Vec<String>>,
+    /// The KMS key of SecureStrings in the replica regions (keys are regional); default: the
+    /// key the declaration names (an alias resolves in each region).
+    pub replica_key_id: Option<String>,
     /// Variables for placeholders in desired/'s files: `${vars.NAME}` (a string, number, boolean
     /// or list; a value that is exactly one placeholder keeps the variable's type).
     #[serde(default)]
@@ -154,6 +167,72 @@ impl Environment {
             ));
         }
         let problems = problems.into_iter().map(|(f, m)| (f.to_string(), m));
-        problems.chain(scope::check(&self.scope, rules)).collect()
+        problems
+            .chain(scope::check(&self.scope, rules))
+            .chain(self.check_replicas())
+            .collect()
+    }
+
+    /// The replica settings: distinct regions other than the environment's own, paths inside
+    /// the environment's `parameter_paths`.
+    fn check_replicas(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut seen = Vec::new();
+        for region in &self.replica_regions {
+            if region.trim().is_empty() || region == &self.region || seen.contains(&region) {
+                let message = format!(
+                    "`{region}` is not a replica region: each must be named once and differ from `region`"
+                );
+                problems.push(("replica_regions".to_string(), message));
+            }
+            seen.push(region);
+        }
+        if self.replica_regions.is_empty() && (self.replica_paths.is_some() || self.replica_key_id.is_some())
+        {
+            let message = "has no effect without `replica_regions`".to_string();
+            let field = if self.replica_paths.is_some() {
+                "replica_paths"
+            } else {
+                "replica_key_id"
+            };
+            problems.push((field.to_string(), message));
+        }
+        let owned = self.scope.values(crate::scope::PARAMETER_PATHS);
+        for path in self.replica_paths.iter().flatten() {
+            if !owned.iter().any(|p| crate::scope::path_covers(p, path)) {
+                let message = format!("`{path}` is not inside the environment's `parameter_paths`");
+                problems.push(("replica_paths".to_string(), message));
+            }
+        }
+        problems
+    }
+
+    /// The name as messages and plans show it: `dev`, or `dev (replica us-west-2)`.
+    pub fn label(&self) -> String {
+        match &self.replica_of {
+            Some(_) => format!("{} (replica {})", self.name, self.region),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The environment as one of its replica regions sees it: that region, owning only the
+    /// replicated parameter paths (nothing of the other kinds).
+    pub fn replica(&self, region: &str) -> Environment {
+        let paths = match &self.replica_paths {
+            Some(paths) => paths.clone(),
+            None => self
+                .scope
+                .values(crate::scope::PARAMETER_PATHS)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        };
+        Environment {
+            region: region.to_string(),
+            scope: self.scope.only(crate::scope::PARAMETER_PATHS, paths),
+            replica_regions: Vec::new(),
+            replica_of: Some(self.region.clone()),
+            ..self.clone()
+        }
     }
 }

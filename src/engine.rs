@@ -98,6 +98,7 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvWork {
     let (changes, sides) = changes.into_iter().unzip();
     let plan = EnvPlan {
         environment: state.env.name.clone(),
+        replica: state.env.replica_of.is_some(),
         account_id: state.account_id,
         region: state.env.region.clone(),
         changes,
@@ -310,7 +311,7 @@ pub fn too_many_deletes(plan: &EnvPlan, env: &Environment, allow: Option<usize>)
         .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
         .count();
     (count > limit).then(|| Refusal::TooManyDeletes {
-        environment: plan.environment.clone(),
+        environment: plan.label(),
         count,
         limit,
     })

@@ -368,11 +368,18 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
 /// account-wide ones in any): each would prune the other's. (Where `account_id` is not set on
 /// both, `plan` asks STS.)
 fn overlapping_environments(config: &Config, path: &Path) -> Vec<Diagnostic> {
-    let envs: Vec<&Environment> = config.environments.values().collect();
+    // Replica regions own their copies as the environment owns its parameters: another
+    // environment in that account and region must not own the same paths.
+    let replicas: Vec<Environment> = config
+        .environments
+        .values()
+        .flat_map(|env| env.replica_regions.iter().map(|region| env.replica(region)))
+        .collect();
+    let envs: Vec<&Environment> = config.environments.values().chain(&replicas).collect();
     let rules = &kinds::scope_rules();
     let mut problems = Vec::new();
     for (i, a) in envs.iter().enumerate() {
-        for b in &envs[i + 1..] {
+        for b in envs[i + 1..].iter().filter(|b| b.name != a.name) {
             let same_account = a.account_id.is_some() && a.account_id == b.account_id;
             let found = scope::overlaps(&a.scope, &b.scope, a.region == b.region, rules);
             if same_account && !found.is_empty() {

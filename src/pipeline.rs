@@ -68,15 +68,20 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
     };
     let desired = load::load(&options, &kinds)?;
     check_shared_accounts(&desired).await?;
-    let mut base_desired = base
+    let base_desired = base
         .as_ref()
         .and_then(|b| load_base(b, &environments, env_vars, &kinds));
     let classify = base_desired.as_ref().is_some_and(|b| b.classify);
     let spinner = output::spinner("Reading live state");
-    let work = desired.environments.into_iter().map(|env| {
-        let base = base_desired
-            .as_mut()
-            .map(|b| b.resources.remove(&env.env.name).unwrap_or_default());
+    let environments = with_replicas(desired.environments, &kinds);
+    let work = environments.into_iter().map(|env| {
+        let base = base_desired.as_ref().map(|b| {
+            let home = b.resources.get(&env.env.name).cloned().unwrap_or_default();
+            match env.env.replica_of {
+                Some(_) => replicated(&home, &env.env, &kinds),
+                None => home,
+            }
+        });
         plan_environment(env, base, classify, &kinds)
     });
     let planned = try_join_all(work).await;
@@ -267,6 +272,45 @@ fn naming_notes(
         }
     }
     notes
+}
+
+/// Each environment, followed by a section per replica region (`replica_regions`): the
+/// copies of its replicated parameters there, planned like an environment of their own.
+fn with_replicas(environments: Vec<DesiredEnv>, kinds: &[&dyn DynKind]) -> Vec<DesiredEnv> {
+    let mut out = Vec::new();
+    for env in environments {
+        let replicas: Vec<DesiredEnv> = env
+            .env
+            .replica_regions
+            .iter()
+            .map(|region| {
+                let replica = env.env.replica(region);
+                DesiredEnv {
+                    resources: replicated(&env.resources, &replica, kinds),
+                    env: replica,
+                    naming: env.naming.clone(),
+                }
+            })
+            .collect();
+        out.push(env);
+        out.extend(replicas);
+    }
+    out
+}
+
+/// The declared resources a replica region keeps: those of kinds with replicas, inside the
+/// replica's scope, as the kind keeps them there.
+fn replicated(resources: &[Resource], replica: &Environment, kinds: &[&dyn DynKind]) -> Vec<Resource> {
+    let key_id = replica.replica_key_id.as_deref();
+    resources
+        .iter()
+        .filter_map(|resource| {
+            let kind = kinds.iter().find(|k| k.name() == resource.kind)?;
+            kind.in_scope(replica, &resource.name)
+                .then(|| kind.replica(resource, key_id))
+                .flatten()
+        })
+        .collect()
 }
 
 /// Everything live in an environment's scope, read as plan reads it (`plumb compare --live`);

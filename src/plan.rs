@@ -102,6 +102,10 @@ impl PartialEq for Change {
 #[serde(deny_unknown_fields)]
 pub struct EnvPlan {
     pub environment: String,
+    /// A replica region's section of the environment (`replica_regions`): its parameters'
+    /// copies in `region`. Applied and locked with the environment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub region: String,
@@ -179,10 +183,27 @@ impl Plan {
     }
 }
 
-/// The digest of one environment's part of a plan (the PR comment carries one per
-/// environment, so environments can be applied one by one).
-pub fn env_digest(environment: &EnvPlan) -> String {
-    digest(std::slice::from_ref(environment))
+/// The digest of one environment's part of a plan, its replica regions' sections included
+/// (the PR comment carries one per environment, so environments can be applied one by one:
+/// `plumb apply --env dev` plans dev and its replicas, and gets this digest).
+pub fn env_digest(plan: &Plan, environment: &str) -> String {
+    let part: Vec<EnvPlan> = plan
+        .environments
+        .iter()
+        .filter(|e| e.environment == environment)
+        .cloned()
+        .collect();
+    digest(&part)
+}
+
+impl EnvPlan {
+    /// The section's name as shown: `dev`, or `dev (replica us-west-2)`.
+    pub fn label(&self) -> String {
+        match self.replica {
+            true => format!("{} (replica {})", self.environment, self.region),
+            false => self.environment.clone(),
+        }
+    }
 }
 
 /// `sha256:` of the canonical JSON of every environment's changes (names, regions, accounts,

@@ -84,7 +84,23 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
+/// The scope setting of SSM parameters (replicas copy what it owns).
+pub const PARAMETER_PATHS: &str = "parameter_paths";
+
 impl Scope {
+    /// A scope owning only `values` of `setting`, nothing else (a replica region's).
+    pub fn only(&self, setting: &str, values: Vec<String>) -> Scope {
+        Scope {
+            settings: BTreeMap::from([(setting.to_string(), Setting::Many(values))]),
+            whole_service: self
+                .whole_service
+                .iter()
+                .filter(|s| *s == setting)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The values of one setting (none when it is not set).
     pub fn values(&self, setting: &str) -> Vec<&str> {
         match self.settings.get(setting) {
@@ -314,8 +330,8 @@ pub fn overlap_message(a: &Environment, b: &Environment, overlaps: &[(&str, Stri
     format!(
         "environments `{}` and `{}` share {place} but their scopes overlap ({}): each would \
          delete the other's objects; give them disjoint scopes",
-        a.name,
-        b.name,
+        a.label(),
+        b.label(),
         pairs.join("; ")
     )
 }

@@ -93,6 +93,12 @@ pub trait Kind: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The spec as kept in a replica region (`replica_regions` in plumb.toml), or `None` when
+    /// the kind keeps no replicas. `key_id` is the environment's `replica_key_id`.
+    fn replica(&self, _spec: &Self::Spec, _key_id: Option<&str>) -> Option<Self::Spec> {
+        None
+    }
+
     /// Whether the spec names other objects that only the account can turn into ARNs
     /// (`"topic:alerts"`): the pipeline then learns the account and calls `resolve`.
     fn has_references(&self, _spec: &Self::Spec) -> bool {
@@ -508,6 +514,8 @@ pub trait DynKind: Send + Sync {
     fn tier(&self, resource: &Resource) -> u8;
     /// What a resource is applied after (see [`Kind::after`]).
     fn after(&self, resource: &Resource) -> Vec<String>;
+    /// A declared resource as kept in a replica region (see [`Kind::replica`]).
+    fn replica(&self, declared: &Resource, key_id: Option<&str>) -> Option<Resource>;
     /// Whether a declared resource refers to others by name (see [`Kind::resolve`]).
     fn has_references(&self, declared: &Resource) -> bool;
     /// The declared resource with its references resolved (see [`Kind::resolve`]).
@@ -568,6 +576,14 @@ impl<K: Kind> DynKind for K {
 
     fn has_references(&self, declared: &Resource) -> bool {
         spec_of::<K>(declared).is_some_and(|spec| Kind::has_references(self, spec))
+    }
+
+    fn replica(&self, declared: &Resource, key_id: Option<&str>) -> Option<Resource> {
+        let spec = Kind::replica(self, spec_of::<K>(declared)?, key_id)?;
+        let mut replica = declared.clone();
+        replica.fields = self.fields(&spec).into_vec();
+        replica.payload = Some(Payload::new(spec));
+        Some(replica)
     }
 
     fn tier(&self, resource: &Resource) -> u8 {

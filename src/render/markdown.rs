@@ -61,7 +61,7 @@ pub fn summary(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                cell(&env.environment),
+                cell(&env.label()),
                 s.create,
                 s.update,
                 s.replace,
@@ -84,8 +84,13 @@ pub fn digest_footer(plan: &Plan) -> String {
         plan.digest,
         digest_marker(None, &plan.digest)
     );
-    for env in &plan.environments {
-        let marker = digest_marker(Some(&env.environment), &env_digest(env));
+    let mut seen: Vec<&str> = Vec::new();
+    for env in plan.environments.iter().filter(|e| !e.replica) {
+        if seen.contains(&env.environment.as_str()) {
+            continue;
+        }
+        seen.push(&env.environment);
+        let marker = digest_marker(Some(&env.environment), &env_digest(plan, &env.environment));
         let _ = writeln!(out, "{marker}");
     }
     out
@@ -112,7 +117,7 @@ fn destructive(plan: &Plan) -> String {
             change.action.verb(),
             change.kind,
             code(&shortened(&change.name)),
-            code(&env.environment)
+            code(&env.label())
         );
     }
     if destructive.len() > LISTED {
@@ -132,7 +137,7 @@ pub fn env_details(env: &EnvPlan, budget: usize) -> String {
     let summary = Summary::of(&env.changes);
     let mut out = format!(
         "<details><summary>{}: {} change(s)</summary>\n\n",
-        escape_html(&env.environment),
+        escape_html(&env.label()),
         summary.total()
     );
     for note in &env.notes {

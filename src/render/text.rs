@@ -69,13 +69,13 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
     for env in &plan.environments {
         let counts = drift_counts(env);
         if env.changes.is_empty() {
-            let _ = writeln!(out, "{}: no drift.", style.bold(&env.environment));
+            let _ = writeln!(out, "{}: no drift.", style.bold(&env.label()));
             continue;
         }
         let _ = writeln!(
             out,
             "{}: drift found: {} changed, {} missing, {} unmanaged in scope.",
-            style.bold(&env.environment),
+            style.bold(&env.label()),
             counts.changed,
             counts.missing,
             counts.unmanaged
@@ -114,7 +114,7 @@ fn render_env(out: &mut String, env: &EnvPlan, style: Style) {
     let _ = writeln!(
         out,
         "{} ({account}{})",
-        style.bold(&format!("Environment {}", env.environment)),
+        style.bold(&format!("Environment {}", env.label())),
         env.region
     );
     for note in &env.notes {

@@ -310,6 +310,7 @@ fn seed_plans() -> Vec<String> {
     ];
     let env = EnvPlan {
         environment: "dev".into(),
+        replica: false,
         account_id: Some("123456789012".into()),
         region: "us-east-1".into(),
         changes,

@@ -18,6 +18,7 @@ mod import;
 mod inputs;
 mod locking;
 mod render;
+mod replicas;
 mod scope;
 mod secrets;
 mod shared;

@@ -209,7 +209,7 @@ impl Kind for Parameters {
     const NOUN: &'static str = "parameter";
     const TABLE: &'static str = "parameters";
     const SCOPE: Rule = Rule {
-        setting: "parameter_paths",
+        setting: crate::scope::PARAMETER_PATHS,
         shape: Shape::Paths,
         account_wide: false,
         allows: |c| c.is_ascii_alphanumeric() || "_.-/".contains(c),
@@ -247,6 +247,18 @@ impl Kind for Parameters {
             .with("data_type", &spec.data_type)
             .managed("key_id", spec.key_id.as_ref())
             .managed("tags", spec.tags.as_ref())
+    }
+
+    /// A replica keeps the parameter as declared; a SecureString is encrypted with the replica
+    /// regions' key when `replica_key_id` names one (KMS keys are regional).
+    fn replica(&self, spec: &Parameter, key_id: Option<&str>) -> Option<Parameter> {
+        let mut replica = spec.clone();
+        if let Some(key_id) = key_id
+            && spec.type_ == Type::SecureString.as_str()
+        {
+            replica.key_id = Some(key_id.to_string());
+        }
+        Some(replica)
     }
 
     async fn fetch(

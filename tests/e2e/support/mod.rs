@@ -267,6 +267,14 @@ impl World {
         aws_sdk_ssm::Client::new(&self.sdk_config().await)
     }
 
+    /// The real SDK's SSM client in another region (replicas), in this world's account.
+    pub async fn ssm_in(&self, region: &str) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::config::Builder::from(&self.sdk_config().await)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
     /// The real SDK's CloudWatch client, in this world's account.
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)

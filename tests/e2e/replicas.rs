@@ -1,0 +1,232 @@
+//! Replicas (SPEC §2a): `replica_regions` keeps a copy of an environment's parameters in other
+//! regions, planned as sections of their own, with drift caught and deletions pruned there.
+
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::Value as Json;
+
+use crate::support::{REGION, World};
+
+const DR: &str = "us-west-2";
+
+fn with_replica(world: &mut World, replica: &str) {
+    world.plumb_toml_with_scope(replica, "parameter_paths = [\"/dev/app/\"]\n");
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/db/host\"]\nvalue = \"db.internal\"\n\
+         [parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n\
+         [parameters.\"/dev/app/local/cache-size\"]\nvalue = \"64\"\n",
+    );
+    world.set_env("DB_PASSWORD", "replicated-secret-value");
+}
+
+/// Name → (value, key id) of the parameters under /dev/app/ in `region`.
+fn parameters_in(world: &World, region: &str) -> Vec<(String, String, Option<String>)> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ssm = world.ssm_in(region).await;
+        let read = ssm
+            .get_parameters_by_path()
+            .path("/dev/app/")
+            .recursive(true)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap();
+        let described = ssm.describe_parameters().send().await.unwrap();
+        let mut found: Vec<(String, String, Option<String>)> = read
+            .parameters()
+            .iter()
+            .map(|p| {
+                let name = p.name().unwrap().to_string();
+                let key = described
+                    .parameters()
+                    .iter()
+                    .find(|d| d.name() == Some(name.as_str()))
+                    .and_then(|d| d.key_id().map(str::to_string));
+                (name, p.value().unwrap().to_string(), key)
+            })
+            .collect();
+        found.sort();
+        found
+    })
+}
+
+fn sections(world: &World, args: &[&str]) -> Vec<(String, bool, String, usize)> {
+    let run = world.plumb(args);
+    assert!(run.code == 0 || run.code == 2, "{}{}", run.stdout, run.stderr);
+    let plan: Json = serde_json::from_str(&run.stdout).unwrap();
+    plan["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["environment"].as_str().unwrap().to_string(),
+                e["replica"].as_bool().unwrap_or(false),
+                e["region"].as_str().unwrap().to_string(),
+                e["changes"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replicas_are_created_caught_drifting_fixed_and_pruned() {
+    let mut world = World::new();
+    with_replica(
+        &mut world,
+        &format!("replica_regions = [\"{DR}\"]\nreplica_key_id = \"alias/dev-dr\""),
+    );
+    assert_eq!(
+        sections(&world, &["plan", "--format", "json"]),
+        [
+            ("dev".to_string(), false, REGION.to_string(), 3),
+            ("dev".to_string(), true, DR.to_string(), 3)
+        ]
+    );
+    let text = world.plumb(&["plan"]);
+    assert!(
+        text.stdout
+            .contains(&format!("Environment dev (replica {DR}) (account ")),
+        "{}",
+        text.stdout
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let home = parameters_in(&world, REGION);
+    let replica = parameters_in(&world, DR);
+    let values = |found: &[(String, String, Option<String>)]| -> Vec<(String, String)> {
+        found.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect()
+    };
+    assert_eq!(values(&home), values(&replica));
+    let secure_key = |found: &[(String, String, Option<String>)]| found[1].2.clone();
+    assert_eq!(
+        secure_key(&replica).as_deref(),
+        Some("alias/dev-dr"),
+        "the replica regions' key"
+    );
+    assert_ne!(secure_key(&home).as_deref(), Some("alias/dev-dr"));
+    world.assert_converged();
+
+    // A hand edit in the replica region is drift, and apply puts it back.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        world
+            .ssm_in(DR)
+            .await
+            .put_parameter()
+            .name("/dev/app/db/host")
+            .value("edited-by-hand")
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    let drift = world.plumb(&["drift"]);
+    drift.expect_code(2);
+    assert!(
+        drift.stdout.contains(&format!("dev (replica {DR})")),
+        "{}",
+        drift.stdout
+    );
+    assert!(
+        !drift.stdout.contains("replicated-secret-value"),
+        "no secret in drift"
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(values(&parameters_in(&world, DR)), values(&home));
+
+    // Removed from desired/: deleted in both regions.
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/db/host\"]\nvalue = \"db.internal\"\n\
+         [parameters.\"/dev/app/db/password\"]\ntype = \"SecureString\"\nvalue_from_env = \"DB_PASSWORD\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(parameters_in(&world, DR).len(), 2);
+    assert_eq!(parameters_in(&world, REGION).len(), 2);
+    world.assert_converged();
+}
+
+#[test]
+fn replica_paths_limit_what_is_copied_and_one_digest_covers_the_environment() {
+    let mut world = World::new();
+    with_replica(
+        &mut world,
+        &format!("replica_regions = [\"{DR}\"]\nreplica_paths = [\"/dev/app/db/\"]"),
+    );
+    let run = world.plumb(&["plan", "--format", "json", "--out", "plan.json"]);
+    let plan: Json = serde_json::from_str(&run.stdout).unwrap();
+    let replica_names: Vec<&str> = plan["environments"][1]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(replica_names, ["/dev/app/db/host", "/dev/app/db/password"]);
+    // `apply --env dev --expect-digest` takes the whole environment's digest, replicas in.
+    let digest = plan["digest"].as_str().unwrap();
+    world
+        .plumb(&[
+            "apply",
+            "--env",
+            "dev",
+            "--auto-approve",
+            "--expect-digest",
+            digest,
+        ])
+        .expect_code(0);
+    assert_eq!(parameters_in(&world, DR).len(), 2);
+    world.assert_converged();
+}
+
+#[test]
+fn replica_settings_that_cannot_work_are_validation_errors() {
+    let world = World::new();
+    world.plumb_toml_with_scope(
+        &format!("replica_regions = [\"{REGION}\", \"{DR}\", \"{DR}\"]\nreplica_paths = [\"/prod/\"]"),
+        "parameter_paths = [\"/dev/app/\"]\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("`{REGION}` is not a replica region")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("`{DR}` is not a replica region")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`/prod/` is not inside the environment's `parameter_paths`"),
+        "{}",
+        run.stderr
+    );
+
+    // Another environment in the replica region owning the same paths: each would prune the
+    // other's copies.
+    let account = &world.account;
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "[environments.dev]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\nreplica_regions = [\"{DR}\"]\n\
+             [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
+             [environments.dr]\naccount_id = \"{account}\"\nregion = \"{DR}\"\n\
+             [environments.dr.scope]\nparameter_paths = [\"/dev/\"]\n"
+        ),
+    );
+    std::fs::create_dir_all(world.path("desired/dr")).unwrap();
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "environments `dr` and `dev (replica {DR})` share account and region {DR}"
+        )),
+        "{}",
+        run.stderr
+    );
+}
