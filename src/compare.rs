@@ -203,7 +203,7 @@ fn generic_name(resource: &Resource, env: &Environment, rules: &[NamingRule], ta
     without_env(&resource.name, env)
 }
 
-/// `text` with the environment's name, where it is a whole segment (between `/ - _ . :` or
+/// `text` with the environment's name, where it is a whole segment (between `/ - _ . :`, a space, or
 /// the ends), written `{env}`; and its account id and region written generically.
 fn without_env(text: &str, env: &Environment) -> String {
     let mut out = String::with_capacity(text.len());
@@ -217,7 +217,7 @@ fn without_env(text: &str, env: &Environment) -> String {
         segment.clear();
     };
     for c in text.chars() {
-        if "/-_.:".contains(c) {
+        if "/-_.: ".contains(c) {
             flush(&mut segment, &mut out);
             out.push(c);
         } else {

@@ -22,7 +22,63 @@ pub fn render(of: SchemaOf) -> String {
     };
     let mut schema = schema;
     join_lines(&mut schema);
+    if of == SchemaOf::Resources {
+        allow_placeholders(&mut schema);
+    }
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
+/// A string that is exactly one placeholder (`"${vars.cpu}"`) stands for a value of any type.
+const PLACEHOLDER: &str = r"^\$\{(env|region|account_id|vars\.[A-Za-z0-9_-]+)\}$";
+
+/// Lets every field that is not free text also be written as one placeholder, which the
+/// loader replaces by the variable's value (of the variable's type) before checking it.
+fn allow_placeholders(value: &mut Value) {
+    let Value::Object(map) = value else { return };
+    for key in ["properties", "patternProperties"] {
+        if let Some(Value::Object(properties)) = map.get_mut(key) {
+            for property in properties.values_mut() {
+                allow_placeholders(property);
+                or_placeholder(property);
+            }
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = map.get_mut(key) {
+            allow_placeholders(inner);
+            if key == "items" {
+                or_placeholder(inner);
+            }
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(options)) = map.get_mut(key) {
+            options.iter_mut().for_each(allow_placeholders);
+        }
+    }
+}
+
+/// `schema`, or a string that is one placeholder. Written as if/then/else rather than
+/// anyOf, so that a wrong value still gets the field's own message ("not one of ...").
+/// Tables are left alone: a placeholder stands for a value, not for a table's fields.
+fn or_placeholder(schema: &mut Value) {
+    let types = schema.get("type").cloned();
+    let is = |t: &str| types == Some(json!(t)) || types == Some(json!([t, "null"]));
+    let free_text = is("string") && schema.get("enum").is_none() && schema.get("pattern").is_none();
+    if free_text || is("object") || !schema.is_object() {
+        return;
+    }
+    let description = schema.as_object_mut().and_then(|m| m.remove("description"));
+    let original = std::mem::take(schema);
+    let mut wrapped = json!({
+        "if": { "type": "string", "pattern": PLACEHOLDER },
+        "then": { "type": "string" },
+        "else": original,
+    });
+    if let (Some(description), Some(map)) = (description, wrapped.as_object_mut()) {
+        map.insert("description".into(), description);
+    }
+    *schema = wrapped;
 }
 
 /// Descriptions come from doc comments, wrapped at 100 columns; an editor wraps them itself.

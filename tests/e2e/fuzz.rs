@@ -16,9 +16,11 @@ use plumb::plan::{digest, parse_plan_file};
 
 use crate::support::repo_root;
 
-const PLUMB_TOML: &str = "[environments.dev]\nregion = \"us-east-1\"\n[environments.dev.scope]\n\
+const PLUMB_TOML: &str = "[environments.dev]\nregion = \"us-east-1\"\naccount_id = \"123456789012\"\n\
+    [environments.dev.vars]\napp = \"mono-repo\"\nrds_cpu_threshold = 90\nmonthly_budget = \"100\"\n\
+    [environments.dev.scope]\n\
     parameter_paths = [\"/dev/mono-repo/\"]\niam_path = \"/mono-repo/\"\nalarm_prefixes = [\"mono-repo-dev-\"]\n\
-    dashboard_prefixes = [\"mono-repo-dev-\"]\nbudget_prefixes = [\"mono-repo-dev-\"]\n";
+    dashboard_prefixes = [\"mono-repo-dev-\"]\nbudget_prefixes = [\"mono-repo-dev-\"]\ntopic_prefixes = [\"mono-repo-dev-\"]\n";
 
 fn cases() -> u32 {
     std::env::var("PLUMB_FUZZ_CASES")
@@ -72,12 +74,20 @@ fn copy_json_files(from: &Path, to: &Path) {
     }
 }
 
-/// The example's TOML files: real declarations of every kind, the seeds for mutation.
+/// The example's TOML files: real declarations of every kind (shared ones with placeholders,
+/// which PLUMB_TOML's variables resolve), the seeds for mutation.
 fn seeds() -> Vec<String> {
-    ["parameters", "iam", "monitoring", "budgets"]
-        .iter()
-        .map(|f| std::fs::read_to_string(repo_root().join(format!("desired/dev/{f}.toml"))).unwrap())
-        .collect()
+    [
+        "dev/parameters",
+        "dev/iam",
+        "dev/dashboards",
+        "shared/monitoring",
+        "shared/budgets",
+        "shared/alerts",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(repo_root().join(format!("desired/{f}.toml"))).unwrap())
+    .collect()
 }
 
 /// A seed with a few edits: bytes deleted, repeated, or replaced by TOML's punctuation.
