@@ -201,6 +201,26 @@ fn header(session: &Session, account: Option<&str>) -> String {
     )
 }
 
+/// Live text written as TOML: `${` is a placeholder to the loader, so a name or value that
+/// holds one literally is written `$${` (read back as `${`).
+fn escape_text(text: &str) -> String {
+    text.replace("${", "$${")
+}
+
+fn escape_placeholders(value: toml::Value) -> toml::Value {
+    match value {
+        toml::Value::String(text) => toml::Value::String(escape_text(&text)),
+        toml::Value::Array(items) => toml::Value::Array(items.into_iter().map(escape_placeholders).collect()),
+        toml::Value::Table(table) => toml::Value::Table(
+            table
+                .into_iter()
+                .map(|(key, value)| (escape_text(&key), escape_placeholders(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The files an import writes into `folder`: one TOML file per kind, and the documents they
 /// refer to. Two objects whose documents would share a file are an error before anything is
 /// written.
@@ -212,7 +232,8 @@ fn render(folder: &Path, found: &Found, header: &str) -> Result<Vec<(PathBuf, St
         }
         let mut table = toml::Table::new();
         for (name, imported) in entries {
-            table.insert(name.clone(), toml::Value::Table(imported.declaration.clone()));
+            let declaration = escape_placeholders(toml::Value::Table(imported.declaration.clone()));
+            table.insert(escape_text(name), declaration);
             for (path, document) in &imported.files {
                 let text = serde_json::to_string_pretty(document)? + "\n";
                 files.push((folder.join(path), text));

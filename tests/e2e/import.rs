@@ -375,6 +375,16 @@ async fn hostile_names_get_a_file_and_a_variable_each() {
         .await
         .unwrap();
 
+    // Text that reads like a placeholder: written escaped (`$${`), so it loads as it is.
+    ssm.put_parameter()
+        .name("/github/template")
+        .value("${HOME}/bin:${vars.path}")
+        .description("made by ${USER}")
+        .r#type(ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+
     // A pattern AWS (Java) accepts and plumb's validator cannot read: listed, not written.
     ssm.put_parameter()
         .name("/github/flag")
