@@ -140,7 +140,7 @@ fn tiers(kind: &dyn DynKind, sides: &[Sides]) -> Vec<u8> {
 fn describe(plan: &EnvPlan, change: &Change) -> String {
     format!(
         "{}: {} {} `{}`",
-        plan.environment,
+        plan.label(),
         change.action.verb(),
         change.kind,
         change.name
@@ -286,7 +286,7 @@ async fn run_wave<'a>(
 
 fn failure(plan: &EnvPlan, change: &Change, error: AwsError) -> Failure {
     Failure {
-        environment: plan.environment.clone(),
+        environment: plan.label(),
         action: change.action,
         kind: change.kind.clone(),
         name: change.name.clone(),

@@ -21,7 +21,7 @@ use crate::load::{self, Diagnostics, EnvVars, LoadOptions};
 use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
-use crate::plan::Plan;
+use crate::plan::{EnvPlan, Plan};
 use crate::planfile::{check_not_stale, read_plan_file, write_plan_file};
 use crate::refusal::Refusal;
 use crate::render;
@@ -460,7 +460,13 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         Some(saved) => Target {
             dir_arg: None,
             dir: target.dir.clone(),
-            envs: saved.environments.iter().map(|e| e.environment.clone()).collect(),
+            // Each environment once (a replica's section is its environment's).
+            envs: saved
+                .environments
+                .iter()
+                .filter(|e| !e.replica)
+                .map(|e| e.environment.clone())
+                .collect(),
             base: None,
             without_secrets: false,
             verbose: target.verbose,
@@ -547,7 +553,7 @@ async fn unlock(dir: &Path, name: &str) -> Result<Status> {
 fn write_report(path: &Path, plan: &Plan, outcome: &Outcome) -> Result<()> {
     let report = ApplyReport {
         digest: plan.digest.clone(),
-        environments: plan.environments.iter().map(|e| e.environment.clone()).collect(),
+        environments: plan.environments.iter().map(|e| e.label()).collect(),
         applied: outcome.applied,
         // Masked here, before serialising: JSON escapes a secret's quotes and backslashes
         // again, into a form the mask of the finished text would not recognise.
@@ -640,10 +646,21 @@ fn protected_refusals(planned: &Planned) -> Vec<Refusal> {
 }
 
 /// The deletion guard (`max_deletes`, `--allow-deletes`): it binds `apply` only.
+/// The deletion guard per environment, its replica regions' sections counted with it: a
+/// replica must not multiply `max_deletes`.
 fn delete_guard_refusals(planned: &Planned, allow_deletes: Option<usize>) -> Vec<Refusal> {
-    let pairs = planned.plan.environments.iter().zip(&planned.sessions);
+    let pairs: Vec<_> = planned.plan.environments.iter().zip(&planned.sessions).collect();
     pairs
-        .filter_map(|(env_plan, session)| engine::too_many_deletes(env_plan, &session.env, allow_deletes))
+        .iter()
+        .filter(|(env_plan, _)| !env_plan.replica)
+        .filter_map(|(home, session)| {
+            let sections: Vec<&EnvPlan> = pairs
+                .iter()
+                .filter(|(e, _)| e.environment == home.environment)
+                .map(|(e, _)| *e)
+                .collect();
+            engine::too_many_deletes(&sections, &session.env, allow_deletes)
+        })
         .collect()
 }
 

@@ -103,8 +103,9 @@ pub fn compare(
         same_secrets: Vec::new(),
     };
     for ((kind, name), found) in &lined {
-        if found.len() < sides.len() {
-            let present: Vec<String> = found.iter().map(|l| l.env.name.clone()).collect();
+        let mut present: Vec<String> = found.iter().map(|l| l.env.name.clone()).collect();
+        present.dedup();
+        if present.len() < sides.len() {
             let missing = environments
                 .iter()
                 .filter(|e| !present.contains(e))

@@ -197,6 +197,17 @@ impl Environment {
             };
             problems.push((field.to_string(), message));
         }
+        if let Some(key) = self.replica_key_id.as_deref().filter(|k| k.starts_with("arn:")) {
+            // arn:aws:kms:REGION:ACCOUNT:key/ID names a key in one region.
+            let region = key.split(':').nth(3).unwrap_or_default();
+            if self.replica_regions.len() > 1 || self.replica_regions.iter().any(|r| r != region) {
+                let message = format!(
+                    "`{key}` is a key in `{region}`; replicas in {} need a key there: use an alias that exists in each",
+                    self.replica_regions.join(", ")
+                );
+                problems.push(("replica_key_id".to_string(), message));
+            }
+        }
         let owned = self.scope.values(crate::scope::PARAMETER_PATHS);
         for path in self.replica_paths.iter().flatten() {
             if !owned.iter().any(|p| crate::scope::path_covers(p, path)) {

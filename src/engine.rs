@@ -291,7 +291,7 @@ pub fn protected_changes(plan: &EnvPlan, sides: &[Sides], env: &Environment) -> 
                 (false, None) => return None,
             };
             Some(Refusal::Protected {
-                environment: plan.environment.clone(),
+                environment: plan.label(),
                 action: change.action.verb(),
                 kind: change.kind.clone(),
                 name: change.name.clone(),
@@ -302,16 +302,16 @@ pub fn protected_changes(plan: &EnvPlan, sides: &[Sides], env: &Environment) -> 
 }
 
 /// The deletion guard: `--allow-deletes N` when given, else the environment's `max_deletes`
-/// (10 when unset).
-pub fn too_many_deletes(plan: &EnvPlan, env: &Environment, allow: Option<usize>) -> Option<Refusal> {
+/// (10 when unset), over all of one environment's sections (its replica regions' included).
+pub fn too_many_deletes(sections: &[&EnvPlan], env: &Environment, allow: Option<usize>) -> Option<Refusal> {
     let limit = allow.unwrap_or(env.delete_limit());
-    let count = plan
-        .changes
+    let count = sections
         .iter()
+        .flat_map(|plan| &plan.changes)
         .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
         .count();
     (count > limit).then(|| Refusal::TooManyDeletes {
-        environment: plan.label(),
+        environment: env.name.clone(),
         count,
         limit,
     })
@@ -498,11 +498,11 @@ mod tests {
                 .contains("`/app/db/password` (matches protect pattern `/app/db/*`")
         );
         assert!(
-            too_many_deletes(p, &env(), None).is_some(),
+            too_many_deletes(&[p], &env(), None).is_some(),
             "max_deletes = 1, two deletions"
         );
         assert!(
-            too_many_deletes(p, &env(), Some(2)).is_none(),
+            too_many_deletes(&[p], &env(), Some(2)).is_none(),
             "--allow-deletes 2"
         );
 

@@ -67,7 +67,7 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Di
     if problems.is_empty() {
         Ok(Desired { config, environments })
     } else {
-        Err(Diagnostics(problems))
+        Err(Diagnostics(merge_shared_problems(problems)))
     }
 }
 
@@ -460,6 +460,7 @@ fn load_environment(
     let mut declared: BTreeMap<(&'static str, String), Origin> = BTreeMap::new();
     let mut broken = BTreeSet::new();
     let mut resources = Vec::new();
+    let first_problem = problems.len();
     for path in files {
         let source = match SourceFile::read(&path) {
             Ok(source) => source,
@@ -486,7 +487,66 @@ fn load_environment(
     }
     problems.extend(check_references(&resources, &declared, &broken, kinds));
     problems.extend(check_naming(&config.naming, env, &resources, kinds));
+    let shared = options.dir.join(crate::config::SHARED_FOLDER);
+    for problem in &mut problems[first_problem..] {
+        let in_shared = problem
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.file.starts_with(&shared));
+        if in_shared && !problem.message.contains(&format!("environment `{}`", env.name)) {
+            problem.message = format!("{}{}{}`)", problem.message, IN_ENVIRONMENT, env.name);
+        }
+    }
     resources
+}
+
+/// How a problem in a shared file says which environment it was found in.
+const IN_ENVIRONMENT: &str = " (environment `";
+
+/// A problem a shared file has in every environment is said once, naming them all:
+/// `... (environments `dev`, `prod`)`.
+fn merge_shared_problems(problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut merged: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+    for problem in problems {
+        let split = problem
+            .message
+            .rfind(IN_ENVIRONMENT)
+            .filter(|_| problem.message.ends_with("`)"));
+        let Some(at) = split else {
+            merged.push((problem, Vec::new()));
+            continue;
+        };
+        let env = problem.message[at + IN_ENVIRONMENT.len()..problem.message.len() - 2].to_string();
+        let base = problem.message[..at].to_string();
+        let same = merged
+            .iter_mut()
+            .find(|(d, envs)| !envs.is_empty() && d.origin == problem.origin && d.message == base);
+        match same {
+            Some((_, envs)) => envs.push(env),
+            None => merged.push((
+                Diagnostic {
+                    message: base,
+                    ..problem
+                },
+                vec![env],
+            )),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(mut problem, envs)| {
+            if !envs.is_empty() {
+                let names: Vec<String> = envs.iter().map(|e| format!("`{e}`")).collect();
+                let noun = if envs.len() == 1 {
+                    "environment"
+                } else {
+                    "environments"
+                };
+                problem.message = format!("{} ({noun} {})", problem.message, names.join(", "));
+            }
+            problem
+        })
+        .collect()
 }
 
 /// The files of desired/shared/ when `env` declares them (`[shared] environments`).
@@ -663,6 +723,9 @@ fn parse_file(
                 let mut found = Vec::new();
                 let name = placeholders.resolve_key(name.clone(), source, &mut found);
                 let value = placeholders.resolve_value(value.clone(), source, &mut found);
+                // Variables bring values of their own: the same limits (finite numbers,
+                // nesting) hold once they are filled in.
+                check_values(source, &value, 2, &mut found);
                 if !found.is_empty() {
                     broken.insert((kind.name(), name.get_ref().to_string()));
                     problems.extend(found);

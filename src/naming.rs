@@ -35,6 +35,9 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("a naming rule must not be empty".into());
     }
+    if pattern.contains("${") {
+        return Err("naming rules write `{env}` and `{vars.NAME}`, without `$`".into());
+    }
     tokens(pattern).map(|_| ())
 }
 

@@ -385,9 +385,23 @@ fn hide_values_secret_in(base: &[Resource], live: &mut [Resource]) {
 /// check fails closed.
 async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
     let mut accounts: BTreeMap<String, Result<String, String>> = BTreeMap::new();
-    let all: Vec<&Environment> = desired.config.environments.values().collect();
-    for selected in &desired.environments {
-        let a = &selected.env;
+    // Replica regions own their copies as their environment owns its parameters.
+    let with_replicas = |env: &Environment| {
+        let replicas = env.replica_regions.iter().map(|region| env.replica(region));
+        std::iter::once(env.clone()).chain(replicas).collect::<Vec<_>>()
+    };
+    let all: Vec<Environment> = desired
+        .config
+        .environments
+        .values()
+        .flat_map(with_replicas)
+        .collect();
+    let selected: Vec<Environment> = desired
+        .environments
+        .iter()
+        .flat_map(|d| with_replicas(&d.env))
+        .collect();
+    for a in &selected {
         for b in all.iter().filter(|b| b.name != a.name) {
             let overlaps = scope::overlaps(&a.scope, &b.scope, a.region == b.region, &kinds::scope_rules());
             if overlaps.is_empty() || (a.account_id.is_some() && b.account_id.is_some()) {
@@ -401,8 +415,8 @@ async fn check_shared_accounts(desired: &load::Desired) -> Result<()> {
                     overlap: scope::overlap_message(a, b, &overlaps)
                 }),
                 (Err(why), _) | (_, Err(why)) => bail!(Refusal::UnknownAccounts {
-                    a: a.name.clone(),
-                    b: b.name.clone(),
+                    a: a.label(),
+                    b: b.label(),
                     why
                 }),
             }
@@ -446,7 +460,7 @@ pub async fn preflight(planned: &Planned) -> Result<Vec<Refusal>> {
                 .with_context(|| format!("cannot check {} `{}` before applying", change.kind, change.name))?;
             if let Some(why) = why {
                 refusals.push(Refusal::Preflight {
-                    environment: env_plan.environment.clone(),
+                    environment: env_plan.label(),
                     reason: why,
                 });
             }

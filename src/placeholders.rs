@@ -6,9 +6,13 @@
 //! problem still points at the line that holds the placeholder. A string that is exactly one
 //! placeholder takes the variable's TOML type (`threshold = "${vars.cpu}"` is a number when
 //! `cpu = 80`); inside a longer string a variable is written as text. `$${` is a literal `${`.
+//! `${...}` with a `:` in it (`${aws:username}`), `${*}`, `${?}` and `${$}` are IAM policy
+//! variables and stay as written.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -27,7 +31,13 @@ pub struct Placeholders<'a> {
     /// The TOML text of each variable that is not a string, parsed where a string is exactly
     /// that placeholder (so the parsed value borrows from here).
     typed: BTreeMap<String, String>,
+    /// Bytes the placeholders have added so far: a file may not grow past
+    /// [`MAX_GROWTH`] (a large variable used many times could exhaust memory).
+    grown: Cell<usize>,
 }
+
+/// How much filling in placeholders may add to one environment's files, in all.
+pub const MAX_GROWTH: usize = crate::source::MAX_TOML_BYTES as usize;
 
 /// A problem with a placeholder, at an offset of the string it is in.
 struct Problem {
@@ -42,7 +52,11 @@ impl<'a> Placeholders<'a> {
             .filter(|(_, value)| !value.is_str())
             .map(|(name, value)| (format!("vars.{name}"), value.to_string()))
             .collect();
-        Placeholders { env, typed }
+        Placeholders {
+            env,
+            typed,
+            grown: Cell::new(0),
+        }
     }
 
     /// A table key (a resource's name, or a key inside its value) with its placeholders
@@ -72,7 +86,17 @@ impl<'a> Placeholders<'a> {
     ) -> DeTable<'s> {
         let mut out = DeTable::new();
         for (key, value) in table {
+            let written = key.span();
             let key = self.resolve_key(key, source, problems);
+            if let Some((first, _)) = out.get_key_value(key.get_ref().as_ref()) {
+                let message = format!(
+                    "key `{}` is written twice once placeholders are filled in (also at {})",
+                    key.get_ref(),
+                    source.origin(first.span().start)
+                );
+                problems.push(Diagnostic::at(source.origin(written.start), message));
+                continue;
+            }
             out.insert(key, self.resolve_value(value, source, problems));
         }
         out
@@ -87,7 +111,7 @@ impl<'a> Placeholders<'a> {
     ) -> Spanned<DeValue<'s>> {
         let span = value.span();
         let resolved = match value.into_inner() {
-            DeValue::String(text) => match self.resolve_string(&text) {
+            DeValue::String(text) => match self.resolve_string(&text, span.clone()) {
                 Ok(Some(value)) => value,
                 Ok(None) => DeValue::String(text),
                 Err(problem) => {
@@ -110,13 +134,16 @@ impl<'a> Placeholders<'a> {
 
     /// A string value: `None` when it holds no placeholder; a typed value when it is exactly
     /// one placeholder naming a variable that is not a string.
-    fn resolve_string<'s>(&'s self, text: &str) -> Result<Option<DeValue<'s>>, Problem> {
+    fn resolve_string<'s>(&'s self, text: &str, at: Range<usize>) -> Result<Option<DeValue<'s>>, Problem> {
         if let Some(name) = whole_placeholder(text) {
             self.value_of(name)?;
             if let Some(typed) = self.typed.get(name)
                 && let Ok(value) = DeValue::parse(typed)
             {
-                return Ok(Some(value.into_inner()));
+                self.grow(typed.len())?;
+                // Parsed from the variable's own text: every part of it is placed at the
+                // placeholder, never at offsets of that text.
+                return Ok(Some(respan(value.into_inner(), &at)));
             }
         }
         Ok(self
@@ -149,11 +176,43 @@ impl<'a> Placeholders<'a> {
                 });
             };
             let name = &rest[at + 2..at + end];
-            out.push_str(&as_text(name, &self.value_of(name)?)?);
+            if !name.contains(['$', '{']) && is_foreign(name) {
+                // Not plumb's: an IAM policy variable (`${aws:username}`), kept as written.
+                out.push_str(&rest[at..at + end + 1]);
+                rest = &rest[at + end + 1..];
+                continue;
+            }
+            if let Some(cut) = name.find(|c: char| c.is_whitespace() || c == '$' || c == '{') {
+                // The `}` found closes something later: this one is never closed.
+                return Err(Problem {
+                    message: format!(
+                        "`${{{}` has no closing `}}` (write `$${{` for a literal `${{`)",
+                        &name[..cut]
+                    ),
+                });
+            }
+            let text = as_text(name, &self.value_of(name)?)?;
+            self.grow(text.len())?;
+            out.push_str(&text);
             rest = &rest[at + end + 1..];
         }
         out.push_str(rest);
         Ok(Some(out))
+    }
+
+    fn grow(&self, bytes: usize) -> Result<(), Problem> {
+        let grown = self.grown.get() + bytes;
+        self.grown.set(grown);
+        if grown > MAX_GROWTH {
+            return Err(Problem {
+                message: format!(
+                    "placeholders add more than {MAX_GROWTH} bytes to environment `{}`'s files: \
+                     use large values once, not many times",
+                    self.env.name
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn value_of(&self, name: &str) -> Result<toml::Value, Problem> {
@@ -193,10 +252,38 @@ impl<'a> Placeholders<'a> {
     }
 }
 
-/// The placeholder a string consists of, if it is exactly one.
+/// The placeholder a string consists of, if it is exactly one of plumb's.
 fn whole_placeholder(text: &str) -> Option<&str> {
     let name = text.strip_prefix("${")?.strip_suffix('}')?;
-    (!name.contains(['{', '}', '$'])).then_some(name)
+    (!name.contains(['{', '}', '$']) && !is_foreign(name)).then_some(name)
+}
+
+/// `${...}` that belongs to someone else and stays as written: IAM policy variables
+/// (`${aws:username}`, `${saml:sub}`, `${*}`, `${?}`, `${$}`). plumb's own names have no `:`.
+fn is_foreign(name: &str) -> bool {
+    name.contains(':') || matches!(name, "*" | "?" | "$")
+}
+
+/// A parsed value with every span set to `at` (see `resolve_string`).
+fn respan<'s>(value: DeValue<'s>, at: &Range<usize>) -> DeValue<'s> {
+    match value {
+        DeValue::Array(items) => {
+            let mut out = toml::de::DeArray::new();
+            for item in items {
+                out.push(Spanned::new(at.clone(), respan(item.into_inner(), at)));
+            }
+            DeValue::Array(out)
+        }
+        DeValue::Table(table) => {
+            let mut out = DeTable::new();
+            for (key, item) in table {
+                let key = Spanned::new(at.clone(), key.into_inner());
+                out.insert(key, Spanned::new(at.clone(), respan(item.into_inner(), at)));
+            }
+            DeValue::Table(out)
+        }
+        other => other,
+    }
 }
 
 /// A variable written inside a longer string.

@@ -213,6 +213,9 @@ pub fn digest(environments: &[EnvPlan]) -> String {
     #[derive(Serialize)]
     struct Canonical<'a> {
         environment: &'a str,
+        /// Only when set, so that plans without replicas keep their digests.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        replica: bool,
         account_id: &'a Option<String>,
         region: &'a str,
         changes: &'a [Change],
@@ -232,6 +235,7 @@ pub fn digest(environments: &[EnvPlan]) -> String {
         .zip(&without_source)
         .map(|(e, changes)| Canonical {
             environment: &e.environment,
+            replica: e.replica,
             account_id: &e.account_id,
             region: &e.region,
             changes,

@@ -75,7 +75,7 @@ pub fn check_not_stale(saved: &Plan, fresh: &Plan) -> Result<()> {
                         .unwrap_or_default();
                     let key = format!(
                         "{}: {} {} `{}`{against}",
-                        e.environment,
+                        e.label(),
                         c.action.verb(),
                         c.kind,
                         c.name

@@ -134,7 +134,11 @@ impl SourceFile {
     }
 
     pub fn origin(&self, offset: usize) -> Origin {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        // Never inside a character, whatever computed the offset.
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let line_start = self.line_starts[line - 1];
         Origin {
@@ -326,19 +330,28 @@ impl Entry<'_> {
     fn read_file(&self, field: &str, path: &str, max_bytes: u64) -> Result<String, Diagnostic> {
         use std::io::Read as _;
         let fail = |message: String| self.error(Some(field), message);
-        let env_folder = lexical(&self.root.join(&self.env.name));
+        // A shared declaration's files live in shared/, an environment's in its own folder.
+        let shared = lexical(&self.root.join(crate::config::SHARED_FOLDER));
+        let (env_folder, whose) = match lexical(&self.source.path).starts_with(&shared) {
+            true => (shared, "shared/ (for a shared declaration)"),
+            false => (
+                lexical(&self.root.join(&self.env.name)),
+                "the environment's own folder",
+            ),
+        };
         if Path::new(path).is_absolute() {
             return Err(fail(format!(
                 "`{path}` must be a path relative to the TOML file, inside `{}`",
                 env_folder.display()
             )));
         }
-        // Inside the environment's own folder, so that --base sees a change to it as a change
-        // to this environment; and through no symlink, whose target could be anywhere.
+        // Inside the environment's own folder (or shared/), so that --base sees a change to it
+        // as a change to this environment; and through no symlink, whose target could be
+        // anywhere.
         let full = lexical(&self.relative_path(path));
         if !full.starts_with(&env_folder) {
             return Err(fail(format!(
-                "`{path}` resolves to `{}`, outside `{}`: only files in the environment's own folder can be referenced",
+                "`{path}` resolves to `{}`, outside `{}`: only files in {whose} can be referenced",
                 full.display(),
                 env_folder.display()
             )));

@@ -131,21 +131,8 @@ fn summary(comparison: &Comparison) -> String {
     )
 }
 
-/// Text as code in a Markdown table cell: HTML-escaped, so no `|`, backtick, tag or line
-/// break in a name or value can end the cell, the table, or inject markup.
+/// A name or value in a Markdown table cell: a code span no value can close (the plan
+/// comment's own cells), with `|` escaped and invisible characters shown.
 fn code(text: &str) -> String {
-    let mut out = String::from("<code>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("&#124;"),
-            '`' => out.push_str("&#96;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</code>");
-    out
+    super::markdown::cell(text)
 }

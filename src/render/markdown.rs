@@ -27,7 +27,7 @@ fn shortened(name: &str) -> String {
 }
 
 /// Inline code inside a table cell: `|` would end the cell, even inside code.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     code(&shortened(text)).replace('|', "\\|")
 }
 

@@ -137,3 +137,29 @@ fn compare_live_warns_about_a_secret_two_environments_share_without_showing_it()
     );
     assert!(run.stdout.contains("log-level"), "{}", run.stdout);
 }
+
+/// Names and values are someone's text: in Markdown they stay code, never links, images or
+/// table cells of their own.
+#[test]
+fn compare_markdown_keeps_values_inert() {
+    let world = World::new();
+    two_environments(&world, "");
+    let hostile = "[click](https://evil.example) ![t](https://evil.example/t.png) | <b>x</b> `tick`";
+    world.write(
+        "desired/dev/app.toml",
+        &format!("[parameters.\"/dev/app/a\"]\nvalue = '{hostile}'\n"),
+    );
+    world.write(
+        "desired/prod/app.toml",
+        "[parameters.\"/prod/app/a\"]\nvalue = \"plain\"\n",
+    );
+    let run = world.plumb_offline(&["compare", "dev", "prod", "--format", "markdown"]);
+    run.expect_code(2);
+    let line = run.stdout.lines().find(|l| l.contains("evil.example")).unwrap();
+    assert!(
+        line.contains("`` \"[click](https://evil.example)"),
+        "a code span: {line}"
+    );
+    assert!(line.contains("\\|"), "the pipe cannot end the cell: {line}");
+    assert_eq!(line.matches(" | ").count(), 3, "four cells, no more: {line}");
+}

@@ -230,3 +230,31 @@ fn replica_settings_that_cannot_work_are_validation_errors() {
         run.stderr
     );
 }
+
+/// `max_deletes` is the environment's, its replica regions' deletions counted in: a replica
+/// must not double what one apply may delete.
+#[test]
+fn the_deletion_guard_counts_the_replica_regions_too() {
+    let mut world = World::new();
+    with_replica(
+        &mut world,
+        &format!("replica_regions = [\"{DR}\"]\nmax_deletes = 2"),
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/db/host\"]\nvalue = \"db.internal\"\n",
+    );
+    let run = world.plumb(&["apply", "--auto-approve"]);
+    run.expect_code(3);
+    assert!(
+        run.stderr.contains("4"),
+        "two deletions in each region: {}",
+        run.stderr
+    );
+    assert_eq!(parameters_in(&world, DR).len(), 3, "nothing deleted");
+    world
+        .plumb(&["apply", "--auto-approve", "--allow-deletes", "4"])
+        .expect_code(0);
+    assert_eq!(parameters_in(&world, DR).len(), 1);
+}

@@ -280,3 +280,105 @@ fn drift_lists_live_objects_that_break_the_naming_rule() {
         run.stdout
     );
 }
+
+/// Typed variables are placed at their placeholder (a multi-byte comment before it must not
+/// shift anything), their values meet the same limits as written ones, keys that collide once
+/// filled in are refused, and IAM's own `${aws:...}` variables are left alone.
+#[test]
+fn variables_are_checked_like_written_values() {
+    let world = World::new();
+    let account = &world.account;
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "[environments.dev]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n\
+             [environments.dev.vars]\ndims = {{ A = 5 }}\nnanv = nan\n\
+             [environments.dev.scope]\nalarm_prefixes = [\"app-\"]\niam_path = \"/app/\"\n"
+        ),
+    );
+    world.write(
+        "desired/dev/a.toml",
+        "# ééééééééééééééééééééééééééééééé\n[alarms.\"app-cpu\"]\nnamespace = \"AWS/EC2\"\nmetric = \"CPU\"\n\
+         dimensions = \"${vars.dims}\"\nstatistic = \"Average\"\nperiod = 60\nevaluation_periods = 1\n\
+         threshold = \"${vars.nanv}\"\ncomparison = \"GreaterThanThreshold\"\ntags = { \"${env}\" = \"a\", dev = \"b\" }\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("a.toml:9:13: `nan` is not a finite number"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("a.toml:11:26: key `dev` is written twice once placeholders are filled in (also at desired/dev/a.toml:11:10)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+    world.write(
+        "desired/dev/a.toml",
+        "[groups.ops.inline_policies.self]\ndocument = { Version = \"2012-10-17\", Statement = [\
+         { Effect = \"Allow\", Action = \"iam:GetUser\", Resource = \"arn:aws:iam::${account_id}:user/${aws:username}\" }] }\n",
+    );
+    world.plumb_offline(&["validate"]).expect_code(0);
+}
+
+/// A shared declaration's files live in shared/; an error found in a shared file in every
+/// environment is said once, naming them.
+#[test]
+fn shared_declarations_read_their_files_from_shared_and_errors_are_said_once() {
+    let world = World::new();
+    three_environments(&world, [70, 80, 90], "");
+    world.write(
+        "desired/shared/dashboards.toml",
+        "[dashboards.\"${vars.app}-${env}-overview\"]\nfile = \"dashboards/overview.json\"\n",
+    );
+    world.write("desired/shared/dashboards/overview.json", "{\"widgets\": []}");
+    let toml = std::fs::read_to_string(world.path("desired/plumb.toml")).unwrap();
+    world.write(
+        "desired/plumb.toml",
+        &toml
+            .replace(
+                "alarm_prefixes = [\"shop-dev-\"]",
+                "alarm_prefixes = [\"shop-dev-\"]\ndashboard_prefixes = [\"shop-dev-\"]",
+            )
+            .replace(
+                "alarm_prefixes = [\"shop-uat-\"]",
+                "alarm_prefixes = [\"shop-uat-\"]\ndashboard_prefixes = [\"shop-uat-\"]",
+            )
+            .replace(
+                "alarm_prefixes = [\"shop-prod-\"]",
+                "alarm_prefixes = [\"shop-prod-\"]\ndashboard_prefixes = [\"shop-prod-\"]",
+            ),
+    );
+    world.plumb_offline(&["validate"]).expect_code(0);
+
+    // Each environment's own problem names it ...
+    world.write(
+        "desired/shared/alarms.toml",
+        &SHARED_ALARM.replace("period = 300", "period = \"five minutes\""),
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    for env in ["dev", "uat", "prod"] {
+        let expected = format!(
+            "shared/alarms.toml:7:10: alarms.shop-{env}-cpu-high.period: invalid type: string \"five minutes\", \
+             expected a whole number (environment `{env}`)"
+        );
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    }
+    // ... and a problem alike in every environment is said once.
+    world.write(
+        "desired/shared/alarms.toml",
+        &SHARED_ALARM.replace("CPU of ${vars.app}", "CPU of ${vars.app"),
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert_eq!(run.stderr.matches("has no closing").count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(environments `dev`, `prod`, `uat`)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -478,6 +478,7 @@ fn check_spec(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>)
     if spec.key_id.is_some() && spec.type_ != Type::SecureString {
         problems.push(entry.error(Some("key_id"), "only a SecureString has a KMS key"));
     }
+    check_replica_key(entry, spec, problems);
     match (&spec.value, spec.type_) {
         (Some(Literal::List(_)), Type::String) => problems.push(entry.error(
             Some("value"),
@@ -560,6 +561,28 @@ fn check_value(entry: &Entry, spec: &Declaration, field: &str, value: &str, prob
 }
 
 // --- desired resource -----------------------------------------------------------------
+
+/// A key ARN names a key in one region: copied to a replica region (without
+/// `replica_key_id`), the write there would fail at apply.
+fn check_replica_key(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
+    let env = entry.env;
+    let Some(key) = spec.key_id.as_deref().filter(|k| k.starts_with("arn:")) else {
+        return;
+    };
+    let replicated = env.replica_key_id.is_none()
+        && env
+            .replica_regions
+            .iter()
+            .any(|region| Parameters::SCOPE.covers(&env.replica(region).scope, entry.name));
+    if replicated {
+        let message = format!(
+            "`{key}` is a key of one region, and this parameter is replicated to {}: set \
+             `replica_key_id` in plumb.toml, or use an alias that exists in each region",
+            env.replica_regions.join(", ")
+        );
+        problems.push(entry.error(Some("key_id"), message));
+    }
+}
 
 fn build(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) -> Declared<Parameter> {
     let (value, skip_create) = declared_value(entry, spec, problems);
