@@ -6,7 +6,9 @@ Seeds N parameters straight into the emulator's store, declares the same N in a 
 desired/, and measures with the release binary:
   * `plumb validate` wall time (best of 3);
   * `plumb plan` (no changes) wall time, peak memory (max RSS, from wait4) and AWS calls by
-    operation, next to the floor ⌈N/10⌉ + ⌈N/50⌉ + a handful;
+    operation: with a cold value cache, a warm one, and `--no-cache` (next to the by-path
+    floor ⌈N/10⌉ + ⌈N/50⌉ + a handful); `--latency MS` adds that much to every call, as a
+    distant AWS endpoint would;
   * `plumb apply` of M changed values with AWS's PutParameter quota (`--rate` a second, as a
     token bucket in the emulator): wall time, the PutParameter rate plumb kept, throttled calls
     and failed changes.
@@ -43,13 +45,14 @@ def main():
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--apply-count", type=int, default=300)
     parser.add_argument("--rate", type=float, default=3.0, help="PutParameter quota a second")
+    parser.add_argument("--latency", type=int, default=0, help="milliseconds added to every call")
     parser.add_argument("--binary", default=RELEASE_BINARY)
     args = parser.parse_args()
     n, m = args.count, args.apply_count
 
     server, endpoint = start_emulator()
-    env = plumb_env(endpoint, ACCOUNT)
     work = tempfile.mkdtemp(prefix="plumb-bench-")
+    env = dict(plumb_env(endpoint, ACCOUNT), PLUMB_CACHE_DIR=os.path.join(work, "cache"))
     desired = os.path.join(work, "desired")
 
     for start in range(0, n, 1000):
@@ -63,9 +66,19 @@ def main():
         assert code == 0, err
         validate_times.append(wall)
 
-    code, plan_wall, plan_rss, err = run_measured(args.binary, ["plan", "--detailed-exitcode"], work, env)
-    assert code == 0, f"plan of an unchanged store should be empty (exit {code}): {err}"
-    calls = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+    if args.latency:
+        control(endpoint, "POST", "/_plumb/faults", {"account": ACCOUNT, "operation": "*",
+                                                     "kind": "latency", "delay_ms": args.latency})
+    plans = {}
+    for name, flags in [("cold cache", []), ("warm cache", []), ("--no-cache", ["--no-cache"])]:
+        before = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+        code, wall, rss, err = run_measured(args.binary, ["plan", "--detailed-exitcode", *flags], work, env)
+        assert code == 0, f"plan of an unchanged store should be empty (exit {code}): {err}"
+        after = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
+        made = {op: after[op] - before.get(op, 0) for op in sorted(after) if after[op] - before.get(op, 0)}
+        plans[name] = (wall, rss, made)
+    if args.latency:
+        control(endpoint, "DELETE", f"/_plumb/faults?account={ACCOUNT}")
 
     write_desired(desired, n, changed=m)
     control(endpoint, "POST", "/_plumb/faults", {"account": ACCOUNT, "operation": "PutParameter",
@@ -81,17 +94,18 @@ def main():
     server.stdin.close()
 
     floor = math.ceil(n / 10) + math.ceil(n / 50)
-    reads = {op: c for op, c in sorted(calls.items())}
-    print(f"## {n:,} parameters\n")
+    latency = f", {args.latency} ms added to every call" if args.latency else ""
+    print(f"## {n:,} parameters{latency}\n")
     print(f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, release build, moto 5.2.1 on loopback.\n")
     print("| figure | result | target |")
     print("|---|---|---|")
     print(f"| `plumb validate` wall time (best of 3) | {min(validate_times):.3f} s | < 0.3 s |")
-    print(f"| `plumb plan` wall time (no changes) | {plan_wall:.1f} s | (mostly moto: it rescans its store on every page) |")
-    print(f"| `plumb plan` peak memory (max RSS) | {plan_rss:.1f} MB | < 100 MB |")
-    print(f"| `plumb plan` AWS calls | {sum(calls.values())} | floor ⌈N/10⌉ + ⌈N/50⌉ = {floor}, + a handful |")
-    for op, count in reads.items():
-        print(f"| &nbsp;&nbsp;{op} | {count} | |")
+    for name, (wall, rss, made) in plans.items():
+        target = f"by-path floor {floor}" if name == "--no-cache" else ("≤ by-path floor" if name == "cold cache" else "⌈N/50⌉ + a handful")
+        print(f"| `plumb plan`, {name}: wall time / peak memory | {wall:.1f} s / {rss:.1f} MB | |")
+        print(f"| `plumb plan`, {name}: AWS calls | {sum(made.values())} | {target} |")
+        for op, count in made.items():
+            print(f"| &nbsp;&nbsp;{op} | {count} | |")
     print(f"| `plumb apply` of {m} changed values, quota {args.rate:g}/s | {apply_wall:.1f} s, exit {code} | no failed change |")
     print(f"| &nbsp;&nbsp;PutParameter calls / rate kept (first to last call) | {puts} calls, {put_rate:.2f}/s | ≤ {args.rate:g}/s |")
     print(f"| &nbsp;&nbsp;calls throttled by the quota / failed changes | {throttled} / {failed} | 0 failed |")

@@ -1,7 +1,7 @@
 //! The edge to AWS: SDK configuration per environment, error reporting, write pacing.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -243,6 +243,10 @@ pub struct Session {
     /// Bumped by [`Session::invalidate_reads`]; kinds that keep a read for the session
     /// (IAM's snapshot) read again when it changed.
     generation: AtomicU64,
+    /// The account whose value cache plan and drift may use (`crate::cache`); unset for
+    /// apply, import and `--no-cache`, which read everything from AWS.
+    cache_account: std::sync::OnceLock<String>,
+    caches: Mutex<BTreeMap<&'static str, Arc<crate::cache::Store>>>,
 }
 
 impl Session {
@@ -283,7 +287,30 @@ impl Session {
             shared: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),
             generation: AtomicU64::new(0),
+            cache_account: std::sync::OnceLock::new(),
+            caches: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Lets the kinds use the local value cache of `account` (plan and drift only).
+    pub fn enable_cache(&self, account: &str) {
+        let _ = self.cache_account.set(account.to_string());
+    }
+
+    /// A service's value cache in this session's account and region, when enabled.
+    pub fn cache(&self, service: &'static str) -> Option<Arc<crate::cache::Store>> {
+        let account = self.cache_account.get()?;
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        let store = caches
+            .entry(service)
+            .or_insert_with(|| Arc::new(crate::cache::Store::load(account, &self.env.region, service)));
+        Some(store.clone())
+    }
+
+    /// Writes the caches that changed, leaving out every name `secret` says is secret.
+    pub fn save_caches(&self, secret: &dyn Fn(&str) -> bool) {
+        let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        caches.values().for_each(|store| store.save(secret));
     }
 
     /// The session's one value of type `T` (an SDK client, a limiter), made on first use.

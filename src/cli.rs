@@ -60,6 +60,10 @@ pub struct Target {
     /// Set by `plan --without-secrets`: values from the environment are not read.
     #[arg(skip)]
     pub without_secrets: bool,
+    /// Set by plan and drift (unless `--no-cache`): live values may come from the local
+    /// cache (`crate::cache`). Apply never uses it.
+    #[arg(skip)]
+    pub use_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +91,10 @@ pub enum Command {
         /// those values are not compared, and the plan says so. Apply and drift compare them.
         #[arg(long)]
         without_secrets: bool,
+        /// Read every live value from AWS, not from the local cache of values whose version
+        /// has not changed (`PLUMB_CACHE_DIR`).
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Make live AWS match desired/ (or carry out a saved plan, if nothing changed since).
     Apply {
@@ -189,6 +197,9 @@ pub enum Command {
         /// the drift is gone (GitHub Actions' environment).
         #[arg(long)]
         issues: bool,
+        /// Read every live value from AWS, not from the local value cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Post or update the plan comment on a pull request (GitHub Actions' environment).
     Comment {

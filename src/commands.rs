@@ -91,8 +91,10 @@ async fn run_command(command: Command) -> Result<Status> {
             out,
             detailed_exitcode,
             without_secrets,
+            no_cache,
         } => {
             target.without_secrets = without_secrets;
+            target.use_cache = !no_cache;
             plan(&target, format, out.as_deref(), detailed_exitcode).await
         }
         Command::Apply {
@@ -139,10 +141,14 @@ async fn run_command(command: Command) -> Result<Status> {
             dry_run,
         } => crate::import::import(&target, &kinds, dry_run).await,
         Command::Drift {
-            target,
+            mut target,
             format,
             issues,
-        } => drift(&target, format, issues).await,
+            no_cache,
+        } => {
+            target.use_cache = !no_cache;
+            drift(&target, format, issues).await
+        }
         Command::Comment {
             plans,
             pr,
@@ -469,6 +475,8 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
                 .collect(),
             base: None,
             without_secrets: false,
+            // Apply reads live state fresh: a cache never decides what is written.
+            use_cache: false,
             verbose: target.verbose,
         },
         None => Target {
@@ -477,6 +485,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
             envs: target.envs.clone(),
             base: target.base.clone(),
             without_secrets: false,
+            use_cache: false,
             verbose: target.verbose,
         },
     };

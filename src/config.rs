@@ -99,6 +99,10 @@ pub struct Environment {
     /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
     #[serde(default = "default_ssm_put_rate")]
     pub ssm_put_rate: f64,
+    /// GetParameters calls a second plumb makes at most when it reads values by name (the
+    /// value cache's misses); AWS's default quota for the Get* calls together is 40.
+    #[serde(default = "default_ssm_read_rate")]
+    pub ssm_read_rate: f64,
     /// Regions that keep a copy of the environment's parameters (disaster recovery): each is
     /// planned as its own section, drift there is caught and deletions are pruned there too.
     #[serde(default)]
@@ -125,6 +129,15 @@ pub struct Environment {
 
 fn default_ssm_put_rate() -> f64 {
     DEFAULT_SSM_PUT_RATE
+}
+
+/// GetParameters calls a second by default: well below AWS's default 40 a second shared by
+/// every Get* call of the account, so that applications reading their parameters are not
+/// throttled by a plan.
+pub const DEFAULT_SSM_READ_RATE: f64 = 20.0;
+
+fn default_ssm_read_rate() -> f64 {
+    DEFAULT_SSM_READ_RATE
 }
 
 /// Whether `name` can name an environment: a simple identifier (letters, digits, `-`, `_`,
@@ -160,11 +173,13 @@ impl Environment {
         if self.region.trim().is_empty() {
             problems.push(("region", "must not be empty".to_string()));
         }
-        if !(self.ssm_put_rate > 0.0 && self.ssm_put_rate.is_finite()) {
-            problems.push((
-                "ssm_put_rate",
-                "must be a positive number of calls a second".into(),
-            ));
+        for (field, rate) in [
+            ("ssm_put_rate", self.ssm_put_rate),
+            ("ssm_read_rate", self.ssm_read_rate),
+        ] {
+            if !(rate > 0.0 && rate.is_finite()) {
+                problems.push((field, "must be a positive number of calls a second".into()));
+            }
         }
         let problems = problems.into_iter().map(|(f, m)| (f.to_string(), m));
         problems

@@ -30,6 +30,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod comment;

@@ -82,7 +82,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
                 None => home,
             }
         });
-        plan_environment(env, base, classify, &kinds)
+        plan_environment(env, base, classify, target.use_cache, &kinds)
     });
     let planned = try_join_all(work).await;
     spinner.finish_and_clear();
@@ -195,10 +195,14 @@ async fn plan_environment(
     mut desired: DesiredEnv,
     mut base: Option<Vec<Resource>>,
     classify: bool,
+    use_cache: bool,
     kinds: &[&dyn DynKind],
 ) -> Result<(EnvWork, Session)> {
     let session = Session::connect(&desired.env).await;
     let account_id = check_account(&session).await?;
+    if let (true, Some(account)) = (use_cache, &account_id) {
+        session.enable_cache(account);
+    }
     resolve_references(&session, account_id.as_deref(), &mut desired.resources, kinds).await?;
     if let Some(base) = &mut base {
         resolve_references(&session, account_id.as_deref(), base, kinds).await?;
@@ -210,6 +214,14 @@ async fn plan_environment(
     if let Some(base) = &base {
         hide_values_secret_in(base, &mut live);
     }
+    // Only now is it known which live values are secret (the base may read one from the
+    // environment): none of them may stay in a cache file.
+    let secret: std::collections::BTreeSet<&str> = live
+        .iter()
+        .filter(|r| r.fields.iter().any(|(_, f)| f.value.is_sensitive()))
+        .map(|r| r.name.as_str())
+        .collect();
+    session.save_caches(&|name| secret.contains(name));
     let base_plan = base.filter(|_| classify).map(|base| {
         let state = EnvState {
             env,

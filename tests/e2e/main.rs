@@ -3,6 +3,7 @@
 mod support;
 
 mod budgets;
+mod cache;
 mod cli;
 mod cloudwatch;
 mod compare;

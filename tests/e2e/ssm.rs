@@ -1,5 +1,7 @@
 //! SSM parameters end to end: the real plumb binary and the real AWS SDK against the emulator.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
 
@@ -309,7 +311,9 @@ async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
         );
     }
     world.write("desired/dev/app.toml", &toml);
-    world.assert_converged();
+    world
+        .plumb(&["plan", "--detailed-exitcode", "--no-cache"])
+        .expect_code(0);
 
     let calls = world.calls();
     assert_eq!(calls["GetParametersByPath"], N.div_ceil(10) as u64);
@@ -320,6 +324,45 @@ async fn reading_n_parameters_costs_n_over_10_plus_n_over_50_calls() {
         calls.values().sum::<u64>(),
         13 + 3 + 5 + 1,
         "nothing else is read"
+    );
+}
+
+/// With the value cache (plan's default): a cold plan costs what a full read costs (values by
+/// name, ten a call, instead of by path); a warm one reads only the metadata, 50 a call.
+#[tokio::test]
+async fn a_warm_cache_reads_only_the_metadata() {
+    let world = World::new();
+    world.plumb_toml_with_scope("", "parameter_paths = [\"/dev/app/\"]\n");
+    const N: usize = 125;
+    world.seed_parameters("/dev/app/p", N);
+    let toml: String = (0..N)
+        .map(|i| format!("[parameters.\"/dev/app/p{i}\"]\nvalue = \"value-{i}\"\n"))
+        .collect();
+    world.write("desired/dev/app.toml", &toml);
+
+    world.assert_converged();
+    let cold = world.calls();
+    assert_eq!(cold["DescribeParameters"], N.div_ceil(50) as u64);
+    assert_eq!(
+        cold["GetParameters"],
+        N.div_ceil(10) as u64,
+        "every value, by name"
+    );
+    assert!(!cold.contains_key("GetParametersByPath"));
+
+    world.assert_converged();
+    let warm: BTreeMap<String, u64> = world
+        .calls()
+        .into_iter()
+        .map(|(op, n)| (op.clone(), n - cold.get(&op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(warm["DescribeParameters"], N.div_ceil(50) as u64);
+    assert!(!warm.contains_key("GetParameters"), "no value read: {warm:?}");
+    assert_eq!(
+        warm.values().sum::<u64>(),
+        3 + 1,
+        "metadata and the account guard"
     );
 }
 

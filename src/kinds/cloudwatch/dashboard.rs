@@ -92,25 +92,49 @@ impl Kind for Dashboards {
         for prefix in session.env.scope.values(Self::SCOPE.setting) {
             names.extend(list(&client, prefix).await?);
         }
-        names.retain(|(name, _)| Self::SCOPE.covers(&session.env.scope, name));
-        names.sort();
-        names.dedup();
-        let reads = names.into_iter().map(|(name, modified)| {
-            let client = client.clone();
+        names.retain(|listed| Self::SCOPE.covers(&session.env.scope, &listed.name));
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        names.dedup_by(|a, b| a.name == b.name);
+        // plan and drift: a body whose last-modified time and size are unchanged comes from
+        // the value cache (`crate::cache`); GetDashboard only for the others.
+        let cache = session.cache(CACHE);
+        let reads = names.into_iter().map(|listed| {
+            let (client, cache) = (client.clone(), cache.clone());
             async move {
-                let output = client
-                    .get_dashboard()
-                    .dashboard_name(&name)
-                    .send()
-                    .await
-                    .aws("GetDashboard", &name)?;
-                Ok::<_, AwsError>(Live::new(name, live_dashboard(output.dashboard_body)).version(modified))
+                let stamp = listed.stamp.as_deref();
+                let cached = cache
+                    .as_ref()
+                    .zip(stamp)
+                    .and_then(|(c, stamp)| c.get(&listed.name, stamp));
+                let body = match cached {
+                    Some(body) => Some(body),
+                    None => {
+                        let output = client
+                            .get_dashboard()
+                            .dashboard_name(&listed.name)
+                            .send()
+                            .await
+                            .aws("GetDashboard", &listed.name)?;
+                        if let (Some(cache), Some(stamp), Some(body)) =
+                            (&cache, stamp, &output.dashboard_body)
+                        {
+                            cache.put(&listed.name, stamp, body);
+                        }
+                        output.dashboard_body
+                    }
+                };
+                Ok::<_, AwsError>(Live::new(listed.name, live_dashboard(body)).version(listed.version))
             }
         });
-        futures::stream::iter(reads)
+        let found: Vec<Live<Dashboard>> = futures::stream::iter(reads)
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
-            .await
+            .await?;
+        if let Some(cache) = &cache {
+            let in_scope = |name: &str| Self::SCOPE.covers(&session.env.scope, name);
+            cache.retain(|name| !in_scope(name) || found.iter().any(|l| l.name == name));
+        }
+        Ok(found)
     }
 
     fn import(&self, name: &str, live: &Dashboard, _: &ImportContext) -> Imported {
@@ -183,7 +207,20 @@ fn body(entry: &Entry, spec: &Declaration) -> Result<Json, Diagnostic> {
     Ok(body)
 }
 
-async fn list(client: &Client, prefix: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+/// The value cache's service name (`crate::cache`).
+const CACHE: &str = "dashboards";
+
+/// A dashboard as ListDashboards lists it.
+struct Listed {
+    name: String,
+    /// What a plan computed against it depends on (`modified ...`).
+    version: Option<String>,
+    /// Its last-modified time and size: the value cache's key for its body (none when AWS
+    /// did not say both).
+    stamp: Option<String>,
+}
+
+async fn list(client: &Client, prefix: &str) -> Result<Vec<Listed>, AwsError> {
     let pages: Vec<_> = client
         .list_dashboards()
         .dashboard_name_prefix(prefix)
@@ -197,10 +234,15 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<(String, Option<Strin
         .flat_map(|p| p.dashboard_entries.unwrap_or_default());
     Ok(entries
         .filter_map(|e| {
-            Some((
-                e.dashboard_name?,
-                e.last_modified.map(|t| format!("modified {t}")),
-            ))
+            let stamp = match (e.last_modified, e.size) {
+                (Some(t), Some(size)) => Some(format!("{}.{:09}+{size}", t.secs(), t.subsec_nanos())),
+                _ => None,
+            };
+            Some(Listed {
+                name: e.dashboard_name?,
+                version: e.last_modified.map(|t| format!("modified {t}")),
+                stamp,
+            })
         })
         .collect())
 }

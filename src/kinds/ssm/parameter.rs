@@ -269,21 +269,37 @@ impl Kind for Parameters {
         let client = session.shared(|s| Client::new(&s.config));
         let decrypt = !declared.reads_everything();
         let prefixes = session.env.scope.values(Self::SCOPE.setting);
-        let reads = query_paths(&prefixes)
-            .into_iter()
-            .map(|path| read_path(&client, path, decrypt));
+        let in_scope =
+            |name: &str| Self::SCOPE.covers(&session.env.scope, name) && !crate::lock::is_lock_name(name);
+        // plan and drift: values come from the cache where AWS's version stamp says they
+        // cannot have changed, and only the others are read (see `crate::cache`).
+        let cache = session.cache(CACHE).filter(|_| decrypt);
         let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
-        for (metadata, values) in futures::future::try_join_all(reads).await? {
-            merge(&mut found, metadata, values);
+        let mut stamps = BTreeMap::new();
+        if let Some(cache) = &cache {
+            let paths = query_paths(&prefixes);
+            let reads = paths.iter().map(|path| describe_path(&client, path));
+            for metadata in futures::future::try_join_all(reads).await? {
+                stamps.extend(from_cache(&mut found, metadata, cache));
+            }
+        } else {
+            let reads = query_paths(&prefixes)
+                .into_iter()
+                .map(|path| read_path(&client, path, decrypt));
+            for (metadata, values) in futures::future::try_join_all(reads).await? {
+                merge(&mut found, metadata, values);
+            }
         }
-        found.retain(|name, _| {
-            Self::SCOPE.covers(&session.env.scope, name) && !crate::lock::is_lock_name(name)
-        });
-        fill_missing_values(&client, &mut found, decrypt).await?;
+        found.retain(|name, _| in_scope(name));
+        fill_missing_values(session, &client, &mut found, decrypt).await?;
         satisfy_intelligent_tiering(&mut found, declared);
         let wanted = tags_to_read(&found, declared);
         let tags = read_tags(&client, wanted).await?;
         apply_tags(&mut found, declared, tags);
+        if let Some(cache) = &cache {
+            remember(cache, &found, &stamps, declared);
+            cache.retain(|name| !in_scope(name) || found.contains_key(name));
+        }
         Ok(found.into_values().collect())
     }
 
@@ -412,6 +428,10 @@ pub fn variable_name(path: &str) -> String {
 /// The PutParameter pacing, one per session (a newtype so `Session::shared` tells it apart).
 #[derive(Clone)]
 struct PutLimiter(RateLimiter);
+
+/// The pacing of value reads by name (`ssm_read_rate`), one per session.
+#[derive(Clone)]
+struct ReadLimiter(RateLimiter);
 
 // --- validation -----------------------------------------------------------------------
 
@@ -679,6 +699,68 @@ fn query_paths(prefixes: &[&str]) -> Vec<String> {
     paths
 }
 
+/// The value cache's service name (`crate::cache`).
+const CACHE: &str = "ssm";
+
+/// AWS's version stamp of a parameter's value: its version and last-modified time (a
+/// parameter deleted and created again starts at version 1 again, at another time).
+fn stamp(meta: &aws_sdk_ssm::types::ParameterMetadata) -> String {
+    let modified = meta
+        .last_modified_date
+        .map(|d| format!("{}.{:09}", d.secs(), d.subsec_nanos()))
+        .unwrap_or_default();
+    format!("{}@{modified}", meta.version)
+}
+
+/// Parameters from their metadata, with the values the cache holds for exactly their stamps
+/// (never a SecureString's); the stamps, for [`remember`].
+fn from_cache(
+    found: &mut BTreeMap<String, Live<Parameter>>,
+    metadata: Metadata,
+    cache: &crate::cache::Store,
+) -> BTreeMap<String, String> {
+    let mut stamps = BTreeMap::new();
+    for meta in metadata {
+        let Some(name) = meta.name.clone() else { continue };
+        let mut live = live_parameter(&name, &meta, None);
+        let stamp = stamp(&meta);
+        if live.spec.type_ != Type::SecureString.as_str()
+            && let Some(value) = cache.get(&name, &stamp)
+        {
+            live.spec.value = Some(Contents::Managed(live_value(&live.spec.type_, &value)));
+        }
+        stamps.insert(name.clone(), stamp);
+        found.insert(name, live);
+    }
+    stamps
+}
+
+/// Puts into the cache the values plumb may show: plain ones, whose declaration (if any)
+/// writes them in desired/ and which carry no from-the-environment marker. A value from the
+/// environment is a secret even as a String, and never written to disk.
+fn remember(
+    cache: &crate::cache::Store,
+    found: &BTreeMap<String, Live<Parameter>>,
+    stamps: &BTreeMap<String, String>,
+    declared: &Declarations<'_, Parameter>,
+) {
+    for (name, live) in found {
+        let Some(stamp) = stamps.get(name) else { continue };
+        let Some(Contents::Managed(Value::Plain(_))) = &live.spec.value else {
+            continue;
+        };
+        let declared_plain = declared.get(name.as_str()).is_none_or(|d| {
+            d.value.as_ref().is_some_and(|c| !c.value().is_sensitive()) && d.marked_from_env != Some(true)
+        });
+        if live.spec.marked_from_env != Some(true)
+            && declared_plain
+            && let Some(text) = live.spec.stored_value()
+        {
+            cache.put(name, stamp, &text);
+        }
+    }
+}
+
 type Metadata = Vec<aws_sdk_ssm::types::ParameterMetadata>;
 type Values = Vec<aws_sdk_ssm::types::Parameter>;
 
@@ -771,9 +853,11 @@ fn live_value(type_: &str, value: &str) -> Value {
     }
 }
 
-/// A parameter created between the two listings has metadata but no value yet: read those
-/// by name, ten at a time.
+/// The values not read yet (not in the cache, or a parameter created between the two
+/// listings): by name, ten a call, several calls at once within the environment's
+/// `ssm_read_rate`.
 async fn fill_missing_values(
+    session: &Session,
     client: &Client,
     found: &mut BTreeMap<String, Live<Parameter>>,
     decrypt: bool,
@@ -783,14 +867,16 @@ async fn fill_missing_values(
         .filter(|l| l.spec.value.is_none())
         .map(|l| l.name.clone())
         .collect();
-    for batch in missing.chunks(10) {
-        let output = client
-            .get_parameters()
-            .set_names(Some(batch.to_vec()))
-            .with_decryption(decrypt)
-            .send()
-            .await
-            .aws("GetParameters", &batch[0])?;
+    let limiter = session.shared(|s| ReadLimiter(RateLimiter::per_second(s.env.ssm_read_rate)));
+    let batches: Vec<Vec<String>> = missing.chunks(10).map(<[String]>::to_vec).collect();
+    let reads = batches
+        .into_iter()
+        .map(|batch| read_by_name(client, &limiter, batch, decrypt));
+    let outputs: Vec<_> = futures::stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for output in outputs {
         for parameter in output.parameters.unwrap_or_default() {
             let (Some(name), Some(value)) = (parameter.name.as_deref(), parameter.value.as_deref()) else {
                 continue;
@@ -802,6 +888,23 @@ async fn fill_missing_values(
         }
     }
     Ok(())
+}
+
+async fn read_by_name(
+    client: &Client,
+    limiter: &ReadLimiter,
+    names: Vec<String>,
+    decrypt: bool,
+) -> Result<aws_sdk_ssm::operation::get_parameters::GetParametersOutput, AwsError> {
+    limiter.0.acquire().await;
+    let first = names[0].clone();
+    client
+        .get_parameters()
+        .set_names(Some(names))
+        .with_decryption(decrypt)
+        .send()
+        .await
+        .aws("GetParameters", &first)
 }
 
 /// `tier = "Intelligent-Tiering"` asks AWS to choose; AWS then reports the tier it chose

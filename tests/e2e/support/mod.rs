@@ -244,6 +244,8 @@ impl World {
             .env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("NO_COLOR", "1")
+            // Each world keeps its own value cache, never the user's.
+            .env("PLUMB_CACHE_DIR", self.path("cache"))
             .envs(&self.env_vars)
             .stdin(Stdio::null());
         command
