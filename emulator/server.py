@@ -45,6 +45,9 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       choose (Standard unless the value needs Advanced); moto echoes Intelligent-Tiering.
     - SSM DescribeParameters honours MaxResults (1..50) like AWS; moto pages by 10 whatever
       is asked, which would hide whether plumb reads in pages of 50.
+    - SSM GetParametersByPath and DescribeParameters (recursive path) page from a sorted
+      index of names; moto scans its whole store for every page, so benchmark times would
+      measure moto rather than plumb.
     - CloudWatch PutCompositeAlarm (moto answers 500): the rule's syntax, at most 100 alarms
       named, each of which must exist; DeleteAlarms refuses an alarm a remaining composite
       alarm's rule names.

@@ -99,6 +99,12 @@ impl Store {
             .map(|entry| entry.value.clone())
     }
 
+    /// Whether any entry's name satisfies `wanted` (a scope): a cold cache holds none.
+    pub fn holds_any(&self, wanted: &dyn Fn(&str) -> bool) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.keys().any(|name| wanted(name))
+    }
+
     /// Remembers a value read at `stamp`.
     pub fn put(&self, name: &str, stamp: &str, value: &str) {
         let entry = Entry {

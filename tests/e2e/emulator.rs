@@ -320,3 +320,87 @@ async fn cloudwatch_is_served_over_cbor() {
     assert_eq!(faulted.code(), Some("LimitExceeded"));
     assert_eq!(world.calls().get("DeleteAlarms"), Some(&1));
 }
+
+/// GetParametersByPath and DescribeParameters page from a sorted index of names (moto scans
+/// its whole store a page): every parameter under the path exactly once, none beside it
+/// (`/dev/apple` is not under `/dev/app`), and creations and deletions seen at once.
+#[tokio::test]
+async fn ssm_pages_by_path_from_a_sorted_index() {
+    use aws_sdk_ssm::types::ParameterStringFilter;
+    let world = World::new();
+    let ssm = world.ssm().await;
+    let put = |name: String| {
+        let ssm = ssm.clone();
+        async move {
+            ssm.put_parameter()
+                .name(name)
+                .value("v")
+                .r#type(ParameterType::String)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    for i in 0..23 {
+        put(format!("/dev/app/p{i:02}")).await;
+    }
+    put("/dev/apple".into()).await;
+    put("/dev/app".into()).await;
+    put("/dev/app/deep/er/x".into()).await;
+    let by_path = || async {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = ssm
+                .get_parameters_by_path()
+                .path("/dev/app")
+                .recursive(true)
+                .max_results(10)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            names.extend(page.parameters().iter().map(|p| p.name().unwrap().to_string()));
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return names;
+            }
+        }
+    };
+    let described = || async {
+        let filter = ParameterStringFilter::builder()
+            .key("Path")
+            .option("Recursive")
+            .values("/dev/app")
+            .build()
+            .unwrap();
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = ssm
+                .describe_parameters()
+                .parameter_filters(filter.clone())
+                .max_results(50)
+                .set_next_token(token)
+                .send()
+                .await
+                .unwrap();
+            names.extend(page.parameters().iter().map(|p| p.name().unwrap().to_string()));
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return names;
+            }
+        }
+    };
+    let mut expected: Vec<String> = (0..23).map(|i| format!("/dev/app/p{i:02}")).collect();
+    expected.insert(0, "/dev/app/deep/er/x".into());
+    assert_eq!(by_path().await, expected);
+    assert_eq!(described().await, expected);
+
+    ssm.delete_parameter().name("/dev/app/p05").send().await.unwrap();
+    put("/dev/app/p99".into()).await;
+    expected.retain(|n| n != "/dev/app/p05");
+    expected.push("/dev/app/p99".into());
+    assert_eq!(by_path().await, expected);
+    assert_eq!(described().await, expected);
+}

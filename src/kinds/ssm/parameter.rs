@@ -273,10 +273,13 @@ impl Kind for Parameters {
             |name: &str| Self::SCOPE.covers(&session.env.scope, name) && !crate::lock::is_lock_name(name);
         // plan and drift: values come from the cache where AWS's version stamp says they
         // cannot have changed, and only the others are read (see `crate::cache`).
+        // A cold cache (nothing of this scope in it) reads by path, as without a cache, so a
+        // first plan costs no more than before; it then fills the cache.
         let cache = session.cache(CACHE).filter(|_| decrypt);
+        let warm = cache.as_ref().filter(|c| c.holds_any(&in_scope));
         let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
         let mut stamps = BTreeMap::new();
-        if let Some(cache) = &cache {
+        if let Some(cache) = warm {
             let paths = query_paths(&prefixes);
             let reads = paths.iter().map(|path| describe_path(&client, path));
             for metadata in futures::future::try_join_all(reads).await? {
@@ -287,6 +290,7 @@ impl Kind for Parameters {
                 .into_iter()
                 .map(|path| read_path(&client, path, decrypt));
             for (metadata, values) in futures::future::try_join_all(reads).await? {
+                stamps.extend(metadata.iter().filter_map(|m| Some((m.name.clone()?, stamp(m)))));
                 merge(&mut found, metadata, values);
             }
         }
