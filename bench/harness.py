@@ -40,13 +40,21 @@ def calls(endpoint, account):
 
 def run_measured(binary, args, cwd, env):
     """Runs plumb; returns (exit code, wall seconds, peak memory in MB, stderr)."""
+    code, wall, rss, _, stderr = run_measured_cpu(binary, args, cwd, env)
+    return code, wall, rss, stderr
+
+
+def run_measured_cpu(binary, args, cwd, env):
+    """Runs plumb; returns (exit code, wall seconds, peak memory in MB, CPU seconds (user +
+    system: plumb's own work, whatever the emulator takes), stderr)."""
     start = time.monotonic()
     process = subprocess.Popen([binary, *args], cwd=cwd, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - start
     stderr = process.stderr.read().decode()
-    return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024.0, stderr
+    cpu = usage.ru_utime + usage.ru_stime
+    return os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss / 1024.0, cpu, stderr
 
 
 def measured_plan(binary, work, endpoint, account):

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from harness import RELEASE_BINARY, control, plumb_env, run_measured, start_emulator
+from harness import RELEASE_BINARY, control, plumb_env, run_measured, run_measured_cpu, start_emulator
 
 ACCOUNT = "300000000001"
 PATH = "/bench/app/"
@@ -72,11 +72,11 @@ def main():
     plans = {}
     for name, flags in [("cold cache", []), ("warm cache", []), ("--no-cache", ["--no-cache"])]:
         before = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
-        code, wall, rss, err = run_measured(args.binary, ["plan", "--detailed-exitcode", *flags], work, env)
+        code, wall, rss, cpu, err = run_measured_cpu(args.binary, ["plan", "--detailed-exitcode", *flags], work, env)
         assert code == 0, f"plan of an unchanged store should be empty (exit {code}): {err}"
         after = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
         made = {op: after[op] - before.get(op, 0) for op in sorted(after) if after[op] - before.get(op, 0)}
-        plans[name] = (wall, rss, made)
+        plans[name] = (wall, rss, cpu, made)
     if args.latency:
         control(endpoint, "DELETE", f"/_plumb/faults?account={ACCOUNT}")
 
@@ -100,9 +100,9 @@ def main():
     print("| figure | result | target |")
     print("|---|---|---|")
     print(f"| `plumb validate` wall time (best of 3) | {min(validate_times):.3f} s | < 0.3 s |")
-    for name, (wall, rss, made) in plans.items():
+    for name, (wall, rss, cpu, made) in plans.items():
         target = f"by-path floor {floor}" if name == "--no-cache" else ("≤ by-path floor" if name == "cold cache" else "⌈N/50⌉ + a handful")
-        print(f"| `plumb plan`, {name}: wall time / peak memory | {wall:.1f} s / {rss:.1f} MB | |")
+        print(f"| `plumb plan`, {name}: wall time / peak memory / plumb's CPU (user + sys) | {wall:.1f} s / {rss:.1f} MB / {cpu:.2f} s | |")
         print(f"| `plumb plan`, {name}: AWS calls | {sum(made.values())} | {target} |")
         for op, count in made.items():
             print(f"| &nbsp;&nbsp;{op} | {count} | |")
