@@ -226,3 +226,31 @@ async fn dashboard_bodies_are_read_again_only_when_they_changed() {
     );
     assert_eq!(world.calls()["GetDashboard"], before + 1, "only the changed one");
 }
+
+/// A StringList from the environment, and a value from the environment whose declaration
+/// turned into a literal (the live value is still the secret): neither reaches the cache.
+#[tokio::test]
+async fn values_from_the_environment_stay_out_of_the_cache_whatever_desired_says_now() {
+    let mut world = World::new();
+    world.plumb_toml_with_scope("", "parameter_paths = [\"/dev/app/\"]\n");
+    world.set_env("LIST", "cache-canary-list-0003,second");
+    world.set_env("TOKEN", "cache-canary-token-0004");
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/list\"]\ntype = \"StringList\"\nvalue_from_env = \"LIST\"\n\
+         [parameters.\"/dev/app/token\"]\nvalue_from_env = \"TOKEN\"\n",
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/list\"]\ntype = \"StringList\"\nvalue = [\"public\"]\n\
+         [parameters.\"/dev/app/token\"]\nvalue = \"public\"\n",
+    );
+    for args in [&["plan"][..], &["plan", "--without-secrets"], &["drift"]] {
+        let run = world.plumb(args);
+        assert!(!run.all_output().contains("cache-canary"), "{}", run.all_output());
+    }
+    let text = std::fs::read_to_string(cache_file(&world)).unwrap_or_default();
+    assert!(!text.contains("cache-canary"), "a secret was cached: {text}");
+}
