@@ -60,6 +60,17 @@ class Faults:
                     if r["kind"] == "page_cap" and r["operation"] in ("*", operation)]
         return min(caps) if caps else None
 
+    def after(self, account, operation):
+        """The SSM writes an `after` rule makes once this call is answered (a hand edit racing
+        plumb's reads), counted down like throttles."""
+        writes = []
+        with self.lock:
+            for rule in self.rules.get(account, []):
+                if rule["kind"] == "after" and rule["operation"] in ("*", operation) and rule.get("count", 1) > 0:
+                    rule["count"] = rule.get("count", 1) - 1
+                    writes.append(rule["put_parameter"])
+        return writes
+
     def decide(self, account, operation):
         """Returns (delay_seconds, error_response or None, after_success) for this call; with
         after_success the call is served by moto first and the error answered after it."""

@@ -37,6 +37,10 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
                 a run is repeatable. `GET /_plumb/faults/injected?account=` counts them.
     - page_cap: pages of at most `max` items (AWS may return fewer than MaxItems), so that
                 paging code is exercised with few objects.
+    - after:    once the next `count` calls are answered, `put_parameter` ({"name", "value",
+                "type", "region"}) is written as a hand edit would be, between two of
+                plumb's reads (the value cache must not pair one read's metadata with
+                another's value).
   `DELETE /_plumb/faults?account=...` removes an account's rules.
 * AWS rules moto does not enforce:
     - SSM PutParameter checks the value against AllowedPattern
@@ -158,7 +162,16 @@ class Emulator:
             error = (error[0], error[1], "invalid request: " + environ.get("plumb.body", b"").decode("utf-8", "replace"))
         if error:
             return error_response(request_kind, *error)(environ, start_response)
-        return serve(self.moto_app, environ, start_response)
+        writes = self.faults.after(account, operation)
+        if not writes:
+            return serve(self.moto_app, environ, start_response)
+        body = serve(self.moto_app, environ, start_response)
+        chunks = list(body)
+        if hasattr(body, "close"):
+            body.close()
+        for write in writes:
+            put_ssm(account, write)
+        return chunks
 
     @staticmethod
     def account_of(environ):
@@ -239,6 +252,16 @@ def seed_ssm(spec):
             p.get("allowed_pattern"), p.get("key_id"), True, None, "text", p.get("tier"), None,
         )
     return len(spec["parameters"])
+
+
+def put_ssm(account, p):
+    """A hand edit of one parameter (a new version, its type and value as given)."""
+    from moto.ssm.models import ssm_backends
+
+    backend = ssm_backends[account][p.get("region", "us-east-1")]
+    backend.put_parameter(
+        p["name"], None, p["value"], p.get("type", "String"), None, None, True, None, "text", None, None,
+    )
 
 
 def exit_when_parent_goes():

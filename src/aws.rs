@@ -303,12 +303,12 @@ impl Session {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         let store = caches
             .entry(service)
-            .or_insert_with(|| Arc::new(crate::cache::Store::load(account, &self.env.region, service)));
+            .or_insert_with(|| crate::cache::shared(account, &self.env.region, service));
         Some(store.clone())
     }
 
-    /// Writes the caches that changed, leaving out every name `secret` says is secret.
-    pub fn save_caches(&self, secret: &dyn Fn(&str) -> bool) {
+    /// Writes the caches that changed, leaving out the `secret` names.
+    pub fn save_caches(&self, secret: &std::collections::BTreeSet<&str>) {
         let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         caches.values().for_each(|store| store.save(secret));
     }

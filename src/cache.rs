@@ -18,9 +18,10 @@
 //! Location: `PLUMB_CACHE_DIR`, else `$XDG_CACHE_HOME/plumb`, else `~/.cache/plumb`; one file
 //! per account, region and service.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,11 @@ pub struct Store {
     service: &'static str,
     entries: Mutex<BTreeMap<String, Entry>>,
     /// Set when an entry was added or dropped: only then is the file written.
-    changed: Mutex<bool>,
+    changed: AtomicBool,
+    /// Held while the file is written, so that two environments' saves do not interleave.
+    writing: Mutex<()>,
+    /// Names found to be secret in this run, by any environment: never stored again.
+    secret: Mutex<BTreeSet<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +77,21 @@ pub fn folder() -> Option<PathBuf> {
         .map(|home| PathBuf::from(home).join(".cache/plumb"))
 }
 
+/// The one store of a cache file in this process. Environments in one account and region
+/// share it: each with a copy of its own, the last to save would win, and could write back a
+/// value the other had just found to be secret.
+pub fn shared(account: &str, region: &str, service: &'static str) -> Arc<Store> {
+    static STORES: OnceLock<Mutex<BTreeMap<String, Arc<Store>>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    stores
+        .entry(file_name(account, region, service))
+        .or_insert_with(|| Arc::new(Store::load(account, region, service)))
+        .clone()
+}
+
 impl Store {
     /// The store of `service` in this account and region, read from its file if there is one.
     pub fn load(account: &str, region: &str, service: &'static str) -> Store {
@@ -86,7 +106,9 @@ impl Store {
             region: region.to_string(),
             service,
             entries: Mutex::new(entries),
-            changed: Mutex::new(false),
+            changed: AtomicBool::new(false),
+            writing: Mutex::new(()),
+            secret: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -105,8 +127,16 @@ impl Store {
         entries.keys().any(|name| wanted(name))
     }
 
-    /// Remembers a value read at `stamp`.
+    /// Remembers a value read at `stamp`, unless an environment found it secret in this run.
     pub fn put(&self, name: &str, stamp: &str, value: &str) {
+        if self
+            .secret
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+        {
+            return;
+        }
         let entry = Entry {
             stamp: stamp.to_string(),
             value: value.to_string(),
@@ -114,7 +144,7 @@ impl Store {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.get(name) != Some(&entry) {
             entries.insert(name.to_string(), entry);
-            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.changed.store(true, Ordering::SeqCst);
         }
     }
 
@@ -124,18 +154,26 @@ impl Store {
         let before = entries.len();
         entries.retain(|name, _| keep(name));
         if entries.len() != before {
-            *self.changed.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.changed.store(true, Ordering::SeqCst);
         }
     }
 
     /// Writes the file when something changed (atomically: a temporary file renamed), without
-    /// the names `secret` says are secret after all (the pipeline knows more than the kind:
-    /// a base revision may read a value from the environment). A cache that cannot be written
-    /// is said, never fatal.
-    pub fn save(&self, secret: &dyn Fn(&str) -> bool) {
-        self.retain(|name| !secret(name));
+    /// the `secret` names (the pipeline knows more than the kind: a base revision may read a
+    /// value from the environment) nor any another environment sharing this store called
+    /// secret. A cache that cannot be written is said, never fatal.
+    pub fn save(&self, secret: &BTreeSet<&str>) {
+        let all_secret = {
+            let mut known = self.secret.lock().unwrap_or_else(|e| e.into_inner());
+            known.extend(secret.iter().map(|name| name.to_string()));
+            known.clone()
+        };
+        self.retain(|name| !all_secret.contains(name));
         let Some(path) = &self.path else { return };
-        if !*self.changed.lock().unwrap_or_else(|e| e.into_inner()) {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        // Cleared before the entries are copied: an entry put meanwhile sets it again, and
+        // its environment's save writes once more.
+        if !self.changed.swap(false, Ordering::SeqCst) {
             return;
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -147,6 +185,7 @@ impl Store {
             entries,
         };
         if let Err(error) = write(path, &file) {
+            self.changed.store(true, Ordering::SeqCst);
             output::stderr(&format!(
                 "warning: cannot write the cache {}: {error}\n",
                 path.display()
@@ -172,8 +211,13 @@ fn file_name(account: &str, region: &str, service: &str) -> String {
 
 /// The entries of a cache file; `None` (with a warning) when it is unreadable or not this
 /// account's, region's and service's.
-fn read(path: &PathBuf, account: &str, region: &str, service: &str) -> Option<BTreeMap<String, Entry>> {
-    let text = match std::fs::read_to_string(path) {
+fn read(
+    path: &std::path::Path,
+    account: &str,
+    region: &str,
+    service: &str,
+) -> Option<BTreeMap<String, Entry>> {
+    let text = match read_text(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -201,6 +245,31 @@ fn read(path: &PathBuf, account: &str, region: &str, service: &str) -> Option<BT
     Some(file.entries)
 }
 
+/// The largest cache file read: 100,000 parameters of a few hundred bytes each fit well
+/// within it. A larger one is not plumb's (or is broken) and is ignored.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The file's text, if it is a regular file (not a symlink to `/dev/zero` or a pipe, which
+/// would never end) of at most [`MAX_FILE_BYTES`].
+fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let metadata = std::fs::symlink_metadata(path)?;
+    if !metadata.file_type().is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
 fn warn(path: &std::path::Path, why: &str) {
     output::stderr(&format!(
         "warning: ignoring the cache {}: {why}; reading every value from AWS\n",
@@ -216,4 +285,44 @@ fn write(path: &PathBuf, file: &File) -> std::io::Result<()> {
     std::fs::write(temporary.path(), text)?;
     temporary.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        Store {
+            path: None,
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+            service: "ssm",
+            entries: Mutex::new(BTreeMap::new()),
+            changed: AtomicBool::new(false),
+            writing: Mutex::new(()),
+            secret: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    #[test]
+    fn a_name_one_environment_found_secret_is_never_stored_again() {
+        let store = store();
+        store.put("/dev/a", "1@", "plain");
+        store.save(&BTreeSet::from(["/dev/a"]));
+        assert_eq!(store.get("/dev/a", "1@"), None, "dropped at save");
+        store.put("/dev/a", "1@", "plain");
+        assert_eq!(store.get("/dev/a", "1@"), None, "refused after it");
+    }
+
+    #[test]
+    fn an_oversized_file_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let error = read_text(&big).unwrap_err().to_string();
+        assert!(error.contains("larger than 64 MiB"), "{error}");
+    }
 }

@@ -221,7 +221,7 @@ async fn plan_environment(
         .filter(|r| r.fields.iter().any(|(_, f)| f.value.is_sensitive()))
         .map(|r| r.name.as_str())
         .collect();
-    session.save_caches(&|name| secret.contains(name));
+    session.save_caches(&secret);
     let base_plan = base.filter(|_| classify).map(|base| {
         let state = EnvState {
             env,

@@ -198,6 +198,9 @@ async fn dashboard_bodies_are_read_again_only_when_they_changed() {
         "[dashboards.app-one]\nbody = { widgets = [] }\n[dashboards.app-two]\nbody = { widgets = [] }\n",
     );
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    // A body modified in the last two seconds is never cached (AWS's last-modified time may
+    // be whole seconds, see `dashboard::settled`).
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
     world.assert_converged();
     let before = world.calls().get("GetDashboard").copied().unwrap_or(0);
     world.assert_converged();
@@ -253,4 +256,127 @@ async fn values_from_the_environment_stay_out_of_the_cache_whatever_desired_says
     }
     let text = std::fs::read_to_string(cache_file(&world)).unwrap_or_default();
     assert!(!text.contains("cache-canary"), "a secret was cached: {text}");
+}
+
+/// An applied world with a cold cache (no file), ready for a race.
+async fn applied_cold(world: &World) {
+    world.plumb_toml_with_scope("", "parameter_paths = [\"/dev/app/\"]\n");
+    world.write("desired/dev/app.toml", APP);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(!cache_file(world).exists(), "apply uses no cache");
+}
+
+/// A cold read lists metadata and values in two calls. A hand edit between them (metadata
+/// listed while `/dev/app/a` was a String, its value read once it had become a
+/// SecureString) must not show the secret as a String's value, nor cache it.
+/// The emulator holds the value read back until the metadata is answered, then edits.
+#[tokio::test]
+async fn a_string_made_secret_between_two_reads_stays_secret() {
+    let world = World::new();
+    applied_cold(&world).await;
+    world.fault(serde_json::json!({
+        "operation": "GetParametersByPath", "kind": "latency", "delay_ms": 700
+    }));
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "after",
+        "put_parameter": {"name": "/dev/app/a", "value": "raced-canary-7731", "type": "SecureString", "region": REGION}
+    }));
+    let plan = world.plumb(&["plan"]);
+    world.clear_faults();
+    assert!(
+        !plan.all_output().contains("raced-canary"),
+        "{}",
+        plan.all_output()
+    );
+    assert!(
+        !world.all_files_text().contains("raced-canary"),
+        "the secret reached a file"
+    );
+    let again = world.plumb(&["plan"]);
+    assert!(
+        again.stdout.contains("SecureString"),
+        "the type change is planned: {}",
+        again.stdout
+    );
+    assert!(!again.all_output().contains("raced-canary"));
+}
+
+/// The other order: values read first, metadata after the edit. The old value must not be
+/// cached under the new version's stamp (every later plan would miss the edit).
+#[tokio::test]
+async fn a_value_read_before_a_hand_edit_is_not_cached_under_the_new_version() {
+    let world = World::new();
+    applied_cold(&world).await;
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "latency", "delay_ms": 700
+    }));
+    world.fault(serde_json::json!({
+        "operation": "GetParametersByPath", "kind": "after",
+        "put_parameter": {"name": "/dev/app/a", "value": "edited", "type": "String", "region": REGION}
+    }));
+    let plan = world.plumb(&["plan"]);
+    world.clear_faults();
+    assert!(
+        plan.stdout.contains("value: \"edited\" -> \"one\""),
+        "{}",
+        plan.stdout
+    );
+    let warm = world.plumb(&["plan"]);
+    assert!(
+        warm.stdout.contains("value: \"edited\" -> \"one\""),
+        "{}",
+        warm.stdout
+    );
+}
+
+/// Two environments in one account and region share one cache file: both fill it in one
+/// run (each saving a copy of its own, the last would win), and the next plan reads no value.
+#[tokio::test]
+async fn environments_sharing_an_account_and_region_share_one_cache() {
+    let world = World::new();
+    let env = |name: &str| {
+        format!(
+            "[environments.{name}]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n\
+             [environments.{name}.scope]\nparameter_paths = [\"/{name}/app/\"]\n",
+            world.account
+        )
+    };
+    world.write("desired/plumb.toml", &format!("{}{}", env("dev"), env("uat")));
+    world.write("desired/dev/app.toml", APP);
+    world.write("desired/uat/app.toml", &APP.replace("/dev/", "/uat/"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+    let text = std::fs::read_to_string(cache_file(&world)).unwrap();
+    assert!(
+        text.contains("/dev/app/a") && text.contains("/uat/app/a"),
+        "{text}"
+    );
+    let before = world.calls();
+    world.assert_converged();
+    let after = world.calls();
+    for read in ["GetParametersByPath", "GetParameters"] {
+        assert_eq!(
+            before.get(read),
+            after.get(read),
+            "{read}: a warm plan reads no value"
+        );
+    }
+}
+
+/// A cache file that is no file (a symlink to /dev/zero would be read forever) is ignored
+/// with a warning.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_cache_file_that_is_a_symlink_is_ignored() {
+    let world = World::new();
+    warm(&world).await;
+    std::fs::remove_file(cache_file(&world)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", cache_file(&world)).unwrap();
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stderr.contains("it is not a regular file"),
+        "{}",
+        plan.stderr
+    );
 }

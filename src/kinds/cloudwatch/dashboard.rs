@@ -235,7 +235,9 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<Listed>, AwsError> {
     Ok(entries
         .filter_map(|e| {
             let stamp = match (e.last_modified, e.size) {
-                (Some(t), Some(size)) => Some(format!("{}.{:09}+{size}", t.secs(), t.subsec_nanos())),
+                (Some(t), Some(size)) if settled(&t, std::time::SystemTime::now()) => {
+                    Some(format!("{}.{:09}+{size}", t.secs(), t.subsec_nanos()))
+                }
                 _ => None,
             };
             Some(Listed {
@@ -246,6 +248,17 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<Listed>, AwsError> {
         })
         .collect())
 }
+
+/// Whether a body last modified at `modified` may be cached when read at `now`. AWS may
+/// report the time in whole seconds, so an edit of the same size later in the same second
+/// would keep the stamp: a body modified in the last two seconds is read, never cached.
+/// (This trusts the clock to be within a second of AWS's, as NTP keeps it.)
+fn settled(modified: &aws_sdk_cloudwatch::primitives::DateTime, now: std::time::SystemTime) -> bool {
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from(now);
+    now.secs() - modified.secs() >= SETTLE_SECONDS
+}
+
+const SETTLE_SECONDS: i64 = 2;
 
 /// DeleteDashboards fails whole on an unknown name; one already gone counts as deleted.
 async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
@@ -262,7 +275,20 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
 mod tests {
     use serde_json::json;
 
-    use super::live_dashboard;
+    use super::{live_dashboard, settled};
+
+    #[test]
+    fn a_body_modified_in_the_last_two_seconds_is_not_cached() {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_000_500);
+        assert!(!settled(&DateTime::from_secs(1_000), now), "same second");
+        assert!(!settled(&DateTime::from_secs(999), now), "a second ago");
+        assert!(settled(&DateTime::from_secs(998), now));
+        assert!(
+            !settled(&DateTime::from_secs(1_100), now),
+            "AWS's clock ahead of ours"
+        );
+    }
 
     #[test]
     fn live_bodies_normalise_like_declared_ones() {

@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType, ResourceTypeForTagging, Tag};
+use aws_sdk_ssm::types::{
+    Parameter as SdkParameter, ParameterStringFilter, ParameterTier, ParameterType, ResourceTypeForTagging,
+    Tag,
+};
 use futures::{StreamExt, TryStreamExt};
 use regex::Regex;
 use schemars::JsonSchema;
@@ -278,24 +281,26 @@ impl Kind for Parameters {
         let cache = session.cache(CACHE).filter(|_| decrypt);
         let warm = cache.as_ref().filter(|c| c.holds_any(&in_scope));
         let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
+        // The stamp of each value read from AWS, taken from the answer that carried the
+        // value (never from another call's metadata: a hand edit between two reads must not
+        // file one version's value under another's stamp).
         let mut stamps = BTreeMap::new();
         if let Some(cache) = warm {
             let paths = query_paths(&prefixes);
             let reads = paths.iter().map(|path| describe_path(&client, path));
             for metadata in futures::future::try_join_all(reads).await? {
-                stamps.extend(from_cache(&mut found, metadata, cache));
+                from_cache(&mut found, metadata, cache);
             }
         } else {
             let reads = query_paths(&prefixes)
                 .into_iter()
                 .map(|path| read_path(&client, path, decrypt));
             for (metadata, values) in futures::future::try_join_all(reads).await? {
-                stamps.extend(metadata.iter().filter_map(|m| Some((m.name.clone()?, stamp(m)))));
-                merge(&mut found, metadata, values);
+                merge(&mut found, &mut stamps, metadata, values);
             }
         }
         found.retain(|name, _| in_scope(name));
-        fill_missing_values(session, &client, &mut found, decrypt).await?;
+        fill_missing_values(session, &client, &mut found, &mut stamps, decrypt).await?;
         satisfy_intelligent_tiering(&mut found, declared);
         let wanted = tags_to_read(&found, declared);
         let tags = read_tags(&client, wanted).await?;
@@ -708,35 +713,34 @@ const CACHE: &str = "ssm";
 
 /// AWS's version stamp of a parameter's value: its version and last-modified time (a
 /// parameter deleted and created again starts at version 1 again, at another time).
-fn stamp(meta: &aws_sdk_ssm::types::ParameterMetadata) -> String {
-    let modified = meta
-        .last_modified_date
+fn stamp(version: i64, modified: Option<&aws_sdk_ssm::primitives::DateTime>) -> String {
+    let modified = modified
         .map(|d| format!("{}.{:09}", d.secs(), d.subsec_nanos()))
         .unwrap_or_default();
-    format!("{}@{modified}", meta.version)
+    format!("{version}@{modified}")
+}
+
+fn value_stamp(value: &SdkParameter) -> String {
+    stamp(value.version, value.last_modified_date.as_ref())
 }
 
 /// Parameters from their metadata, with the values the cache holds for exactly their stamps
-/// (never a SecureString's); the stamps, for [`remember`].
+/// (never a SecureString's); the others are left to [`fill_missing_values`].
 fn from_cache(
     found: &mut BTreeMap<String, Live<Parameter>>,
     metadata: Metadata,
     cache: &crate::cache::Store,
-) -> BTreeMap<String, String> {
-    let mut stamps = BTreeMap::new();
+) {
     for meta in metadata {
         let Some(name) = meta.name.clone() else { continue };
         let mut live = live_parameter(&name, &meta, None);
-        let stamp = stamp(&meta);
         if live.spec.type_ != Type::SecureString.as_str()
-            && let Some(value) = cache.get(&name, &stamp)
+            && let Some(value) = cache.get(&name, &stamp(meta.version, meta.last_modified_date.as_ref()))
         {
             live.spec.value = Some(Contents::Managed(live_value(&live.spec.type_, &value)));
         }
-        stamps.insert(name.clone(), stamp);
         found.insert(name, live);
     }
-    stamps
 }
 
 /// Puts into the cache the values plumb may show: plain ones, whose declaration (if any)
@@ -766,7 +770,7 @@ fn remember(
 }
 
 type Metadata = Vec<aws_sdk_ssm::types::ParameterMetadata>;
-type Values = Vec<aws_sdk_ssm::types::Parameter>;
+type Values = Vec<SdkParameter>;
 
 /// `decrypt`: SecureStrings read as their values (a plan compares them) or left encrypted
 /// (an import never writes them).
@@ -813,14 +817,26 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
         .collect())
 }
 
-fn merge(found: &mut BTreeMap<String, Live<Parameter>>, metadata: Metadata, values: Values) {
-    let mut values: HashMap<String, aws_sdk_ssm::types::Parameter> = values
+/// Pairs each parameter's metadata with its value from the by-path read. A value of another
+/// version than the metadata's (a hand edit between the two reads) is left out, to be read
+/// again by name with its own type and stamp: paired, a String's metadata could show a
+/// SecureString's new value in plain text.
+fn merge(
+    found: &mut BTreeMap<String, Live<Parameter>>,
+    stamps: &mut BTreeMap<String, String>,
+    metadata: Metadata,
+    values: Values,
+) {
+    let mut values: HashMap<String, SdkParameter> = values
         .into_iter()
         .filter_map(|p| Some((p.name.clone()?, p)))
         .collect();
     for meta in metadata {
         let Some(name) = meta.name.clone() else { continue };
-        let value = values.remove(&name);
+        let value = values.remove(&name).filter(|v| v.version == meta.version);
+        if let Some(value) = &value {
+            stamps.insert(name.clone(), value_stamp(value));
+        }
         found.insert(name.clone(), live_parameter(&name, &meta, value.as_ref()));
     }
 }
@@ -864,6 +880,7 @@ async fn fill_missing_values(
     session: &Session,
     client: &Client,
     found: &mut BTreeMap<String, Live<Parameter>>,
+    stamps: &mut BTreeMap<String, String>,
     decrypt: bool,
 ) -> Result<(), AwsError> {
     let missing: Vec<String> = found
@@ -885,9 +902,13 @@ async fn fill_missing_values(
             let (Some(name), Some(value)) = (parameter.name.as_deref(), parameter.value.as_deref()) else {
                 continue;
             };
+            // The value's own type decides how it is read (a SecureString's is a secret, even
+            // when the metadata listed a moment earlier said String).
             let type_ = parameter.r#type.as_ref().map_or("String", |t| t.as_str());
             if let Some(live) = found.get_mut(name) {
                 live.spec.value = Some(Contents::Managed(live_value(type_, value)));
+                live.spec.type_ = type_.to_string();
+                stamps.insert(name.to_string(), value_stamp(&parameter));
             }
         }
     }
@@ -1171,11 +1192,11 @@ async fn delete(client: &Client, name: &str) -> Result<(), AwsError> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use aws_sdk_ssm::types::{Parameter as SdkParameter, ParameterMetadata, ParameterTier, ParameterType};
+    use aws_sdk_ssm::types::{ParameterMetadata, ParameterTier, ParameterType};
 
     use super::{
-        Contents, Declarations, FROM_ENV_TAG, Parameter, apply_tags, live_parameter, query_paths,
-        satisfy_intelligent_tiering,
+        Contents, Declarations, FROM_ENV_TAG, Parameter, SdkParameter, apply_tags, live_parameter, merge,
+        query_paths, satisfy_intelligent_tiering,
     };
     use crate::resource::Value;
 
@@ -1237,6 +1258,28 @@ mod tests {
             "AWS's default key"
         );
         assert!(!format!("{:?}", secret.spec).contains("canary-live"));
+    }
+
+    /// A hand edit between the metadata and the value reads: the value of version 4 is not
+    /// paired with version 3's metadata (its type could be another), nor stamped; it is read
+    /// again by name.
+    #[test]
+    fn a_value_of_another_version_than_its_metadata_is_left_to_be_read_again() {
+        let mut found = BTreeMap::new();
+        let mut stamps = BTreeMap::new();
+        let mut raced = value("/app/db", ParameterType::SecureString, "canary-raced");
+        raced.version = 4;
+        let mut same = value("/app/url", ParameterType::String, "https://x");
+        same.version = 3;
+        let metadata = vec![
+            metadata("/app/db", ParameterType::String),
+            metadata("/app/url", ParameterType::String),
+        ];
+        merge(&mut found, &mut stamps, metadata, vec![raced, same]);
+        assert!(found["/app/db"].spec.value.is_none());
+        assert!(found["/app/url"].spec.value.is_some());
+        assert_eq!(stamps.keys().collect::<Vec<_>>(), ["/app/url"]);
+        assert_eq!(stamps["/app/url"], "3@");
     }
 
     #[test]
