@@ -257,7 +257,11 @@ impl Session {
         // a bad setting.
         let timeouts = timeouts().unwrap_or_else(|_| default_timeouts());
         let attempts = max_attempts().unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        let retry = RetryConfig::standard()
+        // Adaptive: on a throttled call the SDK lowers the rate it sends at (a client-side
+        // token bucket per service) and raises it again while calls go through, so that a
+        // bulk apply finds the account's write quota without a setting (`ssm_put_rate`
+        // caps it when set). Same for IAM, CloudWatch, Budgets and SNS writes.
+        let retry = RetryConfig::adaptive()
             .with_max_attempts(attempts)
             .with_max_backoff(Duration::from_secs(20));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())

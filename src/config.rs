@@ -6,9 +6,6 @@ use serde::Deserialize;
 
 use crate::scope::{self, Rule, Scope};
 
-/// PutParameter calls a second that plumb allows itself by default: AWS's default quota.
-pub const DEFAULT_SSM_PUT_RATE: f64 = 3.0;
-
 /// Deletions (and replacements) an apply makes without `--allow-deletes` when `max_deletes`
 /// is not set: an emptied folder or a mistyped scope must not prune an account unasked.
 pub const DEFAULT_MAX_DELETES: usize = 10;
@@ -96,9 +93,11 @@ pub struct Environment {
     /// A plan deleting (or replacing) more resources than this is refused by apply unless
     /// `--allow-deletes N` allows at least as many. Default: 10.
     pub max_deletes: Option<usize>,
-    /// PutParameter calls a second plumb makes at most; raise it with your account's quota.
-    #[serde(default = "default_ssm_put_rate")]
-    pub ssm_put_rate: f64,
+    /// PutParameter calls a second plumb makes at most. Unset, plumb finds the account's quota
+    /// by itself (it slows down when AWS throttles it and speeds up again when it does not);
+    /// set it to the quota to keep to it from the first call.
+    #[serde(default)]
+    pub ssm_put_rate: Option<f64>,
     /// GetParameters calls a second plumb makes at most when it reads values by name (the
     /// value cache's misses); AWS's default quota for the Get* calls together is 40.
     #[serde(default = "default_ssm_read_rate")]
@@ -125,10 +124,6 @@ pub struct Environment {
     #[serde(default)]
     #[schemars(skip)]
     pub scope: Scope,
-}
-
-fn default_ssm_put_rate() -> f64 {
-    DEFAULT_SSM_PUT_RATE
 }
 
 /// GetParameters calls a second by default: well below AWS's default 40 a second shared by
@@ -174,7 +169,7 @@ impl Environment {
             problems.push(("region", "must not be empty".to_string()));
         }
         for (field, rate) in [
-            ("ssm_put_rate", self.ssm_put_rate),
+            ("ssm_put_rate", self.ssm_put_rate.unwrap_or(1.0)),
             ("ssm_read_rate", self.ssm_read_rate),
         ] {
             if !(rate > 0.0 && rate.is_finite()) {

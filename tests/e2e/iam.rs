@@ -341,3 +341,17 @@ async fn a_group_not_yet_visible_after_its_creation_is_waited_for() {
         "three memberships, two retried"
     );
 }
+
+/// IAM writes are paced the same way as SSM's (the SDK's adaptive retry mode): a quota on
+/// CreateUser throttles, and every user is still created.
+#[tokio::test]
+async fn iam_writes_under_a_quota_all_succeed() {
+    let world = World::with_dev_env();
+    let text: String = (0..16).map(|i| format!("[users.user-{i}]\n")).collect();
+    world.write("desired/dev/iam.toml", &text);
+    world.fault(json!({"operation": "CreateUser", "kind": "quota", "rate": 4, "burst": 4}));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(world.throttled_calls() > 0, "the apply pushed against the quota");
+    world.clear_faults();
+    world.assert_converged();
+}

@@ -383,3 +383,24 @@ async fn apply_without_a_terminal_asks_for_auto_approve_and_changes_nothing() {
     );
     assert_eq!(world.calls().get("PutParameter"), None);
 }
+
+/// Without `ssm_put_rate`, apply finds the account's PutParameter quota by itself (the SDK's
+/// adaptive retry mode slows down on throttling): every change is made under a quota of 5 a
+/// second and none fails. How close to the quota it keeps is a benchmark figure
+/// (BENCHMARKS.md, `bench/run pacing`), not a timed test.
+#[tokio::test]
+async fn without_ssm_put_rate_apply_finds_the_quota_and_fails_no_change() {
+    let world = World::with_dev_env();
+    let text: String = (0..40)
+        .map(|i| format!("[parameters.\"/dev/app/p{i}\"]\nvalue = \"v{i}\"\n"))
+        .collect();
+    world.write("desired/dev/app.toml", &text);
+    world.fault(json!({"operation": "PutParameter", "kind": "quota", "rate": 5, "burst": 5}));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert!(
+        world.throttled_calls() > 0,
+        "the apply pushed against the quota (else this test proves nothing)"
+    );
+    world.clear_faults();
+    world.assert_converged();
+}

@@ -4,8 +4,9 @@
 //! (decrypted values, 10 a page) run side by side; ListTagsForResource only for parameters
 //! that declare `tags`. For N parameters that is ⌈N/10⌉ + ⌈N/50⌉ calls per path.
 //!
-//! Writing: PutParameter is paced to the environment's `ssm_put_rate` (AWS's default quota
-//! is 3 a second); throttled calls are retried by the SDK with backoff.
+//! Writing: PutParameter is paced to the environment's `ssm_put_rate` when it is set; unset,
+//! the SDK's adaptive retry mode finds the account's quota (AWS's default is 3 a second),
+//! and throttled calls are retried.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -400,7 +401,7 @@ impl Kind for Parameters {
 
     async fn apply(&self, session: &Session, op: Op<'_, Parameter>) -> Result<(), AwsError> {
         let client = session.shared(|s| Client::new(&s.config));
-        let limiter = session.shared(|s| PutLimiter(RateLimiter::per_second(s.env.ssm_put_rate)));
+        let limiter = session.shared(|s| PutLimiter(s.env.ssm_put_rate.map(RateLimiter::per_second)));
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
             Op::Replace { name, desired, .. } => {
@@ -434,9 +435,19 @@ pub fn variable_name(path: &str) -> String {
     }
 }
 
-/// The PutParameter pacing, one per session (a newtype so `Session::shared` tells it apart).
+/// The PutParameter pacing when `ssm_put_rate` is set, one per session (a newtype so
+/// `Session::shared` tells it apart). Unset, the SDK's adaptive retry mode paces the writes
+/// (see `crate::aws::Session::connect`).
 #[derive(Clone)]
-struct PutLimiter(RateLimiter);
+struct PutLimiter(Option<RateLimiter>);
+
+impl PutLimiter {
+    async fn acquire(&self) {
+        if let Some(limiter) = &self.0 {
+            limiter.acquire().await;
+        }
+    }
+}
 
 /// The pacing of value reads by name (`ssm_read_rate`), one per session.
 #[derive(Clone)]
@@ -1087,7 +1098,7 @@ async fn create(
         .set_description(desired.description.clone())
         .set_tags((!tags.is_empty()).then_some(tags))
         .overwrite(false);
-    limiter.0.acquire().await;
+    limiter.acquire().await;
     request.send().await.aws("PutParameter", name)?;
     Ok(())
 }
@@ -1117,7 +1128,7 @@ async fn update(
             // Marked before the value is written, so no moment exists where it is unmarked.
             add_tags(client, name, marker_tag()).await?;
         }
-        limiter.0.acquire().await;
+        limiter.acquire().await;
         // An empty description clears the one AWS has: a missing one would keep it.
         put_request(client, name, desired, value.unwrap_or_default())
             .description(desired.description.clone().unwrap_or_default())

@@ -318,6 +318,16 @@ impl World {
         body.trim().parse().expect("a count")
     }
 
+    /// Calls a `quota` rule throttled so far in this world's account.
+    pub fn throttled_calls(&self) -> u64 {
+        let body = control(
+            "GET",
+            &format!("/_plumb/faults/throttled?account={}", self.account),
+            "",
+        );
+        body.trim().parse().expect("a count")
+    }
+
     /// Adds a fault rule (see emulator/server.py) for this world's account.
     pub fn fault(&self, mut rule: serde_json::Value) {
         rule["account"] = serde_json::Value::String(self.account.clone());
