@@ -1,6 +1,6 @@
 """Benchmark: plumb on N SSM parameters against the emulator.
 
-    bench/run [--count 10000] [--apply-count 300] [--rate 3]
+    bench/run [--count 10000] [--apply-count 300] [--rate 3] [--put-rate 3]
 
 Seeds N parameters straight into the emulator's store, declares the same N in a temporary
 desired/, and measures with the release binary:
@@ -11,7 +11,8 @@ desired/, and measures with the release binary:
     distant AWS endpoint would;
   * `plumb apply` of M changed values with AWS's PutParameter quota (`--rate` a second, as a
     token bucket in the emulator): wall time, the PutParameter rate plumb kept, throttled calls
-    and failed changes.
+    and failed changes. `ssm_put_rate` is set to `--put-rate` (default: the quota; 0 leaves it
+    unset, so plumb finds the quota by itself: `bench/run pacing` compares both).
 Wall times depend on the machine and mostly measure moto (which rescans its store on every
 page); call counts do not.
 """
@@ -29,10 +30,11 @@ ACCOUNT = "300000000001"
 PATH = "/bench/app/"
 
 
-def write_desired(folder, count, changed=0):
+def write_desired(folder, count, changed=0, put_rate=None):
     os.makedirs(os.path.join(folder, "bench"), exist_ok=True)
+    pacing = f"ssm_put_rate = {put_rate:g}\n" if put_rate else ""
     with open(os.path.join(folder, "plumb.toml"), "w") as f:
-        f.write(f'[environments.bench]\naccount_id = "{ACCOUNT}"\nregion = "us-east-1"\n'
+        f.write(f'[environments.bench]\naccount_id = "{ACCOUNT}"\nregion = "us-east-1"\n{pacing}'
                 f'[environments.bench.scope]\nparameter_paths = ["{PATH}"]\n')
     with open(os.path.join(folder, "bench", "parameters.toml"), "w") as f:
         for i in range(count):
@@ -45,6 +47,8 @@ def main():
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--apply-count", type=int, default=300)
     parser.add_argument("--rate", type=float, default=3.0, help="PutParameter quota a second")
+    parser.add_argument("--put-rate", type=float, default=None,
+                        help="ssm_put_rate for the apply (default: the quota; 0: not set)")
     parser.add_argument("--latency", type=int, default=0, help="milliseconds added to every call")
     parser.add_argument("--binary", default=RELEASE_BINARY)
     args = parser.parse_args()
@@ -80,7 +84,8 @@ def main():
     if args.latency:
         control(endpoint, "DELETE", f"/_plumb/faults?account={ACCOUNT}")
 
-    write_desired(desired, n, changed=m)
+    put_rate_setting = args.rate if args.put_rate is None else args.put_rate
+    write_desired(desired, n, changed=m, put_rate=put_rate_setting)
     control(endpoint, "POST", "/_plumb/faults", {"account": ACCOUNT, "operation": "PutParameter",
                                                  "kind": "quota", "rate": args.rate, "burst": args.rate})
     before = control(endpoint, "GET", f"/_plumb/calls?account={ACCOUNT}")
@@ -106,7 +111,8 @@ def main():
         print(f"| `plumb plan`, {name}: AWS calls | {sum(made.values())} | {target} |")
         for op, count in made.items():
             print(f"| &nbsp;&nbsp;{op} | {count} | |")
-    print(f"| `plumb apply` of {m} changed values, quota {args.rate:g}/s | {apply_wall:.1f} s, exit {code} | no failed change |")
+    setting = f"`ssm_put_rate = {put_rate_setting:g}`" if put_rate_setting else "`ssm_put_rate` not set"
+    print(f"| `plumb apply` of {m} changed values, quota {args.rate:g}/s, {setting} | {apply_wall:.1f} s, exit {code} | no failed change |")
     print(f"| &nbsp;&nbsp;PutParameter calls / rate kept (first to last call) | {puts} calls, {put_rate:.2f}/s | ≤ {args.rate:g}/s |")
     print(f"| &nbsp;&nbsp;calls throttled by the quota / failed changes | {throttled} / {failed} | 0 failed |")
     print(f"| `plumb apply` peak memory | {apply_rss:.1f} MB | |")

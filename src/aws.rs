@@ -257,10 +257,11 @@ impl Session {
         // a bad setting.
         let timeouts = timeouts().unwrap_or_else(|_| default_timeouts());
         let attempts = max_attempts().unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        // Adaptive: on a throttled call the SDK lowers the rate it sends at (a client-side
-        // token bucket per service) and raises it again while calls go through, so that a
-        // bulk apply finds the account's write quota without a setting (`ssm_put_rate`
-        // caps it when set). Same for IAM, CloudWatch, Budgets and SNS writes.
+        // Adaptive: on a throttled call the SDK lowers the rate it sends at and raises it
+        // again while calls go through, so that a bulk apply finds the account's write quota
+        // without a setting (`ssm_put_rate` caps it when set). Same for IAM, CloudWatch,
+        // Budgets and SNS writes. Each session and service paces on its own (see
+        // [`Session::client`]).
         let retry = RetryConfig::adaptive()
             .with_max_attempts(attempts)
             .with_max_backoff(Duration::from_secs(20));
@@ -307,7 +308,7 @@ impl Session {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         let store = caches
             .entry(service)
-            .or_insert_with(|| crate::cache::shared(account, &self.env.region, service));
+            .or_insert_with(|| Arc::new(crate::cache::open(account, &self.env.region, service)));
         Some(store.clone())
     }
 
@@ -315,6 +316,11 @@ impl Session {
     pub fn save_caches(&self, secret: &std::collections::BTreeSet<&str>) {
         let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         caches.values().for_each(|store| store.save(secret));
+    }
+
+    /// The session's client of one AWS service, made on first use.
+    pub fn client<C: ServiceClient>(&self) -> C {
+        self.shared(C::for_session)
     }
 
     /// The session's one value of type `T` (an SDK client, a limiter), made on first use.
@@ -352,6 +358,51 @@ impl Session {
     }
 }
 
+/// An AWS service's client, as one session makes it.
+pub trait ServiceClient: Clone + Send + Sync + 'static {
+    fn for_session(session: &Session) -> Self;
+}
+
+/// Each client gets a retry partition of its own: the adaptive rate and the retry budget
+/// (500 tokens) of one environment's SSM calls are neither another account's nor another
+/// service's. The SDK's default partitions are process-wide, one per service and region, so
+/// one throttled account would slow every environment in the run and could spend their
+/// retries. Environments that share an account each find its quota on their own.
+macro_rules! service_clients {
+    ($($sdk:ident),*) => {$(
+        impl ServiceClient for $sdk::Client {
+            fn for_session(session: &Session) -> Self {
+                use $sdk::config::retry::{ClientRateLimiter, RetryPartition, TokenBucket};
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                let partition = RetryPartition::custom(format!(
+                    "{}-{}-{}",
+                    stringify!($sdk),
+                    session.env.name,
+                    session.env.region
+                ))
+                    .token_bucket(TokenBucket::default())
+                    .client_rate_limiter(ClientRateLimiter::new(now))
+                    .build();
+                let config = $sdk::config::Builder::from(&session.config)
+                    .retry_partition(partition)
+                    .build();
+                $sdk::Client::from_conf(config)
+            }
+        }
+    )*};
+}
+
+service_clients!(
+    aws_sdk_budgets,
+    aws_sdk_cloudwatch,
+    aws_sdk_iam,
+    aws_sdk_sns,
+    aws_sdk_ssm
+);
+
 /// Paces calls to at most `rate` a second (no bursts), across every task that shares it.
 ///
 /// AWS quotas are token buckets; the SDK retries throttled calls, but a bulk apply that runs
@@ -380,5 +431,38 @@ impl RateLimiter {
             turn
         };
         tokio::time::sleep_until(turn).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Environment {
+        let mut env: Environment = toml::from_str("region = \"eu-west-1\"").unwrap();
+        env.name = name.into();
+        env
+    }
+
+    /// Two environments (perhaps two accounts) never share the adaptive rate or the retry
+    /// budget: each session's client has a partition of its own, and one session's clients
+    /// of a service share theirs.
+    #[tokio::test]
+    async fn each_session_paces_its_own_calls() {
+        let (dev, prod) = (
+            Session::connect(&env("dev")).await,
+            Session::connect(&env("prod")).await,
+        );
+        let partition = |client: aws_sdk_ssm::Client| client.config().retry_partition().cloned();
+        let (dev_ssm, prod_ssm) = (partition(dev.client()), partition(prod.client()));
+        assert!(dev_ssm.is_some());
+        assert_ne!(dev_ssm, prod_ssm);
+        assert_eq!(
+            dev_ssm,
+            partition(dev.client()),
+            "one client per session and service"
+        );
+        let default = aws_sdk_ssm::config::retry::RetryPartition::new("ssm-eu-west-1");
+        assert_ne!(dev_ssm, Some(default), "not the SDK's process-wide partition");
     }
 }

@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -29,20 +28,38 @@ use crate::output;
 
 const FORMAT: u32 = 1;
 
-/// One service's cached values in one account and region.
+/// One environment's view of a service's cached values in one account and region: reads see
+/// the shared entries and this environment's own new ones; its new ones join the shared
+/// entries only at its [`Store::save`], after its secret filter, so that another
+/// environment's save never writes them.
 #[derive(Debug)]
 pub struct Store {
+    shared: Arc<Shared>,
+    pending: Mutex<BTreeMap<String, Entry>>,
+}
+
+/// A cache file's entries, one per process: environments in one account and region share it
+/// (each with a copy of its own, the last to save would win, and could write back a value the
+/// other had just found to be secret).
+#[derive(Debug)]
+struct Shared {
     path: Option<PathBuf>,
     account: String,
     region: String,
     service: &'static str,
-    entries: Mutex<BTreeMap<String, Entry>>,
-    /// Set when an entry was added or dropped: only then is the file written.
-    changed: AtomicBool,
-    /// Held while the file is written, so that two environments' saves do not interleave.
+    state: Mutex<State>,
+    /// Held from the copy of the entries to the end of the write, so that the file written
+    /// last holds the latest entries.
     writing: Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: BTreeMap<String, Entry>,
     /// Names found to be secret in this run, by any environment: never stored again.
-    secret: Mutex<BTreeSet<String>>,
+    secret: BTreeSet<String>,
+    /// Set when an entry was added or dropped: only then is the file written.
+    changed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,106 +94,58 @@ pub fn folder() -> Option<PathBuf> {
         .map(|home| PathBuf::from(home).join(".cache/plumb"))
 }
 
-/// The one store of a cache file in this process. Environments in one account and region
-/// share it: each with a copy of its own, the last to save would win, and could write back a
-/// value the other had just found to be secret.
-pub fn shared(account: &str, region: &str, service: &'static str) -> Arc<Store> {
-    static STORES: OnceLock<Mutex<BTreeMap<String, Arc<Store>>>> = OnceLock::new();
+/// A view (for one environment) of the one store of this cache file in this process.
+pub fn open(account: &str, region: &str, service: &'static str) -> Store {
+    type Key = (String, String, &'static str);
+    static STORES: OnceLock<Mutex<BTreeMap<Key, Arc<Shared>>>> = OnceLock::new();
     let mut stores = STORES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    stores
-        .entry(file_name(account, region, service))
-        .or_insert_with(|| Arc::new(Store::load(account, region, service)))
-        .clone()
+    let shared = stores
+        .entry((account.to_string(), region.to_string(), service))
+        .or_insert_with(|| Arc::new(Shared::load(account, region, service)))
+        .clone();
+    Store::over(shared)
 }
 
-impl Store {
+impl Shared {
     /// The store of `service` in this account and region, read from its file if there is one.
-    pub fn load(account: &str, region: &str, service: &'static str) -> Store {
+    fn load(account: &str, region: &str, service: &'static str) -> Shared {
         let path = folder().map(|dir| dir.join(file_name(account, region, service)));
         let entries = path
             .as_ref()
             .and_then(|path| read(path, account, region, service))
             .unwrap_or_default();
-        Store {
+        Shared {
             path,
             account: account.to_string(),
             region: region.to_string(),
             service,
-            entries: Mutex::new(entries),
-            changed: AtomicBool::new(false),
+            state: Mutex::new(State {
+                entries,
+                ..State::default()
+            }),
             writing: Mutex::new(()),
-            secret: Mutex::new(BTreeSet::new()),
         }
     }
 
-    /// The cached value of `name` if it was read at exactly this `stamp`.
-    pub fn get(&self, name: &str, stamp: &str) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(name)
-            .filter(|entry| entry.stamp == stamp)
-            .map(|entry| entry.value.clone())
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether any entry's name satisfies `wanted` (a scope): a cold cache holds none.
-    pub fn holds_any(&self, wanted: &dyn Fn(&str) -> bool) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.keys().any(|name| wanted(name))
-    }
-
-    /// Remembers a value read at `stamp`, unless an environment found it secret in this run.
-    pub fn put(&self, name: &str, stamp: &str, value: &str) {
-        if self
-            .secret
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(name)
-        {
-            return;
-        }
-        let entry = Entry {
-            stamp: stamp.to_string(),
-            value: value.to_string(),
-        };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.get(name) != Some(&entry) {
-            entries.insert(name.to_string(), entry);
-            self.changed.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Keeps only the names AWS still lists (a deleted parameter's entry goes).
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let before = entries.len();
-        entries.retain(|name, _| keep(name));
-        if entries.len() != before {
-            self.changed.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Writes the file when something changed (atomically: a temporary file renamed), without
-    /// the `secret` names (the pipeline knows more than the kind: a base revision may read a
-    /// value from the environment) nor any another environment sharing this store called
-    /// secret. A cache that cannot be written is said, never fatal.
-    pub fn save(&self, secret: &BTreeSet<&str>) {
-        let all_secret = {
-            let mut known = self.secret.lock().unwrap_or_else(|e| e.into_inner());
-            known.extend(secret.iter().map(|name| name.to_string()));
-            known.clone()
-        };
-        self.retain(|name| !all_secret.contains(name));
+    /// Writes the file when something changed (atomically: a temporary file renamed). A cache
+    /// that cannot be written is said, never fatal.
+    fn write_if_changed(&self) {
         let Some(path) = &self.path else { return };
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        // Cleared before the entries are copied: an entry put meanwhile sets it again, and
-        // its environment's save writes once more.
-        if !self.changed.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let entries = {
+            let mut state = self.state();
+            if !std::mem::take(&mut state.changed) {
+                return;
+            }
+            state.entries.clone()
+        };
         let file = File {
             format: FORMAT,
             account: self.account.clone(),
@@ -185,12 +154,96 @@ impl Store {
             entries,
         };
         if let Err(error) = write(path, &file) {
-            self.changed.store(true, Ordering::SeqCst);
+            self.state().changed = true;
             output::stderr(&format!(
                 "warning: cannot write the cache {}: {error}\n",
                 path.display()
             ));
         }
+    }
+}
+
+impl Store {
+    fn over(shared: Arc<Shared>) -> Store {
+        Store {
+            shared,
+            pending: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached value of `name` if it was read at exactly this `stamp`.
+    pub fn get(&self, name: &str, stamp: &str) -> Option<String> {
+        let exact = |entry: &&Entry| entry.stamp == stamp;
+        if let Some(entry) = self.pending().get(name).filter(exact) {
+            return Some(entry.value.clone());
+        }
+        let state = self.shared.state();
+        state
+            .entries
+            .get(name)
+            .filter(exact)
+            .map(|entry| entry.value.clone())
+    }
+
+    /// Whether any entry's name satisfies `wanted` (a scope): a cold cache holds none.
+    pub fn holds_any(&self, wanted: &dyn Fn(&str) -> bool) -> bool {
+        self.pending().keys().any(|name| wanted(name))
+            || self.shared.state().entries.keys().any(|name| wanted(name))
+    }
+
+    /// Remembers a value read at `stamp`, for this environment until it saves; not one an
+    /// environment already found secret in this run (its save would drop it anyway).
+    pub fn put(&self, name: &str, stamp: &str, value: &str) {
+        if self.shared.state().secret.contains(name) {
+            return;
+        }
+        let entry = Entry {
+            stamp: stamp.to_string(),
+            value: value.to_string(),
+        };
+        self.pending().insert(name.to_string(), entry);
+    }
+
+    /// Keeps only the names AWS still lists (a deleted parameter's entry goes).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.pending().retain(|name, _| keep(name));
+        let mut state = self.shared.state();
+        let before = state.entries.len();
+        state.entries.retain(|name, _| keep(name));
+        if state.entries.len() != before {
+            state.changed = true;
+        }
+    }
+
+    /// Adds this environment's new values to the shared entries and writes the file when
+    /// something changed, without the `secret` names (the pipeline knows more than the kind: a
+    /// base revision may read a value from the environment) nor any another environment
+    /// sharing this store called secret.
+    pub fn save(&self, secret: &BTreeSet<&str>) {
+        let pending = std::mem::take(&mut *self.pending());
+        {
+            let mut state = self.shared.state();
+            state.secret.extend(secret.iter().map(|name| name.to_string()));
+            let State {
+                entries,
+                secret,
+                changed,
+            } = &mut *state;
+            for (name, entry) in pending {
+                if !secret.contains(&name) && entries.get(&name) != Some(&entry) {
+                    entries.insert(name, entry);
+                    *changed = true;
+                }
+            }
+            let before = entries.len();
+            entries.retain(|name, _| !secret.contains(name));
+            *changed |= entries.len() != before;
+        }
+        self.shared.write_if_changed();
     }
 }
 
@@ -250,10 +303,13 @@ fn read(
 const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// The file's text, if it is a regular file (not a symlink to `/dev/zero` or a pipe, which
-/// would never end) of at most [`MAX_FILE_BYTES`].
+/// would never end) of at most [`MAX_FILE_BYTES`]. The checks are made on the file opened,
+/// not on its path, so that it cannot be swapped for a pipe between the check and the read:
+/// the open neither follows a symlink nor waits for a pipe's writer.
 fn read_text(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
-    let metadata = std::fs::symlink_metadata(path)?;
+    let file = open_no_follow(path)?;
+    let metadata = file.metadata()?;
     if !metadata.file_type().is_file() {
         return Err(std::io::Error::other("it is not a regular file"));
     }
@@ -264,10 +320,33 @@ fn read_text(path: &std::path::Path) -> std::io::Result<String> {
         )));
     }
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES)
-        .read_to_string(&mut text)?;
+    file.take(MAX_FILE_BYTES).read_to_string(&mut text)?;
     Ok(text)
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::OFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                std::io::Error::other("it is not a regular file")
+            }
+            _ => e,
+        })
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    std::fs::File::open(path)
 }
 
 fn warn(path: &std::path::Path, why: &str) {
@@ -291,17 +370,19 @@ fn write(path: &PathBuf, file: &File) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn store() -> Store {
-        Store {
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
             path: None,
             account: "111122223333".into(),
             region: "eu-west-1".into(),
             service: "ssm",
-            entries: Mutex::new(BTreeMap::new()),
-            changed: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
             writing: Mutex::new(()),
-            secret: Mutex::new(BTreeSet::new()),
-        }
+        })
+    }
+
+    fn store() -> Store {
+        Store::over(shared())
     }
 
     #[test]
@@ -314,6 +395,27 @@ mod tests {
         assert_eq!(store.get("/dev/a", "1@"), None, "refused after it");
     }
 
+    /// Two environments share a file: one's new values are not the other's to write, so the
+    /// other's save cannot put on disk a value the first is about to find secret.
+    #[test]
+    fn an_environment_s_new_values_join_the_file_only_at_its_own_save() {
+        let shared = shared();
+        let (dev, prod) = (Store::over(shared.clone()), Store::over(shared.clone()));
+        dev.put("/app/token", "1@", "canary-token");
+        assert_eq!(dev.get("/app/token", "1@").as_deref(), Some("canary-token"));
+        prod.save(&BTreeSet::new());
+        assert!(
+            shared.state().entries.is_empty(),
+            "prod's save writes none of dev's"
+        );
+        assert_eq!(prod.get("/app/token", "1@"), None);
+        dev.save(&BTreeSet::from(["/app/token"]));
+        assert!(shared.state().entries.is_empty(), "dev's own filter kept it out");
+        prod.put("/app/token", "1@", "canary-token");
+        prod.save(&BTreeSet::new());
+        assert!(shared.state().entries.is_empty(), "secret for the whole run");
+    }
+
     #[test]
     fn an_oversized_file_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -324,5 +426,30 @@ mod tests {
             .unwrap();
         let error = read_text(&big).unwrap_err().to_string();
         assert!(error.contains("larger than 64 MiB"), "{error}");
+    }
+
+    /// A pipe never ends: reading one would hang every plan. Opened without waiting for a
+    /// writer, it is refused as not a regular file, directly or through a symlink.
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_or_a_symlink_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("pipe.json");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &pipe,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&pipe, &link).unwrap();
+        for path in [&pipe, &link] {
+            let error = read_text(path).unwrap_err().to_string();
+            assert!(
+                error.contains("not a regular file"),
+                "{}: {error}",
+                path.display()
+            );
+        }
     }
 }

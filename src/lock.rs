@@ -95,7 +95,7 @@ fn whoami() -> String {
 /// Takes the lock of the session's environment, waiting up to `wait` for another holder.
 /// Refused (exit 3) when another apply holds it.
 pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lock> {
-    let client = session.shared(|s| Client::new(&s.config));
+    let client = session.client::<Client>();
     let environment = session.env.name.clone();
     let name = lock_name(&environment);
     let token = format!("{}-{}", std::process::id(), nanos());
@@ -311,7 +311,7 @@ impl Lock {
 
 /// `plumb unlock`: removes the environment's lock, whoever holds it; says whose it was.
 pub async fn unlock(session: &Session) -> Result<Option<String>> {
-    let client = session.shared(|s| Client::new(&s.config));
+    let client = session.client::<Client>();
     let name = lock_name(&session.env.name);
     let Some(current) = read(&client, &name).await? else {
         return Ok(None);

@@ -251,7 +251,7 @@ impl Kind for Budgets {
         if session.env.scope.values(Self::SCOPE.setting).is_empty() {
             return Ok(Vec::new());
         }
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let account = session.caller_account().await?;
         let pages: Vec<_> = client
             .describe_budgets()
@@ -311,7 +311,7 @@ impl Kind for Budgets {
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Budget>) -> Result<(), AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let account = session.caller_account().await?;
         match op {
             Op::Delete { name, .. } => delete(&client, &account, name).await,

@@ -347,7 +347,7 @@ impl Kind for Alarms {
         session: &Session,
         declared: &Declarations<'_, AlarmSpec>,
     ) -> Result<Vec<Live<AlarmSpec>>, AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let mut live: BTreeMap<String, (Live<AlarmSpec>, Option<String>)> = BTreeMap::new();
         for prefix in session.env.scope.values(Self::SCOPE.setting) {
             let (metric, composite) = describe(&client, prefix).await?;
@@ -393,7 +393,7 @@ impl Kind for Alarms {
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, AlarmSpec>) -> Result<(), AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
             Op::Create { name, desired } => put_any(&client, name, desired, true).await,

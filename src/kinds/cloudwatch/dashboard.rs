@@ -87,7 +87,7 @@ impl Kind for Dashboards {
         session: &Session,
         _: &Declarations<'_, Dashboard>,
     ) -> Result<Vec<Live<Dashboard>>, AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let mut names = Vec::new();
         for prefix in session.env.scope.values(Self::SCOPE.setting) {
             names.extend(list(&client, prefix).await?);
@@ -147,7 +147,7 @@ impl Kind for Dashboards {
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Dashboard>) -> Result<(), AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
             Op::Create { name, desired }
@@ -255,7 +255,7 @@ async fn list(client: &Client, prefix: &str) -> Result<Vec<Listed>, AwsError> {
 /// (This trusts the clock to be within a second of AWS's, as NTP keeps it.)
 fn settled(modified: &aws_sdk_cloudwatch::primitives::DateTime, now: std::time::SystemTime) -> bool {
     let now = aws_sdk_cloudwatch::primitives::DateTime::from(now);
-    now.secs() - modified.secs() >= SETTLE_SECONDS
+    now.secs().saturating_sub(modified.secs()) >= SETTLE_SECONDS
 }
 
 const SETTLE_SECONDS: i64 = 2;

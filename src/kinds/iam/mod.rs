@@ -52,7 +52,7 @@ type SnapshotCell = Arc<OnceCell<Result<Arc<Snapshot>, AwsError>>>;
 struct SharedSnapshot(Arc<std::sync::Mutex<(u64, SnapshotCell)>>);
 
 pub fn client(session: &Session) -> Client {
-    session.shared(|s| Client::new(&s.config))
+    session.client::<Client>()
 }
 
 /// The session's IAM snapshot, read on first use.

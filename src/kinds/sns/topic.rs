@@ -152,7 +152,7 @@ impl Kind for Topics {
         if session.env.scope.values(Self::SCOPE.setting).is_empty() {
             return Ok(Vec::new()); // owns no topic: nothing to read
         }
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let arns = list_topics(&client).await?;
         let ours: Vec<(String, String)> = arns
             .into_iter()
@@ -189,7 +189,7 @@ impl Kind for Topics {
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Topic>) -> Result<(), AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         match op {
             Op::Delete { name, .. } => delete(&client, &topic_arn(session, name).await?).await,
             Op::Create { name, desired } => create(&client, name, desired).await,

@@ -270,7 +270,7 @@ impl Kind for Parameters {
         session: &Session,
         declared: &Declarations<'_, Parameter>,
     ) -> Result<Vec<Live<Parameter>>, AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let decrypt = !declared.reads_everything();
         let prefixes = session.env.scope.values(Self::SCOPE.setting);
         let in_scope =
@@ -373,7 +373,7 @@ impl Kind for Parameters {
     /// Parameters under the first segment of a scope path (`/dev` for `/dev/app/`) that the
     /// scope does not cover.
     async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let paths = session.env.scope.values(Self::SCOPE.setting);
         let mut tops: Vec<String> = paths
             .iter()
@@ -400,7 +400,7 @@ impl Kind for Parameters {
     }
 
     async fn apply(&self, session: &Session, op: Op<'_, Parameter>) -> Result<(), AwsError> {
-        let client = session.shared(|s| Client::new(&s.config));
+        let client = session.client::<Client>();
         let limiter = session.shared(|s| PutLimiter(s.env.ssm_put_rate.map(RateLimiter::per_second)));
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
@@ -844,12 +844,20 @@ fn merge(
         .collect();
     for meta in metadata {
         let Some(name) = meta.name.clone() else { continue };
-        let value = values.remove(&name).filter(|v| v.version == meta.version);
+        let value = values.remove(&name).filter(|v| same_write(v, &meta));
         if let Some(value) = &value {
             stamps.insert(name.clone(), value_stamp(value));
         }
         found.insert(name.clone(), live_parameter(&name, &meta, value.as_ref()));
     }
+}
+
+/// Whether a value read by path belongs to the listed metadata: same version, time and type.
+/// A parameter deleted and created again between the two listings starts at version 1 again,
+/// perhaps as a SecureString; its value is then read again by name rather than shown under
+/// the other write's type.
+fn same_write(value: &SdkParameter, meta: &aws_sdk_ssm::types::ParameterMetadata) -> bool {
+    value_stamp(value) == stamp(meta.version, meta.last_modified_date.as_ref()) && value.r#type == meta.r#type
 }
 
 fn live_parameter(
@@ -1291,6 +1299,28 @@ mod tests {
         assert!(found["/app/url"].spec.value.is_some());
         assert_eq!(stamps.keys().collect::<Vec<_>>(), ["/app/url"]);
         assert_eq!(stamps["/app/url"], "3@");
+    }
+
+    /// Deleted and created again between the two listings: version 3 again, but as a
+    /// SecureString, or at another time. Neither value is paired with the metadata.
+    #[test]
+    fn a_value_of_the_same_version_but_another_write_is_left_to_be_read_again() {
+        use aws_sdk_ssm::primitives::DateTime;
+        let mut found = BTreeMap::new();
+        let mut stamps = BTreeMap::new();
+        let mut retyped = value("/app/db", ParameterType::SecureString, "canary-retyped");
+        retyped.version = 3;
+        let mut later = value("/app/url", ParameterType::String, "https://y");
+        later.version = 3;
+        later.last_modified_date = Some(DateTime::from_secs(2_000));
+        let mut url = metadata("/app/url", ParameterType::String);
+        url.last_modified_date = Some(DateTime::from_secs(1_000));
+        let metadata = vec![metadata("/app/db", ParameterType::String), url];
+        merge(&mut found, &mut stamps, metadata, vec![retyped, later]);
+        assert!(found["/app/db"].spec.value.is_none());
+        assert!(found["/app/url"].spec.value.is_none());
+        assert!(stamps.is_empty());
+        assert!(!format!("{found:?}").contains("canary-retyped"));
     }
 
     #[test]
