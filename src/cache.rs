@@ -70,7 +70,17 @@ struct Entry {
     value: String,
 }
 
-#[derive(Serialize, Deserialize)]
+/// A cache file as written, borrowing the store's entries; the same fields as [`File`].
+#[derive(Serialize)]
+struct FileRef<'a> {
+    format: u32,
+    account: &'a str,
+    region: &'a str,
+    service: &'a str,
+    entries: &'a BTreeMap<String, Entry>,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     format: u32,
@@ -135,26 +145,25 @@ impl Shared {
     }
 
     /// Writes the file when something changed (atomically: a temporary file renamed). A cache
-    /// that cannot be written is said, never fatal.
+    /// that cannot be written is said, never fatal. The entries are written straight from the
+    /// store, under its lock: at 100,000 parameters a copy of them (or of the text) would be
+    /// tens of megabytes at the plan's peak.
     fn write_if_changed(&self) {
         let Some(path) = &self.path else { return };
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = {
-            let mut state = self.state();
-            if !std::mem::take(&mut state.changed) {
-                return;
-            }
-            state.entries.clone()
-        };
-        let file = File {
+        let mut state = self.state();
+        if !std::mem::take(&mut state.changed) {
+            return;
+        }
+        let file = FileRef {
             format: FORMAT,
-            account: self.account.clone(),
-            region: self.region.clone(),
-            service: self.service.to_string(),
-            entries,
+            account: &self.account,
+            region: &self.region,
+            service: self.service,
+            entries: &state.entries,
         };
         if let Err(error) = write(path, &file) {
-            self.state().changed = true;
+            state.changed = true;
             output::stderr(&format!(
                 "warning: cannot write the cache {}: {error}\n",
                 path.display()
@@ -270,15 +279,16 @@ fn read(
     region: &str,
     service: &str,
 ) -> Option<BTreeMap<String, Entry>> {
-    let text = match read_text(path) {
-        Ok(text) => text,
+    let reader = match open_checked(path) {
+        Ok(reader) => reader,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             warn(path, &format!("cannot read it ({e})"));
             return None;
         }
     };
-    let file: File = match serde_json::from_str(&text) {
+    // Parsed as read: at 100,000 parameters the text would be another ten megabytes.
+    let file: File = match serde_json::from_reader(std::io::BufReader::new(reader)) {
         Ok(file) => file,
         Err(e) => {
             warn(path, &format!("it does not parse ({e})"));
@@ -302,11 +312,11 @@ fn read(
 /// within it. A larger one is not plumb's (or is broken) and is ignored.
 const MAX_FILE_BYTES: u64 = 64 << 20;
 
-/// The file's text, if it is a regular file (not a symlink to `/dev/zero` or a pipe, which
+/// The file, to read, if it is a regular file (not a symlink to `/dev/zero` or a pipe, which
 /// would never end) of at most [`MAX_FILE_BYTES`]. The checks are made on the file opened,
 /// not on its path, so that it cannot be swapped for a pipe between the check and the read:
 /// the open neither follows a symlink nor waits for a pipe's writer.
-fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+fn open_checked(path: &std::path::Path) -> std::io::Result<std::io::Take<std::fs::File>> {
     use std::io::Read;
     let file = open_no_follow(path)?;
     let metadata = file.metadata()?;
@@ -319,9 +329,7 @@ fn read_text(path: &std::path::Path) -> std::io::Result<String> {
             MAX_FILE_BYTES >> 20
         )));
     }
-    let mut text = String::new();
-    file.take(MAX_FILE_BYTES).read_to_string(&mut text)?;
-    Ok(text)
+    Ok(file.take(MAX_FILE_BYTES))
 }
 
 #[cfg(unix)]
@@ -356,12 +364,15 @@ fn warn(path: &std::path::Path, why: &str) {
     ));
 }
 
-fn write(path: &PathBuf, file: &File) -> std::io::Result<()> {
+fn write(path: &PathBuf, file: &FileRef) -> std::io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let text = serde_json::to_string(file).map_err(std::io::Error::other)?;
-    let temporary = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(temporary.path(), text)?;
+    let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+    let mut writer = std::io::BufWriter::new(temporary.as_file_mut());
+    serde_json::to_writer(&mut writer, file).map_err(std::io::Error::other)?;
+    writer.flush()?;
+    drop(writer);
     temporary.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -424,7 +435,7 @@ mod tests {
             .unwrap()
             .set_len(MAX_FILE_BYTES + 1)
             .unwrap();
-        let error = read_text(&big).unwrap_err().to_string();
+        let error = open_checked(&big).unwrap_err().to_string();
         assert!(error.contains("larger than 64 MiB"), "{error}");
     }
 
@@ -444,7 +455,7 @@ mod tests {
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&pipe, &link).unwrap();
         for path in [&pipe, &link] {
-            let error = read_text(path).unwrap_err().to_string();
+            let error = open_checked(path).unwrap_err().to_string();
             assert!(
                 error.contains("not a regular file"),
                 "{}: {error}",

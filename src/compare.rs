@@ -129,7 +129,7 @@ fn compare_fields(kind: &'static str, name: &str, found: &[Lined], comparison: &
     let mut fields: Vec<&str> = Vec::new();
     for lined in found {
         for (field, value) in &lined.resource.fields {
-            if !value.create_only && !fields.contains(&field.as_str()) {
+            if !value.create_only && !fields.contains(&field.as_ref()) {
                 fields.push(field);
             }
         }

@@ -16,7 +16,6 @@
 //! `live` holds only objects inside the environment's scope (each kind's `fetch` filters),
 //! so everything live but undeclared is pruned.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::Environment;
@@ -64,26 +63,21 @@ impl Sides {
 type Planned = (Change, Sides);
 
 pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvWork {
-    let mut live: BTreeMap<(&'static str, String), Resource> = state
-        .live
-        .into_iter()
-        .map(|r| ((r.kind, r.name.clone()), r))
-        .collect();
+    let mut live = LiveObjects::new(state.live);
     let mut changes = Vec::new();
     let mut notes = Vec::new();
     for desired in state.desired {
         let kind = kinds.iter().find(|k| k.name() == desired.kind).copied();
         let Some(kind) = kind else { continue };
         let renamed = desired
-            .renamed_from
-            .clone()
-            .filter(|_| !live.contains_key(&(desired.kind, desired.name.clone())));
-        if let Some(old) = renamed.and_then(|old| live.remove(&(desired.kind, old))) {
+            .renamed_from()
+            .filter(|_| !live.contains(desired.kind, &desired.name));
+        if let Some(old) = renamed.and_then(|old| live.take(desired.kind, old)) {
             changes.push(rename(desired, old));
             continue;
         }
-        match live.remove(&(desired.kind, desired.name.clone())) {
-            None => match &desired.skip_create {
+        match live.take(desired.kind, &desired.name) {
+            None => match desired.skip_create() {
                 Some(why) => notes.push(format!(
                     "{} `{}` does not exist and is not created: {why}",
                     desired.kind, desired.name
@@ -93,7 +87,7 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvWork {
             Some(existing) => changes.extend(diff(kind, desired, existing)),
         }
     }
-    changes.extend(live.into_values().map(delete));
+    changes.extend(live.rest().map(delete));
     sort_changes(&mut changes, kinds);
     let (changes, sides) = changes.into_iter().unzip();
     let plan = EnvPlan {
@@ -105,6 +99,53 @@ pub fn plan_environment(state: EnvState, kinds: &[&dyn DynKind]) -> EnvWork {
         notes,
     };
     EnvWork { plan, sides }
+}
+
+/// The live objects, found by kind and name, each taken at most once. Sorted in place rather
+/// than moved into a map: at 100,000 parameters a map (or collecting into one, which sorts a
+/// copy) was the plan's peak memory.
+struct LiveObjects {
+    sorted: Vec<Resource>,
+    /// Position for position: already taken (a placeholder with the name is left behind, so
+    /// that the order still finds the others).
+    taken: Vec<bool>,
+}
+
+impl LiveObjects {
+    fn new(mut sorted: Vec<Resource>) -> Self {
+        sorted.sort_unstable_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        // One object per name, as a map would keep (fetch never reads one twice).
+        sorted.dedup_by(|a, b| (a.kind, &a.name) == (b.kind, &b.name));
+        let taken = vec![false; sorted.len()];
+        LiveObjects { sorted, taken }
+    }
+
+    fn position(&self, kind: &str, name: &str) -> Option<usize> {
+        let found = self
+            .sorted
+            .binary_search_by(|r| (r.kind, r.name.as_str()).cmp(&(kind, name)));
+        found.ok().filter(|&i| !self.taken[i])
+    }
+
+    fn contains(&self, kind: &str, name: &str) -> bool {
+        self.position(kind, name).is_some()
+    }
+
+    fn take(&mut self, kind: &str, name: &str) -> Option<Resource> {
+        let i = self.position(kind, name)?;
+        self.taken[i] = true;
+        let placeholder = Resource::new(self.sorted[i].kind, name);
+        Some(std::mem::replace(&mut self.sorted[i], placeholder))
+    }
+
+    /// The objects not taken, in kind and name order.
+    fn rest(self) -> impl Iterator<Item = Resource> {
+        self.sorted
+            .into_iter()
+            .zip(self.taken)
+            .filter(|(_, taken)| !taken)
+            .map(|(resource, _)| resource)
+    }
 }
 
 /// Whether a created or deleted resource's field says anything (null, `[]` and `{}` do not).
@@ -166,7 +207,7 @@ fn delete(live: Resource) -> Planned {
         kind: live.kind.to_string(),
         name: live.name.clone(),
         fields,
-        reason: Some(match &live.delete_note {
+        reason: Some(match live.delete_note() {
             Some(note) => format!("not declared in desired/; {note}"),
             None => "not declared in desired/".into(),
         }),
@@ -474,7 +515,10 @@ mod tests {
     #[test]
     fn a_resource_that_must_not_be_created_yet_is_a_note() {
         let mut desired = parameter("/app/t", "");
-        desired.skip_create = Some("set `T` to create it".into());
+        desired.set_rare(crate::resource::Rare {
+            skip_create: Some("set `T` to create it".into()),
+            ..Default::default()
+        });
         let p = plan(vec![desired], vec![]);
         assert!(p.changes.is_empty());
         assert_eq!(

@@ -497,6 +497,8 @@ fn load_environment(
             problem.message = format!("{}{}{}`)", problem.message, IN_ENVIRONMENT, env.name);
         }
     }
+    // Grown by doubling: up to half of it unused, for as long as the plan runs.
+    resources.shrink_to_fit();
     resources
 }
 
@@ -628,7 +630,7 @@ fn check_references(
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     for resource in resources {
-        for reference in &resource.references {
+        for reference in resource.references() {
             let key = (reference.kind, reference.name.clone());
             if declared.contains_key(&key) || broken.contains(&key) {
                 continue;

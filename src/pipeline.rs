@@ -236,8 +236,7 @@ async fn plan_environment(
         .iter()
         .filter(|r| r.fields.iter().any(|(_, f)| matches!(f.value, Value::Unread)))
         .count();
-    let state_live_names: Vec<(&'static str, String)> =
-        live.iter().map(|r| (r.kind, r.name.clone())).collect();
+    let naming = naming_notes(&desired.naming, env, &live, kinds);
     let state = EnvState {
         env,
         account_id,
@@ -248,9 +247,7 @@ async fn plan_environment(
     if let Some(base_plan) = &base_plan {
         engine::classify(&mut work.plan, base_plan);
     }
-    work.plan
-        .notes
-        .extend(naming_notes(&desired.naming, env, &state_live_names, kinds));
+    work.plan.notes.extend(naming);
     if unread > 0 {
         work.plan.notes.push(format!(
             "{unread} value(s) from the environment were not read (plan --without-secrets) and not compared: \
@@ -264,7 +261,7 @@ async fn plan_environment(
 fn naming_notes(
     rules: &[crate::config::NamingRule],
     env: &Environment,
-    live: &[(&'static str, String)],
+    live: &[Resource],
     kinds: &[&dyn DynKind],
 ) -> Vec<String> {
     let mut notes = Vec::new();
@@ -273,7 +270,10 @@ fn naming_notes(
             .into_iter()
             .flatten()
         {
-            for (_, name) in live.iter().filter(|(k, n)| *k == kind.name() && !rule.allows(n)) {
+            let broken = live
+                .iter()
+                .filter(|r| r.kind == kind.name() && !rule.allows(&r.name));
+            for Resource { name, .. } in broken {
                 notes.push(format!(
                     "naming: live {} `{name}` breaks the rule `{}` (`{}` in this environment)",
                     kind.name(),
@@ -546,8 +546,16 @@ async fn fetch_live(
         let declared: Vec<&Resource> = desired.iter().filter(|r| r.kind == kind.name()).collect();
         async move { kind.fetch(session, &declared).await }
     });
-    let live = try_join_all(reads).await?;
-    Ok(live.into_iter().flatten().collect())
+    // Joined onto the longest list rather than collected anew: at 100,000 parameters a
+    // second list of every live object would be the plan's peak memory.
+    let mut lists = try_join_all(reads).await?;
+    lists.sort_by_key(|list| std::cmp::Reverse(list.len()));
+    let mut lists = lists.into_iter();
+    let mut live = lists.next().unwrap_or_default();
+    let rest: Vec<Resource> = lists.flatten().collect();
+    live.reserve_exact(rest.len());
+    live.extend(rest);
+    Ok(live)
 }
 
 pub async fn execute(planned: &Planned) -> Outcome {

@@ -179,6 +179,10 @@ pub struct Field {
     pub create_only: bool,
 }
 
+/// A field's name: a kind's own names are `&'static str`, so the 200,000 resources of a
+/// 100,000-parameter plan do not each carry a copy of them.
+pub type FieldName = std::borrow::Cow<'static, str>;
+
 /// A resource of some kind, as declared in `desired/` or as read from AWS.
 #[derive(Clone, Debug, Default)]
 pub struct Resource {
@@ -187,7 +191,7 @@ pub struct Resource {
     pub name: String,
     /// Only the fields plumb manages for this resource, in the order the kind shows them. A
     /// field the desired side leaves out (tags not declared, say) is not compared.
-    pub fields: Vec<(String, Field)>,
+    pub fields: Vec<(FieldName, Field)>,
     /// `protect = true` in the resource's table.
     pub protect: bool,
     /// Where it is declared (desired side only).
@@ -195,6 +199,17 @@ pub struct Resource {
     /// What a plan computed against this live object depends on (e.g. `version 3`); a
     /// different value at apply time makes a saved plan stale.
     pub version: Option<String>,
+    /// What few resources have, boxed so that the many without it stay small (a
+    /// 100,000-parameter plan holds 200,000 resources).
+    pub rare: Option<Box<Rare>>,
+    /// The kind's typed spec these fields were made from: what apply builds AWS requests
+    /// from, so that nothing is decoded back from the fields.
+    pub payload: Option<Payload>,
+}
+
+/// The parts of a [`Resource`] that few resources have.
+#[derive(Clone, Debug, Default)]
+pub struct Rare {
     /// Why a declared resource that does not exist yet must not be created now
     /// (e.g. its `initial_value_from_env` variable is not set). Shown as a note.
     pub skip_create: Option<String>,
@@ -206,9 +221,15 @@ pub struct Resource {
     /// The live object this declaration takes over under a new name (`renamed_from`, for
     /// kinds AWS cannot rename): planned as one replacement, the old one deleted.
     pub renamed_from: Option<String>,
-    /// The kind's typed spec these fields were made from: what apply builds AWS requests
-    /// from, so that nothing is decoded back from the fields.
-    pub payload: Option<Payload>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.skip_create.is_none()
+            && self.references.is_empty()
+            && self.delete_note.is_none()
+            && self.renamed_from.is_none()
+    }
 }
 
 /// A kind's typed spec behind a [`Resource`] (see `kinds::contract`).
@@ -250,6 +271,27 @@ impl Resource {
             name: name.into(),
             ..Resource::default()
         }
+    }
+
+    /// Sets the rare parts; none at all leaves the resource small.
+    pub fn set_rare(&mut self, rare: Rare) {
+        self.rare = (!rare.is_empty()).then(|| Box::new(rare));
+    }
+
+    pub fn skip_create(&self) -> Option<&str> {
+        self.rare.as_ref()?.skip_create.as_deref()
+    }
+
+    pub fn references(&self) -> &[Reference] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.references)
+    }
+
+    pub fn delete_note(&self) -> Option<&str> {
+        self.rare.as_ref()?.delete_note.as_deref()
+    }
+
+    pub fn renamed_from(&self) -> Option<&str> {
+        self.rare.as_ref()?.renamed_from.as_deref()
     }
 
     /// Replaces the value of a field it has (the generic code hides values that the base

@@ -19,7 +19,7 @@ use crate::aws::{AwsError, Session};
 use crate::config::Environment;
 use crate::engine::Sides;
 use crate::plan::{Action, Change};
-use crate::resource::{Field, Payload, Reference, Resource, Value};
+use crate::resource::{Field, FieldName, Payload, Reference, Resource, Value};
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
 
@@ -360,7 +360,7 @@ impl<'a, S> Op<'a, S> {
 
 /// A spec's fields as a plan shows them: names in display order, values normalised.
 #[derive(Debug, Default)]
-pub struct Fields(Vec<(String, Field)>);
+pub struct Fields(Vec<(FieldName, Field)>);
 
 impl Fields {
     pub fn new() -> Self {
@@ -423,12 +423,15 @@ impl Fields {
         )
     }
 
-    fn with_field(mut self, name: impl Into<String>, field: Field) -> Self {
+    fn with_field(mut self, name: impl Into<FieldName>, field: Field) -> Self {
         self.0.push((name.into(), field));
         self
     }
 
-    fn into_vec(self) -> Vec<(String, Field)> {
+    /// The fields, in a vector of their exact size: one is kept per declared and per live
+    /// object for the whole plan (100,000 parameters make 200,000).
+    fn into_vec(mut self) -> Vec<(FieldName, Field)> {
+        self.0.shrink_to_fit();
         self.0
     }
 }
@@ -631,9 +634,12 @@ pub fn declared_resource<K: Kind>(kind: &K, name: &str, declared: Declared<K::Sp
     let mut resource = Resource::new(K::NOUN, name);
     resource.fields = kind.fields(&declared.spec).into_vec();
     resource.protect = declared.protect;
-    resource.skip_create = declared.skip_create;
-    resource.references = declared.references;
-    resource.renamed_from = declared.renamed_from;
+    resource.set_rare(crate::resource::Rare {
+        skip_create: declared.skip_create,
+        references: declared.references,
+        renamed_from: declared.renamed_from,
+        delete_note: None,
+    });
     resource.payload = Some(Payload::new(declared.spec));
     resource
 }
@@ -643,7 +649,10 @@ pub fn live_resource<K: Kind>(kind: &K, live: Live<K::Spec>) -> Resource {
     let mut resource = Resource::new(K::NOUN, &live.name);
     resource.fields = kind.fields(&live.spec).into_vec();
     resource.version = live.version;
-    resource.delete_note = live.delete_note;
+    resource.set_rare(crate::resource::Rare {
+        delete_note: live.delete_note,
+        ..Default::default()
+    });
     resource.payload = Some(Payload::new(live.spec));
     resource
 }

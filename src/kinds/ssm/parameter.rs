@@ -8,7 +8,7 @@
 //! the SDK's adaptive retry mode finds the account's quota (AWS's default is 3 a second),
 //! and throttled calls are retried.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
@@ -285,7 +285,7 @@ impl Kind for Parameters {
         // The stamp of each value read from AWS, taken from the answer that carried the
         // value (never from another call's metadata: a hand edit between two reads must not
         // file one version's value under another's stamp).
-        let mut stamps = BTreeMap::new();
+        let mut stamps = Stamps::keeping(cache.is_some());
         if let Some(cache) = warm {
             let paths = query_paths(&prefixes);
             let reads = paths.iter().map(|path| describe_path(&client, path));
@@ -384,8 +384,8 @@ impl Kind for Parameters {
         tops.dedup();
         let mut found = Vec::new();
         for top in tops {
-            for meta in describe_path(&client, &top).await? {
-                let Some(name) = meta.name else { continue };
+            for listed in describe_path(&client, &top).await? {
+                let name = listed.live.name;
                 if Self::SCOPE.covers(&session.env.scope, &name) || crate::lock::is_lock_name(&name) {
                     continue;
                 }
@@ -735,6 +735,26 @@ fn value_stamp(value: &SdkParameter) -> String {
     stamp(value.version, value.last_modified_date.as_ref())
 }
 
+/// The version stamp of each value read from AWS, by name: kept only when a value cache will
+/// file the values under them (a plan of 100,000 parameters without one needs none).
+struct Stamps(Option<BTreeMap<String, String>>);
+
+impl Stamps {
+    fn keeping(cache: bool) -> Self {
+        Stamps(cache.then(BTreeMap::new))
+    }
+
+    fn insert(&mut self, name: &str, stamp: impl FnOnce() -> String) {
+        if let Some(stamps) = &mut self.0 {
+            stamps.insert(name.to_string(), stamp());
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0.as_ref()?.get(name)
+    }
+}
+
 /// Parameters from their metadata, with the values the cache holds for exactly their stamps
 /// (never a SecureString's); the others are left to [`fill_missing_values`].
 fn from_cache(
@@ -742,15 +762,13 @@ fn from_cache(
     metadata: Metadata,
     cache: &crate::cache::Store,
 ) {
-    for meta in metadata {
-        let Some(name) = meta.name.clone() else { continue };
-        let mut live = live_parameter(&name, &meta, None);
+    for Listed { mut live, stamp, .. } in metadata {
         if live.spec.type_ != Type::SecureString.as_str()
-            && let Some(value) = cache.get(&name, &stamp(meta.version, meta.last_modified_date.as_ref()))
+            && let Some(value) = cache.get(&live.name, &stamp)
         {
             live.spec.value = Some(Contents::Managed(live_value(&live.spec.type_, &value)));
         }
-        found.insert(name, live);
+        found.insert(live.name.clone(), live);
     }
 }
 
@@ -760,7 +778,7 @@ fn from_cache(
 fn remember(
     cache: &crate::cache::Store,
     found: &BTreeMap<String, Live<Parameter>>,
-    stamps: &BTreeMap<String, String>,
+    stamps: &Stamps,
     declared: &Declarations<'_, Parameter>,
 ) {
     for (name, live) in found {
@@ -780,7 +798,26 @@ fn remember(
     }
 }
 
-type Metadata = Vec<aws_sdk_ssm::types::ParameterMetadata>;
+type Metadata = Vec<Listed>;
+
+/// A parameter as DescribeParameters lists it: what a plan reads of its metadata, and the
+/// stamp and type its value must come with to be paired with it. Made page by page, so that
+/// AWS's own records (with ARNs and policies) are not all kept at once: at 100,000
+/// parameters they were a tenth of the plan's peak memory.
+struct Listed {
+    live: Live<Parameter>,
+    stamp: String,
+    type_: Option<ParameterType>,
+}
+
+fn listed(meta: aws_sdk_ssm::types::ParameterMetadata) -> Option<Listed> {
+    let name = meta.name.as_deref()?;
+    Some(Listed {
+        live: live_parameter(name, &meta, None),
+        stamp: stamp(meta.version, meta.last_modified_date.as_ref()),
+        type_: meta.r#type,
+    })
+}
 type Values = Vec<SdkParameter>;
 
 /// `decrypt`: SecureStrings read as their values (a plan compares them) or left encrypted
@@ -799,21 +836,22 @@ async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError
         .values(path)
         .build()
         .expect("key is set");
-    let pages = client
+    let mut pages = client
         .describe_parameters()
         .parameter_filters(filter)
         .max_results(50)
         .into_paginator()
         .send();
-    let pages: Vec<_> = pages.try_collect().await.aws("DescribeParameters", path)?;
-    Ok(pages
-        .into_iter()
-        .flat_map(|p| p.parameters.unwrap_or_default())
-        .collect())
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.aws("DescribeParameters", path)?;
+        all.extend(page.parameters.unwrap_or_default().into_iter().filter_map(listed));
+    }
+    Ok(all)
 }
 
 async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Values, AwsError> {
-    let pages = client
+    let mut pages = client
         .get_parameters_by_path()
         .path(path)
         .recursive(true)
@@ -821,11 +859,15 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
         .max_results(10)
         .into_paginator()
         .send();
-    let pages: Vec<_> = pages.try_collect().await.aws("GetParametersByPath", path)?;
-    Ok(pages
-        .into_iter()
-        .flat_map(|p| p.parameters.unwrap_or_default())
-        .collect())
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.aws("GetParametersByPath", path)?;
+        all.extend(page.parameters.unwrap_or_default().into_iter().map(|mut value| {
+            (value.arn, value.selector, value.source_result) = (None, None, None);
+            value
+        }));
+    }
+    Ok(all)
 }
 
 /// Pairs each parameter's metadata with its value from the by-path read. A value of another
@@ -834,21 +876,29 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
 /// SecureString's new value in plain text.
 fn merge(
     found: &mut BTreeMap<String, Live<Parameter>>,
-    stamps: &mut BTreeMap<String, String>,
-    metadata: Metadata,
-    values: Values,
+    stamps: &mut Stamps,
+    mut metadata: Metadata,
+    mut values: Values,
 ) {
-    let mut values: HashMap<String, SdkParameter> = values
-        .into_iter()
-        .filter_map(|p| Some((p.name.clone()?, p)))
-        .collect();
-    for meta in metadata {
-        let Some(name) = meta.name.clone() else { continue };
-        let value = values.remove(&name).filter(|v| same_write(v, &meta));
-        if let Some(value) = &value {
-            stamps.insert(name.clone(), value_stamp(value));
+    // Joined in name order rather than through a map of every value (memory, at 100,000).
+    metadata.sort_unstable_by(|a, b| a.live.name.cmp(&b.live.name));
+    values.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut values = values.into_iter().peekable();
+    for listed in metadata {
+        let name = listed.live.name.as_str();
+        while values.next_if(|v| v.name.as_deref() < Some(name)).is_some() {}
+        let value = values
+            .next_if(|v| v.name.as_deref() == Some(name))
+            .filter(|v| same_write(v, &listed));
+        let mut live = listed.live;
+        if let Some(value) = value {
+            stamps.insert(&live.name, || value_stamp(&value));
+            live.spec.value = value
+                .value
+                .as_deref()
+                .map(|text| Contents::Managed(live_value(&live.spec.type_, text)));
         }
-        found.insert(name.clone(), live_parameter(&name, &meta, value.as_ref()));
+        found.insert(live.name.clone(), live);
     }
 }
 
@@ -856,8 +906,8 @@ fn merge(
 /// A parameter deleted and created again between the two listings starts at version 1 again,
 /// perhaps as a SecureString; its value is then read again by name rather than shown under
 /// the other write's type.
-fn same_write(value: &SdkParameter, meta: &aws_sdk_ssm::types::ParameterMetadata) -> bool {
-    value_stamp(value) == stamp(meta.version, meta.last_modified_date.as_ref()) && value.r#type == meta.r#type
+fn same_write(value: &SdkParameter, listed: &Listed) -> bool {
+    value_stamp(value) == listed.stamp && value.r#type == listed.type_
 }
 
 fn live_parameter(
@@ -899,7 +949,7 @@ async fn fill_missing_values(
     session: &Session,
     client: &Client,
     found: &mut BTreeMap<String, Live<Parameter>>,
-    stamps: &mut BTreeMap<String, String>,
+    stamps: &mut Stamps,
     decrypt: bool,
 ) -> Result<(), AwsError> {
     let missing: Vec<String> = found
@@ -927,7 +977,7 @@ async fn fill_missing_values(
             if let Some(live) = found.get_mut(name) {
                 live.spec.value = Some(Contents::Managed(live_value(type_, value)));
                 live.spec.type_ = type_.to_string();
-                stamps.insert(name.to_string(), value_stamp(&parameter));
+                stamps.insert(name, || value_stamp(&parameter));
             }
         }
     }
@@ -1285,7 +1335,7 @@ mod tests {
     #[test]
     fn a_value_of_another_version_than_its_metadata_is_left_to_be_read_again() {
         let mut found = BTreeMap::new();
-        let mut stamps = BTreeMap::new();
+        let mut stamps = super::Stamps::keeping(true);
         let mut raced = value("/app/db", ParameterType::SecureString, "canary-raced");
         raced.version = 4;
         let mut same = value("/app/url", ParameterType::String, "https://x");
@@ -1294,9 +1344,11 @@ mod tests {
             metadata("/app/db", ParameterType::String),
             metadata("/app/url", ParameterType::String),
         ];
+        let metadata = metadata.into_iter().filter_map(super::listed).collect();
         merge(&mut found, &mut stamps, metadata, vec![raced, same]);
         assert!(found["/app/db"].spec.value.is_none());
         assert!(found["/app/url"].spec.value.is_some());
+        let stamps = stamps.0.expect("kept");
         assert_eq!(stamps.keys().collect::<Vec<_>>(), ["/app/url"]);
         assert_eq!(stamps["/app/url"], "3@");
     }
@@ -1307,7 +1359,7 @@ mod tests {
     fn a_value_of_the_same_version_but_another_write_is_left_to_be_read_again() {
         use aws_sdk_ssm::primitives::DateTime;
         let mut found = BTreeMap::new();
-        let mut stamps = BTreeMap::new();
+        let mut stamps = super::Stamps::keeping(true);
         let mut retyped = value("/app/db", ParameterType::SecureString, "canary-retyped");
         retyped.version = 3;
         let mut later = value("/app/url", ParameterType::String, "https://y");
@@ -1316,10 +1368,11 @@ mod tests {
         let mut url = metadata("/app/url", ParameterType::String);
         url.last_modified_date = Some(DateTime::from_secs(1_000));
         let metadata = vec![metadata("/app/db", ParameterType::String), url];
+        let metadata = metadata.into_iter().filter_map(super::listed).collect();
         merge(&mut found, &mut stamps, metadata, vec![retyped, later]);
         assert!(found["/app/db"].spec.value.is_none());
         assert!(found["/app/url"].spec.value.is_none());
-        assert!(stamps.is_empty());
+        assert!(stamps.0.expect("kept").is_empty());
         assert!(!format!("{found:?}").contains("canary-retyped"));
     }
 
