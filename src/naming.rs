@@ -182,7 +182,7 @@ mod tests {
             table: "alarms".into(),
             pattern: pattern.into(),
             origin: Origin {
-                file: "plumb.toml".into(),
+                file: std::path::Path::new("plumb.toml").into(),
                 line: 1,
                 column: 1,
             },

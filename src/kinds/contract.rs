@@ -561,7 +561,11 @@ impl<K: Kind> DynKind for K {
                 .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),
         );
         let live = Kind::fetch(self, session, &declared).await?;
-        Ok(live.into_iter().map(|live| live_resource(self, live)).collect())
+        let mut resources: Vec<Resource> = live.into_iter().map(|live| live_resource(self, live)).collect();
+        // Collected in place, into the larger allocation of the typed objects: its tail
+        // (megabytes at 100,000 parameters) is given back.
+        resources.shrink_to_fit();
+        Ok(resources)
     }
 
     async fn fetch_all(&self, session: &Session) -> Result<Vec<Resource>, AwsError> {
@@ -647,7 +651,12 @@ pub fn declared_resource<K: Kind>(kind: &K, name: &str, declared: Declared<K::Sp
 /// A live object as the engine sees it.
 pub fn live_resource<K: Kind>(kind: &K, live: Live<K::Spec>) -> Resource {
     let mut resource = Resource::new(K::NOUN, &live.name);
-    resource.fields = kind.fields(&live.spec).into_vec();
+    // A live field that is null says nothing a missing one does not (the engine compares a
+    // missing live field as null); left out, 100,000 parameters hold 200,000 fewer fields.
+    let mut fields = kind.fields(&live.spec).into_vec();
+    fields.retain(|(_, field)| !matches!(field.value, Value::Plain(serde_json::Value::Null)));
+    fields.shrink_to_fit();
+    resource.fields = fields;
     resource.version = live.version;
     resource.set_rare(crate::resource::Rare {
         delete_note: live.delete_note,

@@ -106,7 +106,7 @@ async fn a_value_written_before_the_marker_gets_it_on_the_next_apply() {
     );
     let plan = world.plumb(&["plan"]);
     assert!(
-        plan.stdout.contains("value_source: null -> \"environment\""),
+        plan.stdout.contains("value_source: (none) -> \"environment\""),
         "{}",
         plan.stdout
     );
