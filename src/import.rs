@@ -556,7 +556,7 @@ mod tests {
         spec
     }
 
-    fn parameter(type_: &str, value: Value) -> Parameter {
+    fn parameter(type_: &'static str, value: Value) -> Parameter {
         Parameter {
             type_: type_.into(),
             value: Some(Contents::Managed(value)),

@@ -129,11 +129,30 @@ pub struct Declaration {
     protect: bool,
 }
 
+/// A type or data type: one of AWS's few words, shared rather than allocated for each of
+/// 100,000 parameters (each is held twice, declared and live); anything else as read.
+pub type Word = std::borrow::Cow<'static, str>;
+
+fn known(word: &str) -> Word {
+    const WORDS: [&str; 6] = [
+        "String",
+        "StringList",
+        "SecureString",
+        "text",
+        "aws:ec2:image",
+        "aws:ssm:integration",
+    ];
+    match WORDS.iter().find(|w| **w == word) {
+        Some(known) => Word::Borrowed(known),
+        None => Word::Owned(word.to_string()),
+    }
+}
+
 /// A parameter as compared. Types and tiers are AWS's own spelling. `tier` and `tags` are
 /// managed only when declared; `key_id` belongs to SecureStrings alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parameter {
-    pub type_: String,
+    pub type_: Word,
     /// `None`: not managed (`initial_value_from_env` unset), or not read.
     pub value: Option<Contents>,
     /// Whether the value carries the [`FROM_ENV_TAG`] marker: declared `Some(true)` for a
@@ -142,7 +161,7 @@ pub struct Parameter {
     pub description: Option<String>,
     pub tier: Option<String>,
     pub allowed_pattern: Option<String>,
-    pub data_type: String,
+    pub data_type: Word,
     pub key_id: Option<String>,
     pub tags: Option<BTreeMap<String, String>>,
 }
@@ -281,26 +300,27 @@ impl Kind for Parameters {
         // first plan costs no more than before; it then fills the cache.
         let cache = session.cache(CACHE).filter(|_| decrypt);
         let warm = cache.as_ref().filter(|c| c.holds_any(&in_scope));
-        let mut found: BTreeMap<String, Live<Parameter>> = BTreeMap::new();
         // The stamp of each value read from AWS, taken from the answer that carried the
         // value (never from another call's metadata: a hand edit between two reads must not
         // file one version's value under another's stamp).
         let mut stamps = Stamps::keeping(cache.is_some());
-        if let Some(cache) = warm {
+        let mut found = if let Some(cache) = warm {
             let paths = query_paths(&prefixes);
             let reads = paths.iter().map(|path| describe_path(&client, path));
-            for metadata in futures::future::try_join_all(reads).await? {
-                from_cache(&mut found, metadata, cache);
-            }
+            let lists = futures::future::try_join_all(reads).await?;
+            Found::of(lists.into_iter().map(|metadata| from_cache(metadata, cache)))
         } else {
             let reads = query_paths(&prefixes)
                 .into_iter()
                 .map(|path| read_path(&client, path, decrypt));
-            for (metadata, values) in futures::future::try_join_all(reads).await? {
-                merge(&mut found, &mut stamps, metadata, values);
-            }
-        }
-        found.retain(|name, _| in_scope(name));
+            let lists = futures::future::try_join_all(reads).await?;
+            Found::of(
+                lists
+                    .into_iter()
+                    .map(|(metadata, values)| merge(&mut stamps, metadata, values)),
+            )
+        };
+        found.retain(|live| in_scope(&live.name));
         fill_missing_values(session, &client, &mut found, &mut stamps, decrypt).await?;
         satisfy_intelligent_tiering(&mut found, declared);
         let wanted = tags_to_read(&found, declared);
@@ -308,9 +328,9 @@ impl Kind for Parameters {
         apply_tags(&mut found, declared, tags);
         if let Some(cache) = &cache {
             remember(cache, &found, &stamps, declared);
-            cache.retain(|name| !in_scope(name) || found.contains_key(name));
+            cache.retain(|name| !in_scope(name) || found.contains(name));
         }
-        Ok(found.into_values().collect())
+        Ok(found.0)
     }
 
     fn replace_reasons(&self, live: &Parameter, desired: &Parameter) -> Vec<String> {
@@ -333,7 +353,7 @@ impl Kind for Parameters {
     /// never written: the declaration reads it from `initial_value_from_env`, a variable named
     /// after the parameter, so the plan is empty without it and the value stays out of git.
     fn import(&self, name: &str, live: &Parameter, context: &ImportContext) -> Imported {
-        let type_ = match live.type_.as_str() {
+        let type_ = match live.type_.as_ref() {
             "StringList" => Type::StringList,
             "SecureString" => Type::SecureString,
             _ => Type::String,
@@ -361,7 +381,7 @@ impl Kind for Parameters {
             key_id: live.key_id.clone().filter(|k| k != DEFAULT_KEY_ID),
             tier: (live.tier.as_deref() == Some(Tier::Advanced.as_str())).then_some(Tier::Advanced),
             allowed_pattern: live.allowed_pattern.clone(),
-            data_type: Some(live.data_type.clone()).filter(|d| d != "text"),
+            data_type: Some(live.data_type.to_string()).filter(|d| d != "text"),
             tags: live.tags.clone().filter(|t| !t.is_empty()),
             protect: false,
         };
@@ -632,13 +652,13 @@ fn build(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) -> D
     let from_env = value.as_ref().is_some_and(|c| c.value().is_sensitive()) || spec.value_from_env.is_some();
     let secure = spec.type_ == Type::SecureString;
     let parameter = Parameter {
-        type_: spec.type_.as_str().to_string(),
+        type_: Word::Borrowed(spec.type_.as_str()),
         value,
         marked_from_env: (from_env && !secure).then_some(true),
         description: spec.description.clone(),
         tier: spec.tier.map(|t| t.as_str().to_string()),
         allowed_pattern: spec.allowed_pattern.clone(),
-        data_type: spec.data_type.clone().unwrap_or_else(|| "text".into()),
+        data_type: known(spec.data_type.as_deref().unwrap_or("text")),
         key_id: secure.then(|| spec.key_id.clone().unwrap_or_else(|| DEFAULT_KEY_ID.into())),
         tags: spec.tags.clone(),
     };
@@ -735,6 +755,56 @@ fn value_stamp(value: &SdkParameter) -> String {
     stamp(value.version, value.last_modified_date.as_ref())
 }
 
+/// The live parameters read, in name order: a sorted list rather than a map, made in the
+/// allocation of the metadata listing. At 100,000 parameters a B-tree's half-full nodes and a
+/// second copy of every name were a fifth of the plan's peak memory.
+#[derive(Debug, Default)]
+struct Found(Vec<Live<Parameter>>);
+
+impl Found {
+    /// The parameters of each scope path (paths that do not overlap, so no name twice).
+    fn of(lists: impl IntoIterator<Item = Vec<Live<Parameter>>>) -> Found {
+        let mut lists = lists.into_iter();
+        let mut all = lists.next().unwrap_or_default();
+        for list in lists {
+            all.extend(list);
+        }
+        all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        all.dedup_by(|a, b| a.name == b.name);
+        Found(all)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|live| live.name.as_str().cmp(name))
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Live<Parameter>> {
+        let at = self.position(name).ok()?;
+        Some(&mut self.0[at])
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Live<Parameter>> {
+        self.0.iter()
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Live<Parameter>) -> bool) {
+        self.0.retain(keep);
+    }
+}
+
+impl std::ops::Index<&str> for Found {
+    type Output = Live<Parameter>;
+
+    fn index(&self, name: &str) -> &Live<Parameter> {
+        let at = self.position(name).expect("a parameter that was found");
+        &self.0[at]
+    }
+}
+
 /// The version stamp of each value read from AWS, by name: kept only when a value cache will
 /// file the values under them (a plan of 100,000 parameters without one needs none).
 struct Stamps(Option<BTreeMap<String, String>>);
@@ -757,19 +827,16 @@ impl Stamps {
 
 /// Parameters from their metadata, with the values the cache holds for exactly their stamps
 /// (never a SecureString's); the others are left to [`fill_missing_values`].
-fn from_cache(
-    found: &mut BTreeMap<String, Live<Parameter>>,
-    metadata: Metadata,
-    cache: &crate::cache::Store,
-) {
-    for Listed { mut live, stamp, .. } in metadata {
+fn from_cache(metadata: Metadata, cache: &crate::cache::Store) -> Vec<Live<Parameter>> {
+    let with_value = |Listed { mut live, stamp, .. }: Listed| {
         if live.spec.type_ != Type::SecureString.as_str()
             && let Some(value) = cache.get(&live.name, &stamp)
         {
             live.spec.value = Some(Contents::Managed(live_value(&live.spec.type_, &value)));
         }
-        found.insert(live.name.clone(), live);
-    }
+        live
+    };
+    metadata.into_iter().map(with_value).collect()
 }
 
 /// Puts into the cache the values plumb may show: plain ones, whose declaration (if any)
@@ -777,11 +844,12 @@ fn from_cache(
 /// environment is a secret even as a String, and never written to disk.
 fn remember(
     cache: &crate::cache::Store,
-    found: &BTreeMap<String, Live<Parameter>>,
+    found: &Found,
     stamps: &Stamps,
     declared: &Declarations<'_, Parameter>,
 ) {
-    for (name, live) in found {
+    for live in found.iter() {
+        let name = &live.name;
         let Some(stamp) = stamps.get(name) else { continue };
         let Some(Contents::Managed(Value::Plain(_))) = &live.spec.value else {
             continue;
@@ -818,7 +886,30 @@ fn listed(meta: aws_sdk_ssm::types::ParameterMetadata) -> Option<Listed> {
         type_: meta.r#type,
     })
 }
-type Values = Vec<SdkParameter>;
+type Values = Vec<ReadValue>;
+
+/// A value as GetParametersByPath returns it, without what a plan does not use (the ARN,
+/// the data type): at 100,000 parameters AWS's whole records were a tenth of the peak memory.
+#[derive(Debug)]
+struct ReadValue {
+    name: String,
+    value: Option<String>,
+    type_: Option<ParameterType>,
+    version: i64,
+    modified: Option<aws_sdk_ssm::primitives::DateTime>,
+}
+
+impl ReadValue {
+    fn of(read: SdkParameter) -> Option<ReadValue> {
+        Some(ReadValue {
+            name: read.name?,
+            value: read.value,
+            type_: read.r#type,
+            version: read.version,
+            modified: read.last_modified_date,
+        })
+    }
+}
 
 /// `decrypt`: SecureStrings read as their values (a plan compares them) or left encrypted
 /// (an import never writes them).
@@ -847,6 +938,8 @@ async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError
         let page = page.aws("DescribeParameters", path)?;
         all.extend(page.parameters.unwrap_or_default().into_iter().filter_map(listed));
     }
+    // Grown by doubling: up to half of it unused, megabytes at 100,000 parameters.
+    all.shrink_to_fit();
     Ok(all)
 }
 
@@ -862,11 +955,14 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.aws("GetParametersByPath", path)?;
-        all.extend(page.parameters.unwrap_or_default().into_iter().map(|mut value| {
-            (value.arn, value.selector, value.source_result) = (None, None, None);
-            value
-        }));
+        all.extend(
+            page.parameters
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(ReadValue::of),
+        );
     }
+    all.shrink_to_fit();
     Ok(all)
 }
 
@@ -874,40 +970,37 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
 /// version than the metadata's (a hand edit between the two reads) is left out, to be read
 /// again by name with its own type and stamp: paired, a String's metadata could show a
 /// SecureString's new value in plain text.
-fn merge(
-    found: &mut BTreeMap<String, Live<Parameter>>,
-    stamps: &mut Stamps,
-    mut metadata: Metadata,
-    mut values: Values,
-) {
-    // Joined in name order rather than through a map of every value (memory, at 100,000).
+fn merge(stamps: &mut Stamps, mut metadata: Metadata, mut values: Values) -> Vec<Live<Parameter>> {
+    // Joined in name order rather than through a map of every value (memory, at 100,000),
+    // into the metadata's own allocation.
     metadata.sort_unstable_by(|a, b| a.live.name.cmp(&b.live.name));
     values.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut values = values.into_iter().peekable();
-    for listed in metadata {
+    let mut with_value = |listed: Listed| {
         let name = listed.live.name.as_str();
-        while values.next_if(|v| v.name.as_deref() < Some(name)).is_some() {}
+        while values.next_if(|v| v.name.as_str() < name).is_some() {}
         let value = values
-            .next_if(|v| v.name.as_deref() == Some(name))
+            .next_if(|v| v.name == name)
             .filter(|v| same_write(v, &listed));
         let mut live = listed.live;
         if let Some(value) = value {
-            stamps.insert(&live.name, || value_stamp(&value));
+            stamps.insert(&live.name, || stamp(value.version, value.modified.as_ref()));
             live.spec.value = value
                 .value
                 .as_deref()
                 .map(|text| Contents::Managed(live_value(&live.spec.type_, text)));
         }
-        found.insert(live.name.clone(), live);
-    }
+        live
+    };
+    metadata.into_iter().map(&mut with_value).collect()
 }
 
 /// Whether a value read by path belongs to the listed metadata: same version, time and type.
 /// A parameter deleted and created again between the two listings starts at version 1 again,
 /// perhaps as a SecureString; its value is then read again by name rather than shown under
 /// the other write's type.
-fn same_write(value: &SdkParameter, listed: &Listed) -> bool {
-    value_stamp(value) == listed.stamp && value.r#type == listed.type_
+fn same_write(value: &ReadValue, listed: &Listed) -> bool {
+    stamp(value.version, value.modified.as_ref()) == listed.stamp && value.type_ == listed.type_
 }
 
 fn live_parameter(
@@ -915,7 +1008,7 @@ fn live_parameter(
     meta: &aws_sdk_ssm::types::ParameterMetadata,
     value: Option<&aws_sdk_ssm::types::Parameter>,
 ) -> Live<Parameter> {
-    let type_ = meta.r#type.as_ref().map_or("String", |t| t.as_str()).to_string();
+    let type_ = known(meta.r#type.as_ref().map_or("String", |t| t.as_str()));
     let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
     let secure = type_ == Type::SecureString.as_str();
     let spec = Parameter {
@@ -926,7 +1019,7 @@ fn live_parameter(
         description: text(meta.description.as_deref()),
         tier: meta.tier.as_ref().map(|t| t.as_str().to_string()),
         allowed_pattern: text(meta.allowed_pattern.as_deref()),
-        data_type: meta.data_type.clone().unwrap_or_else(|| "text".into()),
+        data_type: known(meta.data_type.as_deref().unwrap_or("text")),
         key_id: secure.then(|| meta.key_id.clone().unwrap_or_else(|| DEFAULT_KEY_ID.into())),
         tags: None,
         type_,
@@ -948,12 +1041,12 @@ fn live_value(type_: &str, value: &str) -> Value {
 async fn fill_missing_values(
     session: &Session,
     client: &Client,
-    found: &mut BTreeMap<String, Live<Parameter>>,
+    found: &mut Found,
     stamps: &mut Stamps,
     decrypt: bool,
 ) -> Result<(), AwsError> {
     let missing: Vec<String> = found
-        .values()
+        .iter()
         .filter(|l| l.spec.value.is_none())
         .map(|l| l.name.clone())
         .collect();
@@ -976,7 +1069,7 @@ async fn fill_missing_values(
             let type_ = parameter.r#type.as_ref().map_or("String", |t| t.as_str());
             if let Some(live) = found.get_mut(name) {
                 live.spec.value = Some(Contents::Managed(live_value(type_, value)));
-                live.spec.type_ = type_.to_string();
+                live.spec.type_ = known(type_);
                 stamps.insert(name, || value_stamp(&parameter));
             }
         }
@@ -1005,10 +1098,7 @@ async fn read_by_name(
 /// (Standard unless the value needs Advanced). Either satisfies the declaration, so the live
 /// tier is read as the declared one instead of planning a change on every run.
 /// (AWS: "Assigning parameter tiers", Intelligent-Tiering.)
-fn satisfy_intelligent_tiering(
-    found: &mut BTreeMap<String, Live<Parameter>>,
-    declared: &Declarations<'_, Parameter>,
-) {
+fn satisfy_intelligent_tiering(found: &mut Found, declared: &Declarations<'_, Parameter>) {
     let intelligent = Tier::IntelligentTiering.as_str();
     for (name, declared) in declared.iter() {
         if declared.tier.as_deref() != Some(intelligent) {
@@ -1025,10 +1115,7 @@ fn satisfy_intelligent_tiering(
 /// Tags cost one call per parameter, so they are read only where they matter: where `tags`
 /// is declared, and where a plain live value is about to be shown (a deletion, or a value
 /// that differs), to learn from [`FROM_ENV_TAG`] whether that value came from the environment.
-fn tags_to_read(
-    found: &BTreeMap<String, Live<Parameter>>,
-    declared: &Declarations<'_, Parameter>,
-) -> Vec<String> {
+fn tags_to_read(found: &Found, declared: &Declarations<'_, Parameter>) -> Vec<String> {
     let shown_value = |live: &Live<Parameter>| {
         let plain = live
             .spec
@@ -1050,7 +1137,7 @@ fn tags_to_read(
             .is_some_and(|d| d.tags.is_some() || d.marked_from_env.is_some())
     };
     found
-        .values()
+        .iter()
         .filter(|live| declared.reads_everything() || declares_marks(live) || shown_value(live))
         .map(|live| live.name.clone())
         .collect()
@@ -1059,7 +1146,7 @@ fn tags_to_read(
 /// Sets `tags` where declared (without plumb's markers) and hides the value of every
 /// parameter whose value plumb wrote from the environment.
 fn apply_tags(
-    found: &mut BTreeMap<String, Live<Parameter>>,
+    found: &mut Found,
     declared: &Declarations<'_, Parameter>,
     tags: Vec<(String, BTreeMap<String, String>)>,
 ) {
@@ -1126,8 +1213,8 @@ fn put_request(
         .put_parameter()
         .name(name)
         .value(value)
-        .r#type(ParameterType::from(desired.type_.as_str()))
-        .data_type(&desired.data_type)
+        .r#type(ParameterType::from(desired.type_.as_ref()))
+        .data_type(desired.data_type.as_ref())
         .set_allowed_pattern(desired.allowed_pattern.clone())
         .set_key_id(desired.key_id.clone())
         .set_tier(desired.tier.as_deref().map(ParameterTier::from))
@@ -1264,8 +1351,8 @@ mod tests {
     use aws_sdk_ssm::types::{ParameterMetadata, ParameterTier, ParameterType};
 
     use super::{
-        Contents, Declarations, FROM_ENV_TAG, Parameter, SdkParameter, apply_tags, live_parameter, merge,
-        query_paths, satisfy_intelligent_tiering,
+        Contents, Declarations, FROM_ENV_TAG, Found, Parameter, SdkParameter, apply_tags, live_parameter,
+        merge, query_paths, satisfy_intelligent_tiering,
     };
     use crate::resource::Value;
 
@@ -1290,13 +1377,13 @@ mod tests {
 
     fn declared(type_: &str, value: Value) -> Parameter {
         Parameter {
-            type_: type_.into(),
+            type_: super::known(type_),
             value: Some(Contents::Managed(value)),
             marked_from_env: None,
             description: None,
             tier: None,
             allowed_pattern: None,
-            data_type: "text".into(),
+            data_type: super::known("text"),
             key_id: None,
             tags: None,
         }
@@ -1334,7 +1421,6 @@ mod tests {
     /// again by name.
     #[test]
     fn a_value_of_another_version_than_its_metadata_is_left_to_be_read_again() {
-        let mut found = BTreeMap::new();
         let mut stamps = super::Stamps::keeping(true);
         let mut raced = value("/app/db", ParameterType::SecureString, "canary-raced");
         raced.version = 4;
@@ -1345,7 +1431,11 @@ mod tests {
             metadata("/app/url", ParameterType::String),
         ];
         let metadata = metadata.into_iter().filter_map(super::listed).collect();
-        merge(&mut found, &mut stamps, metadata, vec![raced, same]);
+        let values = [raced, same]
+            .into_iter()
+            .filter_map(super::ReadValue::of)
+            .collect();
+        let found = Found::of([merge(&mut stamps, metadata, values)]);
         assert!(found["/app/db"].spec.value.is_none());
         assert!(found["/app/url"].spec.value.is_some());
         let stamps = stamps.0.expect("kept");
@@ -1358,7 +1448,6 @@ mod tests {
     #[test]
     fn a_value_of_the_same_version_but_another_write_is_left_to_be_read_again() {
         use aws_sdk_ssm::primitives::DateTime;
-        let mut found = BTreeMap::new();
         let mut stamps = super::Stamps::keeping(true);
         let mut retyped = value("/app/db", ParameterType::SecureString, "canary-retyped");
         retyped.version = 3;
@@ -1369,7 +1458,11 @@ mod tests {
         url.last_modified_date = Some(DateTime::from_secs(1_000));
         let metadata = vec![metadata("/app/db", ParameterType::String), url];
         let metadata = metadata.into_iter().filter_map(super::listed).collect();
-        merge(&mut found, &mut stamps, metadata, vec![retyped, later]);
+        let values = [retyped, later]
+            .into_iter()
+            .filter_map(super::ReadValue::of)
+            .collect();
+        let found = Found::of([merge(&mut stamps, metadata, values)]);
         assert!(found["/app/db"].spec.value.is_none());
         assert!(found["/app/url"].spec.value.is_none());
         assert!(stamps.0.expect("kept").is_empty());
@@ -1378,13 +1471,12 @@ mod tests {
 
     #[test]
     fn intelligent_tiering_is_satisfied_by_the_tier_aws_chose() {
-        let mut found = BTreeMap::new();
         let live = live_parameter(
             "/app/x",
             &metadata("/app/x", ParameterType::String),
             Some(&value("/app/x", ParameterType::String, "1")),
         );
-        found.insert("/app/x".to_string(), live);
+        let mut found = Found::of([vec![live]]);
         let mut want = declared("String", Value::text("1"));
         want.tier = Some("Intelligent-Tiering".into());
         let declarations = Declarations::plan([("/app/x", &want)]);
@@ -1394,13 +1486,12 @@ mod tests {
 
     #[test]
     fn the_from_env_marker_hides_the_value_and_is_never_a_tag() {
-        let mut found = BTreeMap::new();
         let live = live_parameter(
             "/app/token",
             &metadata("/app/token", ParameterType::String),
             Some(&value("/app/token", ParameterType::String, "canary-token")),
         );
-        found.insert("/app/token".to_string(), live);
+        let mut found = Found::of([vec![live]]);
         let mut want = declared("String", Value::text("x"));
         want.tags = Some(BTreeMap::new());
         let declarations = Declarations::plan([("/app/token", &want)]);
@@ -1414,6 +1505,27 @@ mod tests {
             "plumb's marker is not a declared tag"
         );
         assert!(matches!(spec.value, Some(Contents::Managed(Value::Secret(_)))));
+    }
+
+    /// Each scope path's listing joins one list in name order, where every name is found.
+    #[test]
+    fn the_parameters_of_several_paths_are_found_by_name() {
+        let live = |name: &str| live_parameter(name, &metadata(name, ParameterType::String), None);
+        let found = Found::of([vec![live("/b/2"), live("/b/1")], vec![live("/a/9")]]);
+        let names: Vec<&str> = found.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["/a/9", "/b/1", "/b/2"]);
+        assert!(found.contains("/b/1") && found.contains("/a/9"));
+        assert!(!found.contains("/b/3") && !found.contains("/a"));
+    }
+
+    #[test]
+    fn aws_words_are_shared_and_other_words_kept_as_read() {
+        assert!(matches!(super::known("SecureString"), super::Word::Borrowed(_)));
+        assert!(matches!(
+            super::known("aws:ssm:integration"),
+            super::Word::Borrowed(_)
+        ));
+        assert_eq!(super::known("aws:new:type"), "aws:new:type");
     }
 
     #[test]
