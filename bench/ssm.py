@@ -104,7 +104,9 @@ def main():
     print(f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, release build, moto 5.2.1 on loopback.\n")
     print("| figure | result | target |")
     print("|---|---|---|")
-    print(f"| `plumb validate` wall time (best of 3) | {min(validate_times):.3f} s | < 0.3 s |")
+    # The targets: under 0.3 s for a repository's usual size, under 1 s at AWS's 100,000 limit.
+    validate_target = "< 1 s" if n > 10_000 else "< 0.3 s"
+    print(f"| `plumb validate` wall time (best of 3) | {min(validate_times):.3f} s | {validate_target} |")
     for name, (wall, rss, cpu, made) in plans.items():
         target = f"by-path floor {floor}" if name == "--no-cache" else ("≤ by-path floor" if name == "cold cache" else "⌈N/50⌉ + a handful")
         print(f"| `plumb plan`, {name}: wall time / peak memory / plumb's CPU (user + sys) | {wall:.1f} s / {rss:.1f} MB / {cpu:.2f} s | |")

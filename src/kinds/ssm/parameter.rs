@@ -762,7 +762,9 @@ fn value_stamp(value: &SdkParameter) -> String {
 struct Found(Vec<Live<Parameter>>);
 
 impl Found {
-    /// The parameters of each scope path (paths that do not overlap, so no name twice).
+    /// The parameters of each scope path. Paths do not overlap, but a listing that AWS pages
+    /// while someone edits can name a parameter twice: it is kept once, without a value, so
+    /// that its value is read again by name rather than taken from either listing.
     fn of(lists: impl IntoIterator<Item = Vec<Live<Parameter>>>) -> Found {
         let mut lists = lists.into_iter();
         let mut all = lists.next().unwrap_or_default();
@@ -770,7 +772,13 @@ impl Found {
             all.extend(list);
         }
         all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        all.dedup_by(|a, b| a.name == b.name);
+        all.dedup_by(|later, kept| {
+            let twice = later.name == kept.name;
+            if twice {
+                kept.spec.value = None;
+            }
+            twice
+        });
         Found(all)
     }
 
@@ -1516,6 +1524,19 @@ mod tests {
         assert_eq!(names, ["/a/9", "/b/1", "/b/2"]);
         assert!(found.contains("/b/1") && found.contains("/a/9"));
         assert!(!found.contains("/b/3") && !found.contains("/a"));
+    }
+
+    /// Listed twice (AWS paging while someone edits): kept once, its value left to be read
+    /// again by name, whichever listing's value it came with.
+    #[test]
+    fn a_parameter_listed_twice_is_kept_once_and_read_again() {
+        let live = |text: &str| {
+            let meta = metadata("/a/x", ParameterType::String);
+            live_parameter("/a/x", &meta, Some(&value("/a/x", ParameterType::String, text)))
+        };
+        let found = Found::of([vec![live("old"), live("new")]]);
+        assert_eq!(found.iter().count(), 1);
+        assert!(found["/a/x"].spec.value.is_none());
     }
 
     #[test]
