@@ -90,6 +90,7 @@ fn max_attempts() -> Result<u32, String> {
 pub fn check_settings() -> Result<(), String> {
     timeouts()?;
     max_attempts()?;
+    crate::lock::ttl()?;
     Ok(())
 }
 

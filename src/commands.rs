@@ -493,7 +493,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         .as_ref()
         .map_or_else(|| "computed under the lock".to_string(), |s| s.digest.clone());
     let locks = pipeline::lock_environments(&target, &plan_label, options.lock_timeout).await?;
-    let result = apply_locked(&target, options, saved.as_ref()).await;
+    let result = lock::hold_while(&locks, apply_locked(&target, options, saved.as_ref())).await;
     pipeline::release_all(locks).await;
     result
 }

@@ -82,6 +82,13 @@ impl Signals {
     }
 }
 
+/// Stops the apply as a first signal does, for a reason plumb found itself (its apply lock
+/// is lost); the caller says why.
+pub fn stop() {
+    REQUESTED.store(true, Ordering::SeqCst);
+    NOTIFY.notify_waiters();
+}
+
 /// Whether a signal asked plumb to stop.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)

@@ -5,7 +5,9 @@
 //! The lock lies outside every scope: parameter reads skip `/plumb/lock/`, and declaring a
 //! parameter there is a validation error, so plumb never prunes it. A lock past the expiry its
 //! holder wrote into it (a killed apply) is broken by the next apply; `plumb unlock --env
-//! NAME` breaks one at once.
+//! NAME` breaks one at once. A running apply writes its lock again with a new expiry every
+//! quarter of the TTL, so however long it runs its lock never expires under it; an apply that
+//! finds its lock gone or someone else's stops as a signal stops it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,11 +19,35 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::error::Interrupted;
 use crate::interrupt;
+use crate::output;
 use crate::refusal::Refusal;
 
 pub const LOCK_PREFIX: &str = "/plumb/lock/";
-/// How long a lock holds when its holder never releases it (killed with SIGKILL, say).
-pub const TTL: Duration = Duration::from_secs(2 * 3600);
+/// How long a lock holds when its holder never releases it (killed with SIGKILL, say), unless
+/// `PLUMB_LOCK_TTL` (seconds) says otherwise.
+const DEFAULT_TTL: Duration = Duration::from_secs(2 * 3600);
+/// `PLUMB_LOCK_TTL`'s bounds: a renewal every second at least, and a week at most.
+const TTL_SECS: std::ops::RangeInclusive<u64> = 4..=7 * 86_400;
+
+/// The lock's time to live: `PLUMB_LOCK_TTL`, or two hours.
+pub fn ttl() -> Result<Duration, String> {
+    let Ok(text) = std::env::var("PLUMB_LOCK_TTL") else {
+        return Ok(DEFAULT_TTL);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(secs) if TTL_SECS.contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "PLUMB_LOCK_TTL is `{text}`: it must be a whole number of seconds from {} to {}",
+            TTL_SECS.start(),
+            TTL_SECS.end()
+        )),
+    }
+}
+
+/// The TTL for a lock being written or read (`check_settings` refused a bad one already).
+fn lock_ttl() -> Duration {
+    ttl().unwrap_or(DEFAULT_TTL)
+}
 /// How often a waiting apply (`--lock-timeout`) looks again.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -111,7 +137,7 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
             token: token.clone(),
             plan: plan.to_string(),
             acquired_at: now(),
-            expires_at: now() + TTL.as_secs(),
+            expires_at: now() + lock_ttl().as_secs(),
         };
         match create(&client, &environment, &holder).await {
             Ok(()) => {
@@ -162,16 +188,7 @@ fn nanos() -> u128 {
 
 async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(), AwsError> {
     let name = lock_name(environment);
-    let value = serde_json::to_string(holder).expect("a holder always serialises");
-    let result = client
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(ParameterType::String)
-        .description(format!("plumb apply lock of environment {environment}"))
-        .overwrite(false)
-        .send()
-        .await;
+    let result = write(client, environment, holder, false).await;
     match result {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -186,6 +203,28 @@ async fn create(client: &Client, environment: &str, holder: &Holder) -> Result<(
             Err(error)
         }
     }
+}
+
+/// Writes the lock parameter; `overwrite` only to renew this process's own lock.
+async fn write(
+    client: &Client,
+    environment: &str,
+    holder: &Holder,
+    overwrite: bool,
+) -> Result<
+    aws_sdk_ssm::operation::put_parameter::PutParameterOutput,
+    aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::put_parameter::PutParameterError>,
+> {
+    let value = serde_json::to_string(holder).expect("a holder always serialises");
+    client
+        .put_parameter()
+        .name(lock_name(environment))
+        .value(value)
+        .r#type(ParameterType::String)
+        .description(format!("plumb apply lock of environment {environment}"))
+        .overwrite(overwrite)
+        .send()
+        .await
 }
 
 /// A lock as read: its holder, and the parameter's version and write time, which together
@@ -221,7 +260,7 @@ async fn read(client: &Client, name: &str) -> Result<Option<Current>> {
             token: String::new(),
             plan: "unknown".into(),
             acquired_at: at,
-            expires_at: at + TTL.as_secs(),
+            expires_at: at + lock_ttl().as_secs(),
         }
     });
     Ok(Some(Current {
@@ -292,7 +331,36 @@ async fn delete(client: &Client, name: &str) -> Result<()> {
         .context("cannot remove the apply lock")
 }
 
+/// What a renewal found.
+enum Renewal {
+    Renewed,
+    /// Someone else's lock, or none: `plumb unlock` ran, or renewals failed past the expiry.
+    Lost(Option<String>),
+}
+
 impl Lock {
+    /// Writes the lock again with a new expiry, if it is still this process's. SSM has no
+    /// conditional overwrite: between the read and the write, only `plumb unlock` followed by
+    /// another apply's lock could come in (a renewed lock never expires), and that apply's
+    /// own renewal then finds its lock lost and stops.
+    async fn renew(&self) -> Result<Renewal> {
+        let name = lock_name(&self.environment);
+        let current = match read(&self.client, &name).await? {
+            Some(current) if current.holder.token == self.token => current,
+            Some(other) => return Ok(Renewal::Lost(Some(other.holder.describe()))),
+            None => return Ok(Renewal::Lost(None)),
+        };
+        let holder = Holder {
+            expires_at: now() + lock_ttl().as_secs(),
+            ..current.holder
+        };
+        write(&self.client, &self.environment, &holder, true)
+            .await
+            .aws("PutParameter", &name)
+            .context("cannot renew the apply lock")?;
+        Ok(Renewal::Renewed)
+    }
+
     /// Gives the lock back, if it is still this process's.
     pub async fn release(self) -> Result<()> {
         let name = lock_name(&self.environment);
@@ -306,6 +374,51 @@ impl Lock {
                 self.environment, self.environment
             )
         })
+    }
+}
+
+/// Runs `work` (an apply) while keeping `locks` fresh: each is renewed every quarter of the
+/// TTL. A lock found lost, or not renewed for half the TTL (AWS failing all that time), stops
+/// the apply as a first signal does: no new change starts, the ones in flight finish, and the
+/// report says what was not done.
+pub async fn hold_while<T>(locks: &[Lock], work: impl std::future::Future<Output = T>) -> T {
+    let ttl = lock_ttl();
+    let mut work = std::pin::pin!(work);
+    let mut renewed = vec![tokio::time::Instant::now(); locks.len()];
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tokio::time::sleep(ttl / 4) => {}
+        }
+        for (lock, renewed) in locks.iter().zip(&mut renewed) {
+            let problem = match lock.renew().await {
+                Ok(Renewal::Renewed) => {
+                    *renewed = tokio::time::Instant::now();
+                    continue;
+                }
+                Ok(Renewal::Lost(holder)) => format!(
+                    "the apply lock of `{}` is no longer this apply's ({}): starting no new changes",
+                    lock.environment,
+                    holder.map_or("it was removed".into(), |h| format!("now held by {h}"))
+                ),
+                Err(error) if renewed.elapsed() < ttl / 2 => {
+                    output::stderr(&format!("warning: {error:#}; trying again\n"));
+                    continue;
+                }
+                Err(error) => format!(
+                    "the apply lock of `{}` could not be renewed for {} s ({error:#}): starting no \
+                     new changes before it expires",
+                    lock.environment,
+                    renewed.elapsed().as_secs()
+                ),
+            };
+            if !stopped {
+                output::stderr(&format!("\n{problem}\n"));
+                interrupt::stop();
+                stopped = true;
+            }
+        }
     }
 }
 

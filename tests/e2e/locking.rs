@@ -95,6 +95,86 @@ async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
     world.assert_converged();
 }
 
+/// The lock's holder as AWS holds it now.
+async fn lock_holder(world: &World) -> serde_json::Value {
+    let ssm = world.ssm().await;
+    let lock = ssm.get_parameter().name(LOCK).send().await.unwrap();
+    serde_json::from_str(lock.parameter.unwrap().value().unwrap()).unwrap()
+}
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An apply that runs longer than its lock's time to live renews the lock: a second apply
+/// started after the first lock's original expiry finds it held, and is refused rather than
+/// let through to break it and write alongside.
+#[tokio::test]
+async fn an_apply_longer_than_the_lock_ttl_keeps_its_lock() {
+    let mut world = slow_world(64, 1000);
+    world.set_env("PLUMB_LOCK_TTL", "4");
+    let first = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the first apply to take its lock", || puts(&world) >= 1);
+    let taken = lock_holder(&world).await;
+    let first_expiry = taken["expires_at"].as_u64().unwrap();
+    wait_for("the first lock's original expiry to pass", || {
+        epoch_secs() > first_expiry + 1
+    });
+
+    let second = world.plumb(&["apply", "--auto-approve"]);
+    second.expect_code(3);
+    assert!(
+        second
+            .stderr
+            .contains("environment `dev` is locked by another apply:"),
+        "{}",
+        second.stderr
+    );
+    let renewed = lock_holder(&world).await;
+    assert_eq!(renewed["token"], taken["token"], "still the first apply's lock");
+    assert!(
+        renewed["expires_at"].as_u64().unwrap() > first_expiry,
+        "{renewed}"
+    );
+
+    support::finish(first).expect_code(0);
+    assert_eq!(live_count(&world).await, 64);
+    assert!(!lock_exists(&world).await, "the lock is released");
+    world.assert_converged();
+}
+
+/// A lock taken away mid-apply (`plumb unlock`): the apply notices at its next renewal and
+/// stops as a signal stops it, saying why and what it did not start; the next apply finishes.
+#[tokio::test]
+async fn an_apply_whose_lock_is_taken_away_starts_no_new_changes() {
+    let mut world = slow_world(64, 1000);
+    world.set_env("PLUMB_LOCK_TTL", "4");
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the apply to start writing", || puts(&world) >= 2);
+    world.plumb(&["unlock", "--env", "dev"]).expect_code(0);
+
+    let stopped = support::finish(apply);
+    stopped.expect_code(130);
+    assert!(
+        stopped.stderr.contains(
+            "the apply lock of `dev` is no longer this apply's (it was removed): starting no new changes"
+        ),
+        "{}",
+        stopped.stderr
+    );
+    assert!(stopped.stderr.contains("not started"), "{}", stopped.stderr);
+    let made = live_count(&world).await;
+    assert!(made < 64, "stopped before the end: {made} made");
+    assert!(!lock_exists(&world).await, "it did not take the lock back");
+
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(live_count(&world).await, 64);
+    world.assert_converged();
+}
+
 #[tokio::test]
 async fn a_saved_plan_waits_for_the_lock_with_lock_timeout_and_is_then_stale() {
     let world = slow_world(10, 100);
@@ -301,6 +381,9 @@ async fn bad_timeout_and_retry_settings_are_errors_not_hangs_or_crashes() {
         ("PLUMB_ATTEMPT_TIMEOUT", "NaN"),
         ("AWS_MAX_ATTEMPTS", "0"),
         ("AWS_MAX_ATTEMPTS", "abc"),
+        ("PLUMB_LOCK_TTL", "3"),
+        ("PLUMB_LOCK_TTL", "1.5"),
+        ("PLUMB_LOCK_TTL", "99999999999"),
     ] {
         let mut world = World::with_dev_env();
         world.set_env(variable, value);
