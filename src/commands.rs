@@ -461,6 +461,9 @@ pub struct ApplyOptions {
 async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     interrupt::install();
     let saved = options.plan_file.as_deref().map(read_plan_file).transpose()?;
+    if let (Some(saved), Some(file)) = (&saved, &options.plan_file) {
+        check_named_environments(saved, file, &target.envs)?;
+    }
     let target = match &saved {
         // A saved plan names its environments; re-plan exactly those.
         Some(saved) => Target {
@@ -496,6 +499,30 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     let result = lock::hold_while(&locks, apply_locked(&target, options, saved.as_ref())).await;
     pipeline::release_all(locks).await;
     result
+}
+
+/// `--env` with a plan file must name exactly the plan's environments (in any order): a
+/// user who names one environment of a two-environment plan expects that one alone, and
+/// applying the other would be a surprise in production.
+fn check_named_environments(saved: &Plan, file: &Path, named: &[String]) -> Result<()> {
+    if named.is_empty() {
+        return Ok(());
+    }
+    let covers: std::collections::BTreeSet<&str> = saved
+        .environments
+        .iter()
+        .filter(|e| !e.replica)
+        .map(|e| e.environment.as_str())
+        .collect();
+    let wanted: std::collections::BTreeSet<&str> = named.iter().map(String::as_str).collect();
+    if covers == wanted {
+        return Ok(());
+    }
+    bail!(Refusal::PlanFileEnvironments {
+        file: file.display().to_string(),
+        covers: covers.iter().map(|e| e.to_string()).collect(),
+        named: wanted.iter().map(|e| e.to_string()).collect(),
+    })
 }
 
 async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Plan>) -> Result<Status> {

@@ -31,6 +31,12 @@ pub enum Refusal {
     StalePlan { differences: Vec<String> },
     /// A plan file that names an environment plumb would never have written.
     PlanFileName { file: String, name: String },
+    /// `--env` names other environments than the saved plan covers: a plan is applied whole.
+    PlanFileEnvironments {
+        file: String,
+        covers: Vec<String>,
+        named: Vec<String>,
+    },
     /// A plan file whose changes do not hash to its digest.
     PlanFileEdited {
         file: String,
@@ -102,6 +108,14 @@ impl fmt::Display for Refusal {
             Refusal::PlanFileName { file, name } => write!(
                 f,
                 "`{file}` names {name:?}, which is not a valid environment name: not a plan plumb wrote"
+            ),
+            Refusal::PlanFileEnvironments { file, covers, named } => write!(
+                f,
+                "`{file}` is a plan of {}, but --env names {}: a saved plan is applied whole, \
+                 never in part; nothing was applied. To apply some environments, plan them \
+                 (`plumb plan --env NAME --out FILE`) and apply that plan",
+                covers.join(", "),
+                named.join(", ")
             ),
             Refusal::PlanFileEdited {
                 file,

@@ -193,3 +193,49 @@ async fn a_mistyped_flag_is_a_usage_error_never_changes_present() {
     world.plumb_offline(&["--help"]).expect_code(0);
     world.plumb_offline(&["--version"]).expect_code(0);
 }
+
+/// `--env` with a saved plan: naming one environment of a two-environment plan is refused
+/// (applying the other would surprise), naming all of them in any order applies the plan.
+#[tokio::test]
+async fn env_with_a_saved_plan_must_name_the_plan_s_environments() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "[environments.dev]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
+             [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
+             [environments.prod]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
+             [environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n",
+            a = world.account
+        ),
+    );
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"d\"\n",
+    );
+    world.write(
+        "desired/prod/a.toml",
+        "[parameters.\"/prod/app/k\"]\nvalue = \"p\"\n",
+    );
+    world.plumb(&["plan", "--out", "plan.json"]).expect_code(0);
+
+    let part = world.plumb(&["apply", "--env", "prod", "plan.json"]);
+    part.expect_code(3);
+    assert!(
+        part.stderr.contains(
+            "`plan.json` is a plan of dev, prod, but --env names prod: a saved plan is applied whole, never in part; nothing was applied."
+        ),
+        "{}",
+        part.stderr
+    );
+    assert_eq!(
+        world.calls().get("PutParameter"),
+        None,
+        "nothing written, not even a lock"
+    );
+
+    world
+        .plumb(&["apply", "--env", "prod", "--env", "dev", "plan.json"])
+        .expect_code(0);
+    world.assert_converged();
+}
