@@ -143,7 +143,7 @@ pub fn is_valid_env_name(name: &str) -> bool {
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     first_ok
         && name.len() <= MAX_ENV_NAME
-        && name != SHARED_FOLDER
+        && !name.eq_ignore_ascii_case(SHARED_FOLDER)
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 

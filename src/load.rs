@@ -310,7 +310,7 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         if !crate::config::is_valid_env_name(&env.name) {
             let message = format!(
                 "environments.{}: an environment name is letters, digits, `-` and `_`, starting \
-                 with a letter or digit (it names a folder under desired/), and not `shared`",
+                 with a letter or digit (it names a folder under desired/), and not `shared` in any case",
                 toml_key(&env.name)
             );
             problems.push(env_problem(env, path, message));
@@ -334,6 +334,7 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
         }
     }
     problems.extend(overlapping_environments(config, path));
+    problems.extend(names_alike_but_for_case(config, path));
     for name in config.shared.environments.iter().flatten() {
         if !config.environments.contains_key(name) && !config.unreadable.contains(name) {
             let message = format!("shared.environments: no environment `{name}` in plumb.toml");
@@ -359,6 +360,27 @@ fn check_config(config: &Config, path: &Path, options: &LoadOptions) -> Vec<Diag
                 );
                 problems.push(Diagnostic::file(path, message));
             }
+        }
+    }
+    problems
+}
+
+/// Two environments whose names differ only in case (`dev`, `Dev`) would share one folder on
+/// macOS and Windows, whose file systems ignore case: each would declare the other's files.
+fn names_alike_but_for_case(config: &Config, path: &Path) -> Vec<Diagnostic> {
+    let envs: Vec<&Environment> = config.environments.values().collect();
+    let mut problems = Vec::new();
+    for (i, a) in envs.iter().enumerate() {
+        for b in envs[i + 1..]
+            .iter()
+            .filter(|b| b.name.eq_ignore_ascii_case(&a.name))
+        {
+            let message = format!(
+                "environments `{}` and `{}` differ only in case: on macOS and Windows their \
+                 folders under desired/ are one folder; rename one",
+                a.name, b.name
+            );
+            problems.push(env_problem(b, path, message));
         }
     }
     problems

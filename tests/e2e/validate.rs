@@ -162,6 +162,38 @@ fn plumb_toml_problems_are_named() {
     );
 }
 
+/// Names that differ only in case would share a folder on macOS and Windows (`Shared` would
+/// be `shared/`): refused wherever plumb runs, so a repository behaves the same on every
+/// machine.
+#[test]
+fn environment_names_alike_but_for_case_are_refused() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\nregion = \"us-east-1\"\n[environments.dev.scope]\nparameter_paths = [\"/dev/a/\"]\n\
+         [environments.Dev]\nregion = \"us-east-1\"\n[environments.Dev.scope]\nparameter_paths = [\"/dev/b/\"]\n\
+         [environments.Shared]\nregion = \"us-east-1\"\n",
+    );
+    for folder in ["dev", "Dev", "Shared"] {
+        std::fs::create_dir_all(world.path(&format!("desired/{folder}"))).unwrap();
+    }
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "desired/plumb.toml:1:15: environments `Dev` and `dev` differ only in case: on macOS and Windows their folders under desired/ are one folder; rename one"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("environments.Shared: an environment name is letters"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn every_plumb_toml_problem_is_reported_at_once_with_its_environment() {
     let world = World::new();
