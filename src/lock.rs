@@ -378,20 +378,50 @@ impl Lock {
 }
 
 /// Runs `work` (an apply) while keeping `locks` fresh: each is renewed every quarter of the
-/// TTL. A lock found lost, or not renewed for half the TTL (AWS failing all that time), stops
-/// the apply as a first signal does: no new change starts, the ones in flight finish, and the
-/// report says what was not done.
+/// TTL, alongside the work (which goes on while a renewal waits for AWS). A lock found lost,
+/// or not renewed for half the TTL (AWS failing all that time), stops the apply as a first
+/// signal does: no new change starts, the ones in flight finish, and the report says what was
+/// not done. A renewal in flight when the work ends is finished, never dropped: dropped, its
+/// write could land after the lock's release and leave a lock behind.
 pub async fn hold_while<T>(locks: &[Lock], work: impl std::future::Future<Output = T>) -> T {
-    let ttl = lock_ttl();
-    let mut work = std::pin::pin!(work);
-    let mut renewed = vec![tokio::time::Instant::now(); locks.len()];
-    let mut stopped = false;
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = tokio::time::sleep(ttl / 4) => {}
+    let done = tokio::sync::Notify::new();
+    let work = async {
+        let out = work.await;
+        done.notify_one();
+        out
+    };
+    let renewals = async {
+        let mut renewer = Renewer::new(locks);
+        loop {
+            tokio::select! {
+                _ = done.notified() => break,
+                _ = tokio::time::sleep(renewer.ttl / 4) => renewer.renew_all().await,
+            }
         }
-        for (lock, renewed) in locks.iter().zip(&mut renewed) {
+    };
+    tokio::join!(work, renewals).0
+}
+
+/// The renewals of one apply's locks.
+struct Renewer<'a> {
+    locks: &'a [Lock],
+    ttl: Duration,
+    renewed: Vec<tokio::time::Instant>,
+    stopped: bool,
+}
+
+impl<'a> Renewer<'a> {
+    fn new(locks: &'a [Lock]) -> Self {
+        Renewer {
+            locks,
+            ttl: lock_ttl(),
+            renewed: vec![tokio::time::Instant::now(); locks.len()],
+            stopped: false,
+        }
+    }
+
+    async fn renew_all(&mut self) {
+        for (lock, renewed) in self.locks.iter().zip(&mut self.renewed) {
             let problem = match lock.renew().await {
                 Ok(Renewal::Renewed) => {
                     *renewed = tokio::time::Instant::now();
@@ -402,7 +432,7 @@ pub async fn hold_while<T>(locks: &[Lock], work: impl std::future::Future<Output
                     lock.environment,
                     holder.map_or("it was removed".into(), |h| format!("now held by {h}"))
                 ),
-                Err(error) if renewed.elapsed() < ttl / 2 => {
+                Err(error) if renewed.elapsed() < self.ttl / 2 => {
                     output::stderr(&format!("warning: {error:#}; trying again\n"));
                     continue;
                 }
@@ -413,10 +443,10 @@ pub async fn hold_while<T>(locks: &[Lock], work: impl std::future::Future<Output
                     renewed.elapsed().as_secs()
                 ),
             };
-            if !stopped {
+            if !self.stopped {
                 output::stderr(&format!("\n{problem}\n"));
                 interrupt::stop();
-                stopped = true;
+                self.stopped = true;
             }
         }
     }
