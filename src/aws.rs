@@ -33,8 +33,18 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
 /// errors, never "no timeout".
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
+/// A setting from the environment: `None` when unset, an error when it is not UTF-8 (never
+/// read as unset, which would quietly mean the default).
+pub fn setting(variable: &str) -> Result<Option<String>, String> {
+    match std::env::var(variable) {
+        Ok(text) => Ok(Some(text)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{variable} is not valid UTF-8")),
+    }
+}
+
 fn timeout_from_env(variable: &str, default: Duration) -> Result<Duration, String> {
-    let Ok(text) = std::env::var(variable) else {
+    let Some(text) = setting(variable)? else {
         return Ok(default);
     };
     match text.trim().parse::<f64>() {
@@ -74,7 +84,7 @@ pub fn timeouts() -> Result<TimeoutConfig, String> {
 /// Attempts per call: `AWS_MAX_ATTEMPTS` (1 to 100), or [`DEFAULT_MAX_ATTEMPTS`]. Read here
 /// rather than by aws-config, which panics on `0` or a word.
 fn max_attempts() -> Result<u32, String> {
-    let Ok(text) = std::env::var("AWS_MAX_ATTEMPTS") else {
+    let Some(text) = setting("AWS_MAX_ATTEMPTS")? else {
         return Ok(DEFAULT_MAX_ATTEMPTS);
     };
     match text.trim().parse::<u32>() {

@@ -463,6 +463,12 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     let saved = options.plan_file.as_deref().map(read_plan_file).transpose()?;
     if let (Some(saved), Some(file)) = (&saved, &options.plan_file) {
         check_named_environments(saved, file, &target.envs)?;
+        // A plan of no environment (`plan --base` where no environment changed) is applied
+        // as what it is, nothing: read as "no environment named", it would be all of them.
+        if saved.environments.is_empty() {
+            output::stdout("No changes: the plan covers no environment.\n");
+            return Ok(Status::Clean);
+        }
     }
     let target = match &saved {
         // A saved plan names its environments; re-plan exactly those.
@@ -495,9 +501,14 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
     let plan_label = saved
         .as_ref()
         .map_or_else(|| "computed under the lock".to_string(), |s| s.digest.clone());
-    let locks = pipeline::lock_environments(&target, &plan_label, options.lock_timeout).await?;
-    let result = lock::hold_while(&locks, apply_locked(&target, options, saved.as_ref())).await;
-    pipeline::release_all(locks).await;
+    let held = lock::Held::default();
+    let result = held
+        .hold_while(async {
+            pipeline::lock_environments(&target, &plan_label, options.lock_timeout, &held).await?;
+            apply_locked(&target, options, saved.as_ref()).await
+        })
+        .await;
+    pipeline::release_all(held.into_locks()).await;
     result
 }
 

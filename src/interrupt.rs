@@ -16,7 +16,11 @@ use crate::output;
 /// How long changes already in flight get to finish after the first signal.
 pub const GRACE: Duration = Duration::from_secs(30);
 
-static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// A signal came.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// plumb stopped the apply itself ([`stop`]): the user's first signal after it is still a
+/// first one, not the second that exits at once.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 static NOTIFY: Notify = Notify::const_new();
 
 /// Starts listening for SIGINT and SIGTERM (on Unix; Ctrl-C elsewhere).
@@ -27,7 +31,7 @@ pub fn install() {
         };
         loop {
             signals.next().await;
-            if REQUESTED.swap(true, Ordering::SeqCst) {
+            if SIGNALLED.swap(true, Ordering::SeqCst) {
                 output::stderr(
                     "\nSecond interrupt: exiting now. Changes in flight may be half done and the \
                      apply lock is left in place: run `plumb unlock`, then `plumb plan`.\n",
@@ -85,13 +89,13 @@ impl Signals {
 /// Stops the apply as a first signal does, for a reason plumb found itself (its apply lock
 /// is lost); the caller says why.
 pub fn stop() {
-    REQUESTED.store(true, Ordering::SeqCst);
+    STOPPED.store(true, Ordering::SeqCst);
     NOTIFY.notify_waiters();
 }
 
 /// Whether a signal asked plumb to stop.
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    SIGNALLED.load(Ordering::SeqCst) || STOPPED.load(Ordering::SeqCst)
 }
 
 /// Resolves when a signal asks plumb to stop (at once if one already has).

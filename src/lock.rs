@@ -9,7 +9,10 @@
 //! quarter of the TTL, so however long it runs its lock never expires under it; an apply that
 //! finds its lock gone or someone else's stops as a signal stops it.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_ssm::Client;
@@ -31,7 +34,7 @@ const TTL_SECS: std::ops::RangeInclusive<u64> = 4..=7 * 86_400;
 
 /// The lock's time to live: `PLUMB_LOCK_TTL`, or two hours.
 pub fn ttl() -> Result<Duration, String> {
-    let Ok(text) = std::env::var("PLUMB_LOCK_TTL") else {
+    let Some(text) = crate::aws::setting("PLUMB_LOCK_TTL")? else {
         return Ok(DEFAULT_TTL);
     };
     match text.trim().parse::<u64>() {
@@ -87,10 +90,14 @@ impl Holder {
 }
 
 /// A lock this process holds; [`Lock::release`] gives it back.
+#[derive(Clone)]
 pub struct Lock {
     environment: String,
     client: Client,
     token: String,
+    /// When the expiry last written into AWS passes, by this machine's monotonic clock. The
+    /// expiry is computed before the write is sent, so this is never later than AWS's.
+    valid_until: Instant,
 }
 
 fn now() -> u64 {
@@ -132,6 +139,7 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
                 "interrupted while taking the apply lock of `{environment}`: nothing was changed"
             )));
         }
+        let written = Instant::now();
         let holder = Holder {
             holder: whoami(),
             token: token.clone(),
@@ -145,6 +153,7 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
                     environment,
                     client,
                     token,
+                    valid_until: written + lock_ttl(),
                 });
             }
             Err(error) if error.code == codes::PARAMETER_ALREADY_EXISTS => {}
@@ -333,7 +342,8 @@ async fn delete(client: &Client, name: &str) -> Result<()> {
 
 /// What a renewal found.
 enum Renewal {
-    Renewed,
+    /// Written again; valid until then.
+    Renewed(Instant),
     /// Someone else's lock, or none: `plumb unlock` ran, or renewals failed past the expiry.
     Lost(Option<String>),
 }
@@ -350,6 +360,7 @@ impl Lock {
             Some(other) => return Ok(Renewal::Lost(Some(other.holder.describe()))),
             None => return Ok(Renewal::Lost(None)),
         };
+        let written = Instant::now();
         let holder = Holder {
             expires_at: now() + lock_ttl().as_secs(),
             ..current.holder
@@ -358,17 +369,19 @@ impl Lock {
             .await
             .aws("PutParameter", &name)
             .context("cannot renew the apply lock")?;
-        Ok(Renewal::Renewed)
+        Ok(Renewal::Renewed(written + lock_ttl()))
     }
 
     /// Gives the lock back, if it is still this process's.
     pub async fn release(self) -> Result<()> {
         let name = lock_name(&self.environment);
-        match read(&self.client, &name).await? {
-            Some(current) if current.holder.token == self.token => delete(&self.client, &name).await,
-            _ => Ok(()),
-        }
-        .with_context(|| {
+        let released = async {
+            match read(&self.client, &name).await? {
+                Some(current) if current.holder.token == self.token => delete(&self.client, &name).await,
+                _ => Ok(()),
+            }
+        };
+        released.await.with_context(|| {
             format!(
                 "the apply lock of `{}` could not be released: run `plumb unlock --env {}`",
                 self.environment, self.environment
@@ -377,54 +390,84 @@ impl Lock {
     }
 }
 
-/// Runs `work` (an apply) while keeping `locks` fresh: each is renewed every quarter of the
-/// TTL, alongside the work (which goes on while a renewal waits for AWS). A lock found lost,
-/// or not renewed for half the TTL (AWS failing all that time), stops the apply as a first
-/// signal does: no new change starts, the ones in flight finish, and the report says what was
-/// not done. A renewal in flight when the work ends is finished, never dropped: dropped, its
-/// write could land after the lock's release and leave a lock behind.
-pub async fn hold_while<T>(locks: &[Lock], work: impl std::future::Future<Output = T>) -> T {
-    let done = tokio::sync::Notify::new();
-    let work = async {
-        let out = work.await;
-        done.notify_one();
-        out
-    };
-    let renewals = async {
-        let mut renewer = Renewer::new(locks);
-        loop {
-            tokio::select! {
-                _ = done.notified() => break,
-                _ = tokio::time::sleep(renewer.ttl / 4) => renewer.renew_all().await,
-            }
-        }
-    };
-    tokio::join!(work, renewals).0
-}
+/// The locks an apply holds, renewed while it runs (see [`Held::hold_while`]). Locks join as
+/// they are taken, so that the first ones are renewed while the apply waits for the next.
+#[derive(Default)]
+pub struct Held(Mutex<Vec<Lock>>);
 
-/// The renewals of one apply's locks.
-struct Renewer<'a> {
-    locks: &'a [Lock],
-    ttl: Duration,
-    renewed: Vec<tokio::time::Instant>,
-    stopped: bool,
-}
+impl Held {
+    pub fn add(&self, lock: Lock) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(lock);
+    }
 
-impl<'a> Renewer<'a> {
-    fn new(locks: &'a [Lock]) -> Self {
-        Renewer {
-            locks,
-            ttl: lock_ttl(),
-            renewed: vec![tokio::time::Instant::now(); locks.len()],
-            stopped: false,
+    pub fn into_locks(self) -> Vec<Lock> {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn snapshot(&self) -> Vec<Lock> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn renewed(&self, environment: &str, until: Instant) {
+        let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lock) = locks.iter_mut().find(|l| l.environment == environment) {
+            lock.valid_until = until;
         }
     }
 
-    async fn renew_all(&mut self) {
-        for (lock, renewed) in self.locks.iter().zip(&mut self.renewed) {
-            let problem = match lock.renew().await {
-                Ok(Renewal::Renewed) => {
-                    *renewed = tokio::time::Instant::now();
+    /// Runs `work` (taking the locks, then the apply) while keeping the locks fresh: each is
+    /// renewed every quarter of the TTL, alongside the work. A lock found lost, or not
+    /// renewed by three quarters of its TTL (AWS failing or slow all that time), stops the
+    /// apply as a first signal does: no new change starts, the ones in flight finish, and
+    /// the report says what was not done. A renewal is never dropped half-way, even when the
+    /// work ends: dropped, its write could land after the release and leave a lock behind.
+    pub async fn hold_while<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let done = tokio::sync::Notify::new();
+        let work = async {
+            let out = work.await;
+            done.notify_one();
+            out
+        };
+        let renewals = async {
+            let mut stopped = false;
+            loop {
+                tokio::select! {
+                    _ = done.notified() => break,
+                    _ = tokio::time::sleep(lock_ttl() / 4) => self.renew_all(&mut stopped).await,
+                }
+            }
+        };
+        tokio::join!(work, renewals).0
+    }
+
+    async fn renew_all(&self, stopped: &mut bool) {
+        let ttl = lock_ttl();
+        for lock in self.snapshot() {
+            let deadline = lock.valid_until.checked_sub(ttl / 4).unwrap_or(lock.valid_until);
+            let renewal = lock.renew();
+            let mut renewal = std::pin::pin!(renewal);
+            let outcome = tokio::select! {
+                outcome = &mut renewal => outcome,
+                _ = tokio::time::sleep_until(deadline) => {
+                    stop(stopped, format!(
+                        "the apply lock of `{}` could not be renewed in time (AWS is slow or \
+                         failing; it expires in {} s): starting no new changes",
+                        lock.environment,
+                        lock.valid_until.saturating_duration_since(Instant::now()).as_secs()
+                    ));
+                    renewal.await
+                }
+            };
+            let problem = match outcome {
+                // Written after the old expiry: another apply may have broken the lock and
+                // taken its own in between, and this write replaced it.
+                Ok(Renewal::Renewed(_)) if Instant::now() >= lock.valid_until => format!(
+                    "the apply lock of `{}` was renewed only after it had expired, when another \
+                     apply may have taken it: starting no new changes",
+                    lock.environment
+                ),
+                Ok(Renewal::Renewed(until)) => {
+                    self.renewed(&lock.environment, until);
                     continue;
                 }
                 Ok(Renewal::Lost(holder)) => format!(
@@ -432,23 +475,27 @@ impl<'a> Renewer<'a> {
                     lock.environment,
                     holder.map_or("it was removed".into(), |h| format!("now held by {h}"))
                 ),
-                Err(error) if renewed.elapsed() < self.ttl / 2 => {
+                Err(error) if Instant::now() < deadline => {
                     output::stderr(&format!("warning: {error:#}; trying again\n"));
                     continue;
                 }
                 Err(error) => format!(
-                    "the apply lock of `{}` could not be renewed for {} s ({error:#}): starting no \
-                     new changes before it expires",
-                    lock.environment,
-                    renewed.elapsed().as_secs()
+                    "the apply lock of `{}` could not be renewed ({error:#}): starting no new \
+                     changes before it expires",
+                    lock.environment
                 ),
             };
-            if !self.stopped {
-                output::stderr(&format!("\n{problem}\n"));
-                interrupt::stop();
-                self.stopped = true;
-            }
+            stop(stopped, problem);
         }
+    }
+}
+
+/// Stops the apply, saying why, once.
+fn stop(stopped: &mut bool, why: String) {
+    if !*stopped {
+        output::stderr(&format!("\n{why}\n"));
+        interrupt::stop();
+        *stopped = true;
     }
 }
 

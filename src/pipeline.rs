@@ -481,32 +481,23 @@ pub async fn preflight(planned: &Planned) -> Result<Vec<Refusal>> {
     Ok(refusals)
 }
 
-/// The apply locks of the environments `target` names (all of them when it names none), in
-/// name order so that two applies never wait on each other. Each environment's account guard
-/// is checked first: a lock is never written into the wrong account.
-pub async fn lock_environments(target: &Target, plan: &str, wait: Duration) -> Result<Vec<Lock>> {
+/// Takes the apply locks of the environments `target` names (all of them when it names none)
+/// into `held`, in name order so that two applies never wait on each other; the caller
+/// releases them, however this ends. Each environment's account guard is checked first: a
+/// lock is never written into the wrong account.
+pub async fn lock_environments(target: &Target, plan: &str, wait: Duration, held: &lock::Held) -> Result<()> {
     let options = LoadOptions {
         dir: &target.dir,
         environments: &target.envs,
         env_vars: EnvVars::Skip,
     };
     let desired = load::load(&options, &kinds::registry())?;
-    let mut locks = Vec::new();
     for env in &desired.environments {
         let session = Session::connect(&env.env).await;
-        let taken = async {
-            check_account(&session).await?;
-            lock::acquire(&session, plan, wait).await
-        };
-        match taken.await {
-            Ok(lock) => locks.push(lock),
-            Err(error) => {
-                release_all(locks).await;
-                return Err(error);
-            }
-        }
+        check_account(&session).await?;
+        held.add(lock::acquire(&session, plan, wait).await?);
     }
-    Ok(locks)
+    Ok(())
 }
 
 /// Releases every lock; a lock that cannot be released is said, not fatal.

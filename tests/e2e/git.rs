@@ -108,6 +108,30 @@ async fn nothing_changed_means_nothing_planned() {
     assert_eq!(world.calls().values().sum::<u64>(), 0, "no AWS call");
 }
 
+/// The plan of a branch that changed no environment covers none; applied, it is nothing: no
+/// lock, no call (read as "no environment named" it would have been all of them).
+#[tokio::test]
+async fn a_plan_of_no_environment_applies_nothing() {
+    let world = World::new();
+    two_environments(&world);
+    let repo = init(&world);
+    commit_all(&repo, "desired state");
+    branch(&repo, "feature");
+    world
+        .plumb(&["plan", "--base", "main", "--out", "plan.json"])
+        .expect_code(0);
+    let apply = world.plumb(&["apply", "plan.json"]);
+    apply.expect_code(0);
+    assert!(
+        apply
+            .stdout
+            .contains("No changes: the plan covers no environment."),
+        "{}",
+        apply.stdout
+    );
+    assert_eq!(world.calls().values().sum::<u64>(), 0, "no AWS call, no lock");
+}
+
 #[tokio::test]
 async fn the_branch_s_own_edit_is_told_apart_from_drift() {
     let world = World::new();

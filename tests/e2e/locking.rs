@@ -175,6 +175,123 @@ async fn an_apply_whose_lock_is_taken_away_starts_no_new_changes() {
     world.assert_converged();
 }
 
+/// A renewal whose write is slow enough to land after the lock's expiry (when another apply
+/// may have broken it and taken its own) stops the apply at the renewal's deadline, before
+/// the lock expires, rather than counting it as renewed.
+#[tokio::test]
+async fn a_renewal_that_cannot_land_before_the_expiry_stops_the_apply() {
+    let mut world = slow_world(64, 1000);
+    world.set_env("PLUMB_LOCK_TTL", "4");
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the apply to start writing", || puts(&world) >= 1);
+    world.fault(json!({"operation": "PutParameter:lock", "kind": "latency", "delay_ms": 6000}));
+
+    let stopped = support::finish(apply);
+    stopped.expect_code(130);
+    assert!(
+        stopped
+            .stderr
+            .contains("the apply lock of `dev` could not be renewed in time"),
+        "{}",
+        stopped.stderr
+    );
+    assert!(stopped.stderr.contains("not started"), "{}", stopped.stderr);
+    assert!(!lock_exists(&world).await, "released at the end");
+    world.clear_faults();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+}
+
+/// An apply over two environments that waits for the second one's lock keeps renewing the
+/// first: past that lock's original expiry, an apply of the first environment is refused.
+#[tokio::test]
+async fn locks_already_taken_are_renewed_while_the_next_is_awaited() {
+    let mut world = World::new();
+    world.set_env("PLUMB_LOCK_TTL", "4");
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "[environments.dev]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
+             [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
+             [environments.prod]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
+             [environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n",
+            a = world.account
+        ),
+    );
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"d\"\n",
+    );
+    world.write(
+        "desired/prod/a.toml",
+        "[parameters.\"/prod/app/k\"]\nvalue = \"p\"\n",
+    );
+    // prod is held by someone else for six more seconds, then expires and is broken.
+    let ssm = world.ssm().await;
+    let held = json!({"holder": "erin@ci", "token": "t", "plan": "p",
+                      "acquired_at": epoch_secs(), "expires_at": epoch_secs() + 6});
+    let put = ssm
+        .put_parameter()
+        .name("/plumb/lock/prod")
+        .value(held.to_string());
+    put.r#type(ParameterType::String).send().await.unwrap();
+
+    let lock_puts = || world.calls().get("PutParameter:lock").copied().unwrap_or(0);
+    let before = lock_puts();
+    let both = world.spawn_plumb(&["apply", "--auto-approve", "--lock-timeout", "60"]);
+    wait_for("dev's lock to be taken", || lock_puts() > before);
+    let dev_lock = lock_holder(&world).await;
+    let first_expiry = dev_lock["expires_at"].as_u64().unwrap();
+    wait_for("dev's original expiry to pass", || {
+        epoch_secs() > first_expiry + 1
+    });
+    let dev_only = world.plumb(&["apply", "--auto-approve", "--env", "dev"]);
+    dev_only.expect_code(3);
+    assert!(
+        dev_only
+            .stderr
+            .contains("environment `dev` is locked by another apply:"),
+        "{}",
+        dev_only.stderr
+    );
+    support::finish(both).expect_code(0);
+    world.assert_converged();
+}
+
+/// When plumb stopped the apply itself (a lock it could not renew), the user's first Ctrl-C
+/// is a first interrupt: the report and the lock's release, not an exit that leaves the
+/// lock in place.
+#[tokio::test]
+async fn the_first_signal_after_a_lock_stop_is_still_a_first_signal() {
+    let mut world = slow_world(64, 6000);
+    world.set_env("PLUMB_LOCK_TTL", "4");
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the apply to start writing", || puts(&world) >= 1);
+    let taken = lock_holder(&world).await["acquired_at"].as_u64().unwrap();
+    world.fault(
+        json!({"operation": "GetParameter:lock", "kind": "error", "count": 1000,
+                       "status": 400, "code": "AccessDeniedException"}),
+    );
+    wait_for("the renewals to fail past their deadline", || {
+        epoch_secs() > taken + 4
+    });
+    world.clear_faults();
+    support::signal(&apply, "INT");
+
+    let stopped = support::finish(apply);
+    stopped.expect_code(130);
+    assert!(
+        stopped
+            .stderr
+            .contains("the apply lock of `dev` could not be renewed"),
+        "{}",
+        stopped.stderr
+    );
+    assert!(!stopped.stderr.contains("Second interrupt"), "{}", stopped.stderr);
+    assert!(stopped.stderr.contains("not started"), "{}", stopped.stderr);
+    assert!(!lock_exists(&world).await, "released");
+}
+
 #[tokio::test]
 async fn a_saved_plan_waits_for_the_lock_with_lock_timeout_and_is_then_stale() {
     let world = slow_world(10, 100);
