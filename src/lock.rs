@@ -51,6 +51,24 @@ pub fn ttl() -> Result<Duration, String> {
 fn lock_ttl() -> Duration {
     ttl().unwrap_or(DEFAULT_TTL)
 }
+
+/// Until when a lock whose expiry was computed at `written` holds, by this machine's
+/// monotonic clock: a second early, as the expiry is written in whole seconds rounded down.
+fn valid_from(written: Instant) -> Instant {
+    written + lock_ttl() - Duration::from_secs(1)
+}
+
+/// The longest plumb waits for one call on a lock: a quarter of its time, so that a call's
+/// outcome is known while the lock still holds. (A lease in AWS cannot be safe against a
+/// request the network delays past the lock's time; the two hours by default leave AWS's
+/// own latencies far behind.)
+async fn bounded<T>(call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let limit = lock_ttl() / 4;
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => bail!("no answer from AWS within {} ms", limit.as_millis()),
+    }
+}
 /// How often a waiting apply (`--lock-timeout`) looks again.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -147,17 +165,23 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
             acquired_at: now(),
             expires_at: now() + lock_ttl().as_secs(),
         };
-        match create(&client, &environment, &holder).await {
-            Ok(()) => {
+        let created = tokio::time::timeout(lock_ttl() / 4, create(&client, &environment, &holder)).await;
+        match created {
+            Ok(Ok(())) => {
                 return Ok(Lock {
                     environment,
                     client,
                     token,
-                    valid_until: written + lock_ttl(),
+                    valid_until: valid_from(written),
                 });
             }
-            Err(error) if error.code == codes::PARAMETER_ALREADY_EXISTS => {}
-            Err(error) => {
+            Err(_) => bail!(
+                "taking the apply lock of `{environment}` got no answer within a quarter of the \
+                 lock's time: nothing was changed. If AWS took it all the same, it expires by \
+                 itself, or `plumb unlock --env {environment}` removes it"
+            ),
+            Ok(Err(error)) if error.code == codes::PARAMETER_ALREADY_EXISTS => {}
+            Ok(Err(error)) => {
                 return Err(error).with_context(|| {
                     format!(
                         "cannot take the apply lock of environment `{environment}` (if AWS took it \
@@ -354,6 +378,12 @@ impl Lock {
     /// another apply's lock could come in (a renewed lock never expires), and that apply's
     /// own renewal then finds its lock lost and stops.
     async fn renew(&self) -> Result<Renewal> {
+        bounded(self.renew_unbounded())
+            .await
+            .context("cannot renew the apply lock")
+    }
+
+    async fn renew_unbounded(&self) -> Result<Renewal> {
         let name = lock_name(&self.environment);
         let current = match read(&self.client, &name).await? {
             Some(current) if current.holder.token == self.token => current,
@@ -367,20 +397,38 @@ impl Lock {
         };
         write(&self.client, &self.environment, &holder, true)
             .await
-            .aws("PutParameter", &name)
-            .context("cannot renew the apply lock")?;
-        Ok(Renewal::Renewed(written + lock_ttl()))
+            .aws("PutParameter", &name)?;
+        Ok(Renewal::Renewed(valid_from(written)))
     }
 
-    /// Gives the lock back, if it is still this process's.
+    /// When a renewal that has not landed by then comes too late: a quarter of the lock's
+    /// time before it expires, the longest a call on it may take.
+    fn deadline(&self) -> Instant {
+        self.valid_until
+            .checked_sub(lock_ttl() / 4)
+            .unwrap_or(self.valid_until)
+    }
+
+    /// Gives the lock back, if it is still this process's. Past its deadline the lock is left
+    /// to expire: a delete then could land after another apply took it, and delete that one.
     pub async fn release(self) -> Result<()> {
         let name = lock_name(&self.environment);
-        let released = async {
+        let released = bounded(async {
             match read(&self.client, &name).await? {
-                Some(current) if current.holder.token == self.token => delete(&self.client, &name).await,
+                Some(current) if current.holder.token == self.token => {
+                    if Instant::now() >= self.deadline() {
+                        let left = self.valid_until.saturating_duration_since(Instant::now());
+                        bail!(
+                            "it is left to expire by itself, in {} s or less: removed so close \
+                             to its expiry, the delete could land after another apply took it",
+                            left.as_secs() + 1
+                        );
+                    }
+                    delete(&self.client, &name).await
+                }
                 _ => Ok(()),
             }
-        };
+        });
         released.await.with_context(|| {
             format!(
                 "the apply lock of `{}` could not be released: run `plumb unlock --env {}`",
@@ -393,34 +441,54 @@ impl Lock {
 /// The locks an apply holds, renewed while it runs (see [`Held::hold_while`]). Locks join as
 /// they are taken, so that the first ones are renewed while the apply waits for the next.
 #[derive(Default)]
-pub struct Held(Mutex<Vec<Lock>>);
+pub struct Held {
+    locks: Mutex<Vec<HeldLock>>,
+    /// Wakes the renewals when a lock joins, to schedule its first renewal.
+    added: tokio::sync::Notify,
+}
+
+#[derive(Clone)]
+struct HeldLock {
+    lock: Lock,
+    /// When to renew it next: a quarter of its time after it was written, sooner again after
+    /// a renewal failed.
+    next_try: Instant,
+}
 
 impl Held {
     pub fn add(&self, lock: Lock) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(lock);
+        let ttl = lock_ttl();
+        let next_try = lock.valid_until + Duration::from_secs(1) - ttl + ttl / 4;
+        self.locks().push(HeldLock { lock, next_try });
+        self.added.notify_one();
     }
 
     pub fn into_locks(self) -> Vec<Lock> {
-        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+        let held = self.locks.into_inner().unwrap_or_else(PoisonError::into_inner);
+        held.into_iter().map(|h| h.lock).collect()
     }
 
-    fn snapshot(&self) -> Vec<Lock> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    fn locks(&self) -> std::sync::MutexGuard<'_, Vec<HeldLock>> {
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn renewed(&self, environment: &str, until: Instant) {
-        let mut locks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(lock) = locks.iter_mut().find(|l| l.environment == environment) {
-            lock.valid_until = until;
-        }
+    /// When the renewals next need attention: the earliest renewal or deadline to come.
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let wake = |h: &HeldLock| match h.lock.deadline() {
+            deadline if deadline > now => h.next_try.min(deadline),
+            _ => h.next_try,
+        };
+        self.locks().iter().map(wake).min().unwrap_or(now + lock_ttl())
     }
 
     /// Runs `work` (taking the locks, then the apply) while keeping the locks fresh: each is
-    /// renewed every quarter of the TTL, alongside the work. A lock found lost, or not
-    /// renewed by three quarters of its TTL (AWS failing or slow all that time), stops the
-    /// apply as a first signal does: no new change starts, the ones in flight finish, and
-    /// the report says what was not done. A renewal is never dropped half-way, even when the
-    /// work ends: dropped, its write could land after the release and leave a lock behind.
+    /// renewed a quarter of its time after it was written, alongside the work. A lock found
+    /// lost, or not renewed by its deadline (a quarter of its time before it expires: AWS
+    /// failing or slow all that time), stops the apply as a first signal does: no new change
+    /// starts, the ones in flight finish, and the report says what was not done. A renewal
+    /// is not dropped when the work ends (its write could land after the release); every
+    /// call on a lock waits at most a quarter of its time.
     pub async fn hold_while<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         let done = tokio::sync::Notify::new();
         let work = async {
@@ -433,61 +501,86 @@ impl Held {
             loop {
                 tokio::select! {
                     _ = done.notified() => break,
-                    _ = tokio::time::sleep(lock_ttl() / 4) => self.renew_all(&mut stopped).await,
+                    _ = self.added.notified() => {}
+                    _ = tokio::time::sleep_until(self.next_wake()) => self.renew_due(&mut stopped).await,
                 }
             }
         };
         tokio::join!(work, renewals).0
     }
 
-    async fn renew_all(&self, stopped: &mut bool) {
-        let ttl = lock_ttl();
-        for lock in self.snapshot() {
-            let deadline = lock.valid_until.checked_sub(ttl / 4).unwrap_or(lock.valid_until);
-            let renewal = lock.renew();
-            let mut renewal = std::pin::pin!(renewal);
-            let outcome = tokio::select! {
-                outcome = &mut renewal => outcome,
-                _ = tokio::time::sleep_until(deadline) => {
-                    stop(stopped, format!(
-                        "the apply lock of `{}` could not be renewed in time (AWS is slow or \
-                         failing; it expires in {} s): starting no new changes",
-                        lock.environment,
-                        lock.valid_until.saturating_duration_since(Instant::now()).as_secs()
-                    ));
-                    renewal.await
-                }
-            };
-            let problem = match outcome {
-                // Written after the old expiry: another apply may have broken the lock and
-                // taken its own in between, and this write replaced it.
-                Ok(Renewal::Renewed(_)) if Instant::now() >= lock.valid_until => format!(
-                    "the apply lock of `{}` was renewed only after it had expired, when another \
-                     apply may have taken it: starting no new changes",
-                    lock.environment
-                ),
-                Ok(Renewal::Renewed(until)) => {
-                    self.renewed(&lock.environment, until);
-                    continue;
-                }
-                Ok(Renewal::Lost(holder)) => format!(
+    /// Renews, side by side, every lock whose renewal is due; stops the apply for a lock past
+    /// its deadline or lost.
+    async fn renew_due(&self, stopped: &mut bool) {
+        let now = Instant::now();
+        for late in self.locks().iter_mut().filter(|h| h.lock.deadline() <= now) {
+            stop(stopped, too_late(&late.lock, "its renewals failed"));
+            late.next_try = never();
+        }
+        let due: Vec<HeldLock> = self
+            .locks()
+            .iter()
+            .filter(|h| h.next_try <= now)
+            .cloned()
+            .collect();
+        let renewals = due.iter().map(|h| async move { (h, h.lock.renew().await) });
+        for (held, outcome) in futures::future::join_all(renewals).await {
+            self.record(held, outcome, stopped);
+        }
+    }
+
+    fn record(&self, held: &HeldLock, outcome: Result<Renewal>, stopped: &mut bool) {
+        let lock = &held.lock;
+        let now = Instant::now();
+        let mut locks = self.locks();
+        let Some(entry) = locks.iter_mut().find(|h| h.lock.environment == lock.environment) else {
+            return;
+        };
+        match outcome {
+            Ok(Renewal::Renewed(until)) if now < lock.deadline() => {
+                entry.lock.valid_until = until;
+                entry.next_try = until + Duration::from_secs(1) - lock_ttl() + lock_ttl() / 4;
+            }
+            Ok(Renewal::Renewed(_)) => {
+                stop(stopped, too_late(lock, "the renewal landed late"));
+                entry.next_try = never();
+            }
+            Ok(Renewal::Lost(holder)) => {
+                let why = format!(
                     "the apply lock of `{}` is no longer this apply's ({}): starting no new changes",
                     lock.environment,
                     holder.map_or("it was removed".into(), |h| format!("now held by {h}"))
-                ),
-                Err(error) if Instant::now() < deadline => {
-                    output::stderr(&format!("warning: {error:#}; trying again\n"));
-                    continue;
-                }
-                Err(error) => format!(
-                    "the apply lock of `{}` could not be renewed ({error:#}): starting no new \
-                     changes before it expires",
-                    lock.environment
-                ),
-            };
-            stop(stopped, problem);
+                );
+                stop(stopped, why);
+                entry.next_try = never();
+            }
+            Err(error) if now < lock.deadline() => {
+                output::stderr(&format!("warning: {error:#}; trying again\n"));
+                entry.next_try = now + lock_ttl() / 16;
+            }
+            Err(error) => {
+                stop(stopped, too_late(lock, &format!("{error:#}")));
+                entry.next_try = never();
+            }
         }
     }
+}
+
+/// A lock past its deadline is not renewed again: a renewal then could land after its
+/// expiry and replace the lock of another apply that broke it.
+fn never() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 86_400)
+}
+
+/// Why an apply stops when its lock could not be renewed in time.
+fn too_late(lock: &Lock, why: &str) -> String {
+    let left = lock.valid_until.saturating_duration_since(Instant::now());
+    format!(
+        "the apply lock of `{}` could not be renewed in time ({why}; it expires in {} s or less): \
+         starting no new changes",
+        lock.environment,
+        left.as_secs() + 1
+    )
 }
 
 /// Stops the apply, saying why, once.
