@@ -466,6 +466,12 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         // A plan of no environment (`plan --base` where no environment changed) is applied
         // as what it is, nothing: read as "no environment named", it would be all of them.
         if saved.environments.is_empty() {
+            if let Some(expected) = options.expect_digest.as_ref().filter(|d| **d != saved.digest) {
+                bail!(Refusal::DigestMismatch {
+                    actual: saved.digest.clone(),
+                    expected: expected.clone(),
+                });
+            }
             output::stdout("No changes: the plan covers no environment.\n");
             return Ok(Status::Clean);
         }

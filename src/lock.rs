@@ -190,12 +190,21 @@ pub async fn acquire(session: &Session, plan: &str, wait: Duration) -> Result<Lo
                 });
             }
         }
-        let Some(current) = read(&client, &name).await? else {
+        let Some(current) = bounded(read(&client, &name)).await? else {
             continue; // released in the meantime
         };
         let other = current.holder.clone();
         if other.expires_at <= now() {
-            take_over(&client, &environment, &current).await?;
+            // Within half of another taker's patience, so that its claim still holds when
+            // the stale lock is deleted.
+            let limit = (lock_ttl() / 4).min(Duration::from_secs(TAKEOVER_TTL as u64 / 2));
+            match tokio::time::timeout(limit, take_over(&client, &environment, &current)).await {
+                Ok(taken) => taken?,
+                Err(_) => bail!(
+                    "breaking the expired apply lock of `{environment}` got no answer in time: \
+                     nothing was changed"
+                ),
+            }
             continue;
         }
         if started.elapsed() >= wait {
@@ -352,10 +361,16 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
     }
 }
 
+/// Deletes a lock parameter, once: a delete that landed but whose answer was lost, sent again,
+/// could delete the lock another apply took in between. A failure leaves the lock to expire.
 async fn delete(client: &Client, name: &str) -> Result<()> {
+    let once = aws_sdk_ssm::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
     let deleted = client
         .delete_parameter()
         .name(name)
+        .customize()
+        .config_override(once)
         .send()
         .await
         .aws("DeleteParameter", name);
@@ -524,7 +539,19 @@ impl Held {
             .cloned()
             .collect();
         let renewals = due.iter().map(|h| async move { (h, h.lock.renew().await) });
-        for (held, outcome) in futures::future::join_all(renewals).await {
+        let mut renewals = std::pin::pin!(futures::future::join_all(renewals));
+        let first_deadline = due.iter().min_by_key(|h| h.lock.deadline());
+        let outcomes = match first_deadline {
+            Some(first) => tokio::select! {
+                outcomes = &mut renewals => outcomes,
+                _ = tokio::time::sleep_until(first.lock.deadline()) => {
+                    stop(stopped, too_late(&first.lock, "no renewal landed by its deadline"));
+                    renewals.await
+                }
+            },
+            None => renewals.await,
+        };
+        for (held, outcome) in outcomes {
             self.record(held, outcome, stopped);
         }
     }
@@ -541,8 +568,19 @@ impl Held {
                 entry.lock.valid_until = until;
                 entry.next_try = until + Duration::from_secs(1) - lock_ttl() + lock_ttl() / 4;
             }
-            Ok(Renewal::Renewed(_)) => {
-                stop(stopped, too_late(lock, "the renewal landed late"));
+            // Landed before the old expiry (a renewal starts before the deadline and waits at
+            // most a quarter of the time), so the lock held throughout; but past the deadline
+            // the apply stops, as promised, and the lock is no longer renewed.
+            Ok(Renewal::Renewed(until)) => {
+                stop(
+                    stopped,
+                    format!(
+                        "the apply lock of `{}` was renewed only after its deadline (AWS is slow): \
+                         starting no new changes",
+                        lock.environment
+                    ),
+                );
+                entry.lock.valid_until = until;
                 entry.next_try = never();
             }
             Ok(Renewal::Lost(holder)) => {

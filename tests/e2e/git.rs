@@ -130,6 +130,14 @@ async fn a_plan_of_no_environment_applies_nothing() {
         apply.stdout
     );
     assert_eq!(world.calls().values().sum::<u64>(), 0, "no AWS call, no lock");
+    // Its digest is still checked.
+    let wrong = world.plumb(&["apply", "plan.json", "--expect-digest", "sha256:0000"]);
+    wrong.expect_code(3);
+    assert!(
+        wrong.stderr.contains("not the expected sha256:0000"),
+        "{}",
+        wrong.stderr
+    );
 }
 
 #[tokio::test]
