@@ -201,6 +201,9 @@ pub mod codes {
     pub const SNS_NOT_FOUND: &str = "NotFound";
     /// SSM: the parameter is there already.
     pub const PARAMETER_ALREADY_EXISTS: &str = "ParameterAlreadyExists";
+    /// AWS refused the call for its rate: it was not carried out, so sending it again is
+    /// safe even for a call that must not run twice.
+    pub const THROTTLED: [&str; 3] = ["ThrottlingException", "Throttling", "TooManyUpdates"];
     /// "A create found its object already there", per service.
     pub const ALREADY_EXISTS: [&str; 4] = [
         PARAMETER_ALREADY_EXISTS,

@@ -361,22 +361,35 @@ async fn take_over(client: &Client, environment: &str, stale: &Current) -> Resul
     }
 }
 
-/// Deletes a lock parameter, once: a delete that landed but whose answer was lost, sent again,
-/// could delete the lock another apply took in between. A failure leaves the lock to expire.
+/// Deletes a lock parameter. Sent again only when AWS throttled it (not carried out): a
+/// delete that landed but whose answer was lost, sent again, could delete the lock another
+/// apply took in between. Any other failure leaves the lock to expire.
 async fn delete(client: &Client, name: &str) -> Result<()> {
-    let once = aws_sdk_ssm::config::Builder::default()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
-    let deleted = client
-        .delete_parameter()
-        .name(name)
-        .customize()
-        .config_override(once)
-        .send()
-        .await
-        .aws("DeleteParameter", name);
-    deleted
-        .done_if(&[codes::PARAMETER_NOT_FOUND])
-        .context("cannot remove the apply lock")
+    const ATTEMPTS: u32 = 6;
+    let mut attempt = 1;
+    loop {
+        let once = aws_sdk_ssm::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1));
+        let deleted = client
+            .delete_parameter()
+            .name(name)
+            .customize()
+            .config_override(once)
+            .send()
+            .await
+            .aws("DeleteParameter", name);
+        match deleted {
+            Err(error) if codes::THROTTLED.contains(&error.code.as_str()) && attempt < ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+            deleted => {
+                return deleted
+                    .done_if(&[codes::PARAMETER_NOT_FOUND])
+                    .context("cannot remove the apply lock");
+            }
+        }
+    }
 }
 
 /// What a renewal found.

@@ -200,8 +200,11 @@ async fn a_renewal_that_cannot_land_before_the_expiry_stops_the_apply() {
     );
     assert!(stopped.stderr.contains("not started"), "{}", stopped.stderr);
     // Past its deadline the lock is not deleted (the delete could land after another apply
-    // took it): it expires by itself, and the next apply breaks it.
+    // took it): it expires by itself, and the next apply breaks it. The emulator lands a
+    // delayed renewal write 6 s after it was sent, long after plumb stopped waiting for it
+    // (the network delay no lease survives): the expiry counts from there.
     world.clear_faults();
+    tokio::time::sleep(Duration::from_millis(6500)).await;
     wait_for_expiry(&world).await;
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
@@ -240,7 +243,9 @@ async fn a_lock_taken_too_slowly_is_not_used() {
         apply.stderr
     );
     assert_eq!(puts(&world), 0, "no parameter written");
+    // The emulator lands the delayed creation 5 s after it was sent; it then expires.
     world.clear_faults();
+    tokio::time::sleep(Duration::from_millis(5500)).await;
     wait_for_expiry(&world).await;
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
