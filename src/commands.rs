@@ -466,12 +466,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         // A plan of no environment (`plan --base` where no environment changed) is applied
         // as what it is, nothing: read as "no environment named", it would be all of them.
         if saved.environments.is_empty() {
-            if let Some(expected) = options.expect_digest.as_ref().filter(|d| **d != saved.digest) {
-                bail!(Refusal::DigestMismatch {
-                    actual: saved.digest.clone(),
-                    expected: expected.clone(),
-                });
-            }
+            check_digest(options.expect_digest.as_deref(), &saved.digest)?;
             output::stdout("No changes: the plan covers no environment.\n");
             return Ok(Status::Clean);
         }
@@ -481,13 +476,7 @@ async fn apply(target: &Target, options: &ApplyOptions) -> Result<Status> {
         Some(saved) => Target {
             dir_arg: None,
             dir: target.dir.clone(),
-            // Each environment once (a replica's section is its environment's).
-            envs: saved
-                .environments
-                .iter()
-                .filter(|e| !e.replica)
-                .map(|e| e.environment.clone())
-                .collect(),
+            envs: saved.environment_names().map(str::to_string).collect(),
             base: None,
             without_secrets: false,
             // Apply reads live state fresh: a cache never decides what is written.
@@ -525,12 +514,7 @@ fn check_named_environments(saved: &Plan, file: &Path, named: &[String]) -> Resu
     if named.is_empty() {
         return Ok(());
     }
-    let covers: std::collections::BTreeSet<&str> = saved
-        .environments
-        .iter()
-        .filter(|e| !e.replica)
-        .map(|e| e.environment.as_str())
-        .collect();
+    let covers: std::collections::BTreeSet<&str> = saved.environment_names().collect();
     let wanted: std::collections::BTreeSet<&str> = named.iter().map(String::as_str).collect();
     if covers == wanted {
         return Ok(());
@@ -542,6 +526,17 @@ fn check_named_environments(saved: &Plan, file: &Path, named: &[String]) -> Resu
     })
 }
 
+/// `--expect-digest`: refused unless the plan about to be applied is the one reviewed.
+fn check_digest(expected: Option<&str>, actual: &str) -> Result<()> {
+    match expected {
+        Some(expected) if expected != actual => bail!(Refusal::DigestMismatch {
+            actual: actual.to_string(),
+            expected: expected.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Plan>) -> Result<Status> {
     let planned = tokio::select! {
         planned = plan_all(target) => planned?,
@@ -550,14 +545,7 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
     if let Some(saved) = saved {
         check_not_stale(saved, &planned.plan)?;
     }
-    if let Some(expected) = &options.expect_digest
-        && expected != &planned.plan.digest
-    {
-        bail!(Refusal::DigestMismatch {
-            actual: planned.plan.digest.clone(),
-            expected: expected.clone(),
-        });
-    }
+    check_digest(options.expect_digest.as_deref(), &planned.plan.digest)?;
     let mut refusals = protected_refusals(&planned);
     refusals.extend(delete_guard_refusals(&planned, options.allow_deletes));
     if refusals.is_empty() && planned.plan.has_changes() {

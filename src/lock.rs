@@ -47,9 +47,11 @@ pub fn ttl() -> Result<Duration, String> {
     }
 }
 
-/// The TTL for a lock being written or read (`check_settings` refused a bad one already).
+/// The TTL for a lock being written or read (`check_settings` refused a bad one already),
+/// read from the environment once.
 fn lock_ttl() -> Duration {
-    ttl().unwrap_or(DEFAULT_TTL)
+    static TTL: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| ttl().unwrap_or(DEFAULT_TTL));
+    *TTL
 }
 
 /// Until when a lock whose expiry was computed at `written` holds, by this machine's
@@ -429,6 +431,19 @@ impl Lock {
         Ok(Renewal::Renewed(valid_from(written)))
     }
 
+    /// When to renew it: a quarter of its time after its expiry was written.
+    fn renewal_due(&self) -> Instant {
+        self.valid_until + Duration::from_secs(1) - lock_ttl() + lock_ttl() / 4
+    }
+
+    /// Whole seconds until it expires, rounded up, for messages.
+    fn expires_in_secs(&self) -> u64 {
+        self.valid_until
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            + 1
+    }
+
     /// When a renewal that has not landed by then comes too late: a quarter of the lock's
     /// time before it expires, the longest a call on it may take.
     fn deadline(&self) -> Instant {
@@ -445,11 +460,10 @@ impl Lock {
             match read(&self.client, &name).await? {
                 Some(current) if current.holder.token == self.token => {
                     if Instant::now() >= self.deadline() {
-                        let left = self.valid_until.saturating_duration_since(Instant::now());
                         bail!(
                             "it is left to expire by itself, in {} s or less: removed so close \
                              to its expiry, the delete could land after another apply took it",
-                            left.as_secs() + 1
+                            self.expires_in_secs()
                         );
                     }
                     delete(&self.client, &name).await
@@ -485,8 +499,7 @@ struct HeldLock {
 
 impl Held {
     pub fn add(&self, lock: Lock) {
-        let ttl = lock_ttl();
-        let next_try = lock.valid_until + Duration::from_secs(1) - ttl + ttl / 4;
+        let next_try = lock.renewal_due();
         self.locks().push(HeldLock { lock, next_try });
         self.added.notify_one();
     }
@@ -579,7 +592,7 @@ impl Held {
         match outcome {
             Ok(Renewal::Renewed(until)) if now < lock.deadline() => {
                 entry.lock.valid_until = until;
-                entry.next_try = until + Duration::from_secs(1) - lock_ttl() + lock_ttl() / 4;
+                entry.next_try = entry.lock.renewal_due();
             }
             // Landed before the old expiry (a renewal starts before the deadline and waits at
             // most a quarter of the time), so the lock held throughout; but past the deadline
@@ -625,12 +638,11 @@ fn never() -> Instant {
 
 /// Why an apply stops when its lock could not be renewed in time.
 fn too_late(lock: &Lock, why: &str) -> String {
-    let left = lock.valid_until.saturating_duration_since(Instant::now());
     format!(
         "the apply lock of `{}` could not be renewed in time ({why}; it expires in {} s or less): \
          starting no new changes",
         lock.environment,
-        left.as_secs() + 1
+        lock.expires_in_secs()
     )
 }
 

@@ -181,6 +181,14 @@ impl Plan {
     pub fn changes(&self) -> impl Iterator<Item = &Change> {
         self.environments.iter().flat_map(|e| &e.changes)
     }
+
+    /// The environments the plan covers, each once (a replica's section is its environment's).
+    pub fn environment_names(&self) -> impl Iterator<Item = &str> {
+        self.environments
+            .iter()
+            .filter(|e| !e.replica)
+            .map(|e| e.environment.as_str())
+    }
 }
 
 /// The digest of one environment's part of a plan, its replica regions' sections included

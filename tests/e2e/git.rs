@@ -8,14 +8,7 @@ use serde_json::Value as Json;
 use crate::support::{REGION, World};
 
 fn two_environments(world: &World) {
-    let account = &world.account;
-    world.write(
-        "desired/plumb.toml",
-        &format!(
-            "[environments.dev]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n[environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
-             [environments.prod]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n[environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n"
-        ),
-    );
+    world.plumb_toml_dev_and_prod();
     world.write(
         "desired/dev/app.toml",
         "[parameters.\"/dev/app/a\"]\nvalue = \"1\"\n[parameters.\"/dev/app/b\"]\nvalue = \"1\"\n",

@@ -199,16 +199,7 @@ async fn a_mistyped_flag_is_a_usage_error_never_changes_present() {
 #[tokio::test]
 async fn env_with_a_saved_plan_must_name_the_plan_s_environments() {
     let world = World::new();
-    world.write(
-        "desired/plumb.toml",
-        &format!(
-            "[environments.dev]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
-             [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
-             [environments.prod]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
-             [environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n",
-            a = world.account
-        ),
-    );
+    world.plumb_toml_dev_and_prod();
     world.write(
         "desired/dev/a.toml",
         "[parameters.\"/dev/app/k\"]\nvalue = \"d\"\n",

@@ -28,6 +28,15 @@ fn slow_world(count: usize, delay_ms: u64) -> World {
     world
 }
 
+/// A slow world whose lock lives [`LOCK_TTL`], and an apply of it that has started writing.
+fn long_apply(count: usize, delay_ms: u64) -> (World, std::process::Child) {
+    let mut world = slow_world(count, delay_ms);
+    world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
+    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
+    wait_for("the apply to start writing", || puts(&world) >= 1);
+    (world, apply)
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -117,10 +126,7 @@ fn epoch_secs() -> u64 {
 /// let through to break it and write alongside.
 #[tokio::test]
 async fn an_apply_longer_than_the_lock_ttl_keeps_its_lock() {
-    let mut world = slow_world(96, 1000);
-    world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
-    let first = world.spawn_plumb(&["apply", "--auto-approve"]);
-    wait_for("the first apply to take its lock", || puts(&world) >= 1);
+    let (world, first) = long_apply(96, 1000);
     let taken = lock_holder(&world).await;
     let first_expiry = taken["expires_at"].as_u64().unwrap();
     wait_for("the first lock's original expiry to pass", || {
@@ -153,10 +159,8 @@ async fn an_apply_longer_than_the_lock_ttl_keeps_its_lock() {
 /// stops as a signal stops it, saying why and what it did not start; the next apply finishes.
 #[tokio::test]
 async fn an_apply_whose_lock_is_taken_away_starts_no_new_changes() {
-    let mut world = slow_world(64, 1000);
-    world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
-    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
-    wait_for("the apply to start writing", || puts(&world) >= 2);
+    let (world, apply) = long_apply(64, 1000);
+    wait_for("the apply to write on", || puts(&world) >= 2);
     world.plumb(&["unlock", "--env", "dev"]).expect_code(0);
 
     let stopped = support::finish(apply);
@@ -183,10 +187,7 @@ async fn an_apply_whose_lock_is_taken_away_starts_no_new_changes() {
 /// the lock expires, rather than counting it as renewed.
 #[tokio::test]
 async fn a_renewal_that_cannot_land_before_the_expiry_stops_the_apply() {
-    let mut world = slow_world(96, 1000);
-    world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
-    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
-    wait_for("the apply to start writing", || puts(&world) >= 1);
+    let (world, apply) = long_apply(96, 1000);
     world.fault(json!({"operation": "PutParameter:lock", "kind": "latency", "delay_ms": 6000}));
 
     let stopped = support::finish(apply);
@@ -257,16 +258,7 @@ async fn a_lock_taken_too_slowly_is_not_used() {
 async fn locks_already_taken_are_renewed_while_the_next_is_awaited() {
     let mut world = World::new();
     world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
-    world.write(
-        "desired/plumb.toml",
-        &format!(
-            "[environments.dev]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
-             [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
-             [environments.prod]\naccount_id = \"{a}\"\nregion = \"us-east-1\"\n\
-             [environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n",
-            a = world.account
-        ),
-    );
+    world.plumb_toml_dev_and_prod();
     world.write(
         "desired/dev/a.toml",
         "[parameters.\"/dev/app/k\"]\nvalue = \"d\"\n",
@@ -312,10 +304,7 @@ async fn locks_already_taken_are_renewed_while_the_next_is_awaited() {
 /// lock in place.
 #[tokio::test]
 async fn the_first_signal_after_a_lock_stop_is_still_a_first_signal() {
-    let mut world = slow_world(64, 10_000);
-    world.set_env("PLUMB_LOCK_TTL", LOCK_TTL);
-    let apply = world.spawn_plumb(&["apply", "--auto-approve"]);
-    wait_for("the apply to start writing", || puts(&world) >= 1);
+    let (world, apply) = long_apply(64, 10_000);
     let taken = lock_holder(&world).await["acquired_at"].as_u64().unwrap();
     world.fault(
         json!({"operation": "GetParameter:lock", "kind": "error", "count": 1000,

@@ -908,6 +908,10 @@ struct ReadValue {
 }
 
 impl ReadValue {
+    fn stamp(&self) -> String {
+        stamp(self.version, self.modified.as_ref())
+    }
+
     fn of(read: SdkParameter) -> Option<ReadValue> {
         Some(ReadValue {
             name: read.name?,
@@ -990,9 +994,10 @@ fn merge(stamps: &mut Stamps, mut metadata: Metadata, mut values: Values) -> Vec
         let value = values
             .next_if(|v| v.name == name)
             .filter(|v| same_write(v, &listed));
-        let mut live = listed.live;
+        let Listed { mut live, stamp, .. } = listed;
         if let Some(value) = value {
-            stamps.insert(&live.name, || stamp(value.version, value.modified.as_ref()));
+            // The value's own stamp: `same_write` found it equal to the metadata's.
+            stamps.insert(&live.name, || stamp);
             live.spec.value = value
                 .value
                 .as_deref()
@@ -1008,7 +1013,7 @@ fn merge(stamps: &mut Stamps, mut metadata: Metadata, mut values: Values) -> Vec
 /// perhaps as a SecureString; its value is then read again by name rather than shown under
 /// the other write's type.
 fn same_write(value: &ReadValue, listed: &Listed) -> bool {
-    stamp(value.version, value.modified.as_ref()) == listed.stamp && value.type_ == listed.type_
+    value.stamp() == listed.stamp && value.type_ == listed.type_
 }
 
 fn live_parameter(

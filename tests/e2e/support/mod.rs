@@ -141,6 +141,21 @@ impl World {
         self.plumb_toml_with_scope(extra, scope);
     }
 
+    /// Writes plumb.toml for environments `dev` and `prod` in this world's account, owning the
+    /// parameters under `/dev/app/` and `/prod/app/`.
+    pub fn plumb_toml_dev_and_prod(&self) {
+        let account = &self.account;
+        self.write(
+            "desired/plumb.toml",
+            &format!(
+                "[environments.dev]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n\
+                 [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n\
+                 [environments.prod]\naccount_id = \"{account}\"\nregion = \"{REGION}\"\n\
+                 [environments.prod.scope]\nparameter_paths = [\"/prod/app/\"]\n"
+            ),
+        );
+    }
+
     /// Writes plumb.toml for environment `dev` with the given `[environments.dev.scope]` body.
     pub fn plumb_toml_with_scope(&self, extra: &str, scope: &str) {
         self.write(
