@@ -51,7 +51,11 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       is asked, which would hide whether plumb reads in pages of 50.
     - SSM GetParametersByPath and DescribeParameters (recursive path) page from a sorted
       index of names; moto scans its whole store for every page, so benchmark times would
-      measure moto rather than plumb.
+      measure moto rather than plumb. Their pages are written directly, not by moto's
+      generic serializer (three quarters of a DescribeParameters page's time), with the
+      same records (a self-test compares them with moto's GetParameters).
+    - SSM DescribeParameters lists each parameter's ARN, as AWS does (plumb's account guard
+      reads the account from it); moto leaves it out.
     - CloudWatch PutCompositeAlarm (moto answers 500): the rule's syntax, at most 100 alarms
       named, each of which must exist; DeleteAlarms refuses an alarm a remaining composite
       alarm's rule names.

@@ -254,6 +254,8 @@ pub struct Session {
     pub config: SdkConfig,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     account: tokio::sync::OnceCell<Result<String, AwsError>>,
+    /// The account that owns what this session listed (see [`Session::saw_own_arn`]).
+    owner: Mutex<Owner>,
     /// Bumped by [`Session::invalidate_reads`]; kinds that keep a read for the session
     /// (IAM's snapshot) read again when it changed.
     generation: AtomicU64,
@@ -305,6 +307,7 @@ impl Session {
             config,
             shared: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),
+            owner: Mutex::new(Owner::Unseen),
             generation: AtomicU64::new(0),
             cache_account: std::sync::OnceLock::new(),
             caches: Mutex::new(BTreeMap::new()),
@@ -357,6 +360,42 @@ impl Session {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// Notes the account in the ARN of an object AWS listed as the caller's own (SSM's
+    /// DescribeParameters lists only the caller's parameters), so that the account guard
+    /// needs no STS call once something is read. Answers false when that account is not
+    /// the environment's: the caller stops reading, and the guard refuses the environment.
+    pub fn saw_own_arn(&self, arn: &str) -> bool {
+        let Some(expected) = self.env.account_id.as_deref() else {
+            return true;
+        };
+        let Some(account) = arn.split(':').nth(4).filter(|a| is_account_id(a)) else {
+            return true;
+        };
+        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        match &*owner {
+            Owner::Other(_) => false,
+            _ if account != expected => {
+                *owner = Owner::Other(account.to_string());
+                false
+            }
+            _ => {
+                *owner = Owner::Expected;
+                true
+            }
+        }
+    }
+
+    /// The account the credentials belong to as the guard sees it: the owner of what this
+    /// session listed, or STS's answer when it listed nothing of its own.
+    pub async fn guarded_account(&self) -> Result<String, AwsError> {
+        let seen = self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match (seen, &self.env.account_id) {
+            (Owner::Expected, Some(expected)) => Ok(expected.clone()),
+            (Owner::Other(account), _) => Ok(account),
+            _ => self.caller_account().await,
+        }
+    }
+
     /// The account the credentials belong to (STS GetCallerIdentity, asked once a session).
     pub async fn caller_account(&self) -> Result<String, AwsError> {
         let ask = || async {
@@ -370,6 +409,20 @@ impl Session {
         };
         self.account.get_or_init(ask).await.clone()
     }
+}
+
+/// What a session's listings said of the account that owns them.
+#[derive(Clone, Debug)]
+enum Owner {
+    Unseen,
+    /// Every ARN so far was in the environment's account.
+    Expected,
+    /// An ARN in this other account: the environment is refused, whatever came before.
+    Other(String),
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An AWS service's client, as one session makes it.

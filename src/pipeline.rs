@@ -199,7 +199,9 @@ async fn plan_environment(
     kinds: &[&dyn DynKind],
 ) -> Result<(EnvWork, Session)> {
     let session = Session::connect(&desired.env).await;
-    let account_id = check_account(&session).await?;
+    // The environment's account, as plumb.toml says; checked once the reads are in, before
+    // anything read is used, cached or shown (see `check_account`).
+    let account_id = desired.env.account_id.clone();
     if let (true, Some(account)) = (use_cache, &account_id) {
         session.enable_cache(account);
     }
@@ -208,9 +210,10 @@ async fn plan_environment(
         resolve_references(&session, account_id.as_deref(), base, kinds).await?;
     }
     let env = &desired.env;
-    let mut live = fetch_live(&session, &desired.resources, kinds)
-        .await
-        .with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
+    let live = fetch_live(&session, &desired.resources, kinds).await;
+    check_account(&session).await?;
+    let mut live =
+        live.with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
     if let Some(base) = &base {
         hide_values_secret_in(base, &mut live);
     }
@@ -329,10 +332,10 @@ fn replicated(resources: &[Resource], replica: &Environment, kinds: &[&dyn DynKi
 /// `desired` says which optional parts are worth reading (tags where declared, say).
 pub async fn live_resources(desired: &DesiredEnv, kinds: &[&dyn DynKind]) -> Result<Vec<Resource>> {
     let session = Session::connect(&desired.env).await;
+    let live = fetch_live(&session, &desired.resources, kinds).await;
     check_account(&session).await?;
-    let mut live = fetch_live(&session, &desired.resources, kinds)
-        .await
-        .with_context(|| format!("cannot read the live state of environment `{}`", desired.env.name))?;
+    let mut live =
+        live.with_context(|| format!("cannot read the live state of environment `{}`", desired.env.name))?;
     // What desired/ reads from the environment stays secret, as in a plan.
     hide_values_secret_in(&desired.resources, &mut live);
     Ok(live)
@@ -509,13 +512,18 @@ pub async fn release_all(locks: Vec<Lock>) {
     }
 }
 
-/// The account guard: with `account_id` set, STS must agree before anything is read.
+/// The account guard: with `account_id` set, the credentials must be for that account.
+/// Called before anything is written (a lock, an apply, an import's files), and by plan,
+/// drift and compare once their reads are in but before anything read is used, cached or
+/// shown: the ARNs of the parameters read then name the account (no STS call; a
+/// parameter of another account stops the reading, see `Session::saw_own_arn`), and STS
+/// is asked only when nothing of the environment's own was listed.
 pub async fn check_account(session: &Session) -> Result<Option<String>> {
     let Some(expected) = &session.env.account_id else {
         return Ok(None);
     };
     let actual = session
-        .caller_account()
+        .guarded_account()
         .await
         .with_context(|| format!("cannot check the account of environment `{}`", session.env.name))?;
     if &actual != expected {

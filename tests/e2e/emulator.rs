@@ -404,3 +404,82 @@ async fn ssm_pages_by_path_from_a_sorted_index() {
     assert_eq!(by_path().await, expected);
     assert_eq!(described().await, expected);
 }
+
+/// The emulator writes GetParametersByPath and DescribeParameters pages itself (moto's
+/// serializer was most of a page's time): the records must be those moto's own GetParameters
+/// answers, to the millisecond, and the metadata carries the parameter's ARN, as AWS's does.
+#[tokio::test]
+async fn ssm_pages_written_directly_match_moto_and_name_their_arn() {
+    use aws_sdk_ssm::types::ParameterStringFilter;
+    let world = World::new();
+    let ssm = world.ssm().await;
+    let names = ["/dev/app/plain", "/dev/app/secret", "/dev/app/list"];
+    let types = [
+        ParameterType::String,
+        ParameterType::SecureString,
+        ParameterType::StringList,
+    ];
+    for (name, type_) in names.iter().zip(types) {
+        ssm.put_parameter()
+            .name(*name)
+            .value("a,b")
+            .r#type(type_)
+            .description("said")
+            .send()
+            .await
+            .unwrap();
+    }
+    for decrypt in [true, false] {
+        let by_name = ssm
+            .get_parameters()
+            .set_names(Some(names.map(String::from).to_vec()))
+            .with_decryption(decrypt)
+            .send()
+            .await
+            .unwrap();
+        let by_path = ssm
+            .get_parameters_by_path()
+            .path("/dev/app")
+            .recursive(true)
+            .with_decryption(decrypt)
+            .send()
+            .await
+            .unwrap();
+        let sorted = |mut list: Vec<aws_sdk_ssm::types::Parameter>| {
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            list
+        };
+        assert_eq!(
+            sorted(by_path.parameters.unwrap()),
+            sorted(by_name.parameters.unwrap()),
+            "decrypt {decrypt}"
+        );
+    }
+    let filter = ParameterStringFilter::builder()
+        .key("Path")
+        .option("Recursive")
+        .values("/dev/app")
+        .build()
+        .unwrap();
+    let described = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .unwrap();
+    let read = ssm.get_parameter().name("/dev/app/list").send().await.unwrap();
+    let read = read.parameter.unwrap();
+    let listed = described
+        .parameters()
+        .iter()
+        .find(|p| p.name() == Some("/dev/app/list"))
+        .unwrap();
+    assert_eq!(
+        listed.arn(),
+        Some(format!("arn:aws:ssm:us-east-1:{}:parameter/dev/app/list", world.account).as_str())
+    );
+    assert_eq!(listed.last_modified_date, read.last_modified_date);
+    assert_eq!(listed.version, read.version);
+    assert_eq!(listed.description(), Some("said"));
+    assert_eq!(described.parameters().len(), 3);
+}

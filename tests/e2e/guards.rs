@@ -103,6 +103,73 @@ async fn the_account_guard_refuses_other_accounts() {
     assert_eq!(world.calls().get("PutParameter"), None);
 }
 
+/// plumb.toml for `dev` naming another account than the credentials', owning `/dev/app/`.
+fn dev_in_another_account(world: &World) {
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\naccount_id = \"999999999999\"\nregion = \"us-east-1\"\n\
+         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
+    );
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/k\"]\nvalue = \"a\"\n",
+    );
+}
+
+/// A plan checks the account once its reads are in, from the ARNs of the parameters it
+/// listed: a parameter of another account stops the reading, and nothing of it is shown or
+/// cached.
+#[tokio::test]
+async fn a_plan_in_another_account_is_refused_from_the_parameters_it_lists() {
+    let world = World::new();
+    dev_in_another_account(&world);
+    world.seed_parameters("/dev/app/p", 120);
+    for cache in [&[][..], &["--no-cache"][..]] {
+        let plan = world.plumb(&[&["plan"][..], cache].concat());
+        plan.expect_code(3);
+        assert!(
+            plan.stderr.contains(&format!(
+                "environment `dev` is account 999999999999, but the credentials are for account {}",
+                world.account
+            )),
+            "{}",
+            plan.stderr
+        );
+        assert!(
+            !plan.stdout.contains("/dev/app/p"),
+            "nothing read is shown: {}",
+            plan.stdout
+        );
+    }
+    let calls = world.calls();
+    assert_eq!(calls.get("GetCallerIdentity"), None, "the ARNs named the account");
+    assert_eq!(
+        (calls["DescribeParameters"], calls["GetParametersByPath"]),
+        (2, 2),
+        "in each plan, the first page stops the reading (of 3 and of 12)"
+    );
+    assert!(
+        !world.all_files_text().contains("value-7"),
+        "nothing read is cached"
+    );
+}
+
+/// With nothing of its own listed, the guard asks STS, as apply always does before a write.
+#[tokio::test]
+async fn a_plan_in_another_account_with_nothing_listed_asks_sts() {
+    let world = World::new();
+    dev_in_another_account(&world);
+    let plan = world.plumb(&["plan"]);
+    plan.expect_code(3);
+    assert!(
+        plan.stderr
+            .contains("environment `dev` is account 999999999999, but the credentials are for account"),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(world.calls()["GetCallerIdentity"], 1);
+}
+
 #[tokio::test]
 async fn secret_values_appear_in_no_output_and_no_file() {
     const SECURE: &str = "canary-Secure-7f3a9";

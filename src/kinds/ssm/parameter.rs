@@ -306,13 +306,13 @@ impl Kind for Parameters {
         let mut stamps = Stamps::keeping(cache.is_some());
         let mut found = if let Some(cache) = warm {
             let paths = query_paths(&prefixes);
-            let reads = paths.iter().map(|path| describe_path(&client, path));
+            let reads = paths.iter().map(|path| describe_path(session, &client, path));
             let lists = futures::future::try_join_all(reads).await?;
             Found::of(lists.into_iter().map(|metadata| from_cache(metadata, cache)))
         } else {
             let reads = query_paths(&prefixes)
                 .into_iter()
-                .map(|path| read_path(&client, path, decrypt));
+                .map(|path| read_path(session, &client, path, decrypt));
             let lists = futures::future::try_join_all(reads).await?;
             Found::of(
                 lists
@@ -404,7 +404,7 @@ impl Kind for Parameters {
         tops.dedup();
         let mut found = Vec::new();
         for top in tops {
-            for listed in describe_path(&client, &top).await? {
+            for listed in describe_path(session, &client, &top).await? {
                 let name = listed.live.name;
                 if Self::SCOPE.covers(&session.env.scope, &name) || crate::lock::is_lock_name(&name) {
                     continue;
@@ -925,14 +925,25 @@ impl ReadValue {
 
 /// `decrypt`: SecureStrings read as their values (a plan compares them) or left encrypted
 /// (an import never writes them).
-async fn read_path(client: &Client, path: String, decrypt: bool) -> Result<(Metadata, Values), AwsError> {
+async fn read_path(
+    session: &Session,
+    client: &Client,
+    path: String,
+    decrypt: bool,
+) -> Result<(Metadata, Values), AwsError> {
     futures::try_join!(
-        describe_path(client, &path),
-        values_by_path(client, &path, decrypt)
+        describe_path(session, client, &path),
+        values_by_path(session, client, &path, decrypt)
     )
 }
 
-async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError> {
+/// Whether every parameter of a page is the environment's own, as its ARN says; the first
+/// that is not stops the reading (the account guard then refuses the environment).
+fn all_own<'a>(session: &Session, arns: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    arns.into_iter().flatten().all(|arn| session.saw_own_arn(arn))
+}
+
+async fn describe_path(session: &Session, client: &Client, path: &str) -> Result<Metadata, AwsError> {
     let filter = ParameterStringFilter::builder()
         .key("Path")
         .option("Recursive")
@@ -948,14 +959,23 @@ async fn describe_path(client: &Client, path: &str) -> Result<Metadata, AwsError
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.aws("DescribeParameters", path)?;
-        all.extend(page.parameters.unwrap_or_default().into_iter().filter_map(listed));
+        let parameters = page.parameters.unwrap_or_default();
+        if !all_own(session, parameters.iter().map(|p| p.arn.as_deref())) {
+            break;
+        }
+        all.extend(parameters.into_iter().filter_map(listed));
     }
     // Grown by doubling: up to half of it unused, megabytes at 100,000 parameters.
     all.shrink_to_fit();
     Ok(all)
 }
 
-async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Values, AwsError> {
+async fn values_by_path(
+    session: &Session,
+    client: &Client,
+    path: &str,
+    decrypt: bool,
+) -> Result<Values, AwsError> {
     let mut pages = client
         .get_parameters_by_path()
         .path(path)
@@ -967,12 +987,11 @@ async fn values_by_path(client: &Client, path: &str, decrypt: bool) -> Result<Va
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.aws("GetParametersByPath", path)?;
-        all.extend(
-            page.parameters
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(ReadValue::of),
-        );
+        let parameters = page.parameters.unwrap_or_default();
+        if !all_own(session, parameters.iter().map(|p| p.arn.as_deref())) {
+            break;
+        }
+        all.extend(parameters.into_iter().filter_map(ReadValue::of));
     }
     all.shrink_to_fit();
     Ok(all)
