@@ -97,7 +97,7 @@ def main():
     for name, (wall, made) in runs.items():
         ops = ", ".join(f"{op} {n}" for op, n in made.items())
         calls = sum(made.values())
-        print(f"| {name} | {calls} ({ops}) | {wall:.1f} s | {peer_calls / calls:.1f}x | {peer_wall / wall:.1f}x |")
+        print(f"| {name} | {calls} ({ops}) | {wall:.2f} s | {peer_calls / calls:.2f}x | {peer_wall / wall:.2f}x |")
     return 0
 
 

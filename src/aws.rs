@@ -360,29 +360,41 @@ impl Session {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// Notes the account in the ARN of an object AWS listed as the caller's own (SSM's
-    /// DescribeParameters lists only the caller's parameters), so that the account guard
-    /// needs no STS call once something is read. Answers false when that account is not
-    /// the environment's: the caller stops reading, and the guard refuses the environment.
-    pub fn saw_own_arn(&self, arn: &str) -> bool {
+    /// Notes the accounts in the ARNs of objects AWS listed as the caller's own (SSM lists
+    /// only the caller's parameters unless asked for shared ones), so that the account guard
+    /// needs no STS call once something is listed. An ARN of another account than the
+    /// environment's is an error: the reading stops there, and the guard
+    /// (`pipeline::check_account`) then refuses the environment.
+    pub fn note_own_arns<'a>(
+        &self,
+        operation: &'static str,
+        resource: &str,
+        arns: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Result<(), AwsError> {
         let Some(expected) = self.env.account_id.as_deref() else {
-            return true;
-        };
-        let Some(account) = arn.split(':').nth(4).filter(|a| is_account_id(a)) else {
-            return true;
+            return Ok(());
         };
         let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
-        match &*owner {
-            Owner::Other(_) => false,
-            _ if account != expected => {
+        for arn in arns.into_iter().flatten() {
+            let Some(account) = arn.split(':').nth(4).filter(|a| is_account_id(a)) else {
+                continue;
+            };
+            if account != expected && !matches!(*owner, Owner::Other(_)) {
                 *owner = Owner::Other(account.to_string());
-                false
             }
-            _ => {
-                *owner = Owner::Expected;
-                true
+            if let Owner::Other(other) = &*owner {
+                return Err(AwsError {
+                    operation,
+                    resource: resource.to_string(),
+                    code: "OtherAccount".into(),
+                    message: format!(
+                        "listed {arn}: the credentials are for account {other}, not the environment's {expected}"
+                    ),
+                });
             }
+            *owner = Owner::Expected;
         }
+        Ok(())
     }
 
     /// The account the credentials belong to as the guard sees it: the owner of what this

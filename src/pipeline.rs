@@ -199,9 +199,7 @@ async fn plan_environment(
     kinds: &[&dyn DynKind],
 ) -> Result<(EnvWork, Session)> {
     let session = Session::connect(&desired.env).await;
-    // The environment's account, as plumb.toml says; checked once the reads are in, before
-    // anything read is used, cached or shown (see `check_account`).
-    let account_id = desired.env.account_id.clone();
+    let account_id = settle_account(&session, kinds).await?;
     if let (true, Some(account)) = (use_cache, &account_id) {
         session.enable_cache(account);
     }
@@ -211,6 +209,8 @@ async fn plan_environment(
     }
     let env = &desired.env;
     let live = fetch_live(&session, &desired.resources, kinds).await;
+    // Checked again, without a call: a parameter of another account listed since stopped
+    // the reading, and the environment is refused rather than planned from part of it.
     check_account(&session).await?;
     let mut live =
         live.with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
@@ -332,6 +332,7 @@ fn replicated(resources: &[Resource], replica: &Environment, kinds: &[&dyn DynKi
 /// `desired` says which optional parts are worth reading (tags where declared, say).
 pub async fn live_resources(desired: &DesiredEnv, kinds: &[&dyn DynKind]) -> Result<Vec<Resource>> {
     let session = Session::connect(&desired.env).await;
+    settle_account(&session, kinds).await?;
     let live = fetch_live(&session, &desired.resources, kinds).await;
     check_account(&session).await?;
     let mut live =
@@ -513,11 +514,11 @@ pub async fn release_all(locks: Vec<Lock>) {
 }
 
 /// The account guard: with `account_id` set, the credentials must be for that account.
-/// Called before anything is written (a lock, an apply, an import's files), and by plan,
-/// drift and compare once their reads are in but before anything read is used, cached or
-/// shown: the ARNs of the parameters read then name the account (no STS call; a
-/// parameter of another account stops the reading, see `Session::saw_own_arn`), and STS
-/// is asked only when nothing of the environment's own was listed.
+/// Checked before anything is written (a lock, an import's files) and, by plan, drift and
+/// compare (and so apply's own plan), before anything of the environment is read but the
+/// first listing page of `settle_account`. The owner comes from the ARNs of what the
+/// session listed as its own (`Session::note_own_arns`), or from STS when it listed
+/// nothing.
 pub async fn check_account(session: &Session) -> Result<Option<String>> {
     let Some(expected) = &session.env.account_id else {
         return Ok(None);
@@ -534,6 +535,34 @@ pub async fn check_account(session: &Session) -> Result<Option<String>> {
         });
     }
     Ok(Some(actual))
+}
+
+/// The account guard of a command that reads (plan, drift, compare), settled before
+/// anything is read but each kind's first listing page (`Kind::list_first_page`: metadata,
+/// nothing secret), whose ARNs name the account; STS is asked only when it lists nothing.
+/// A refusal is said before a failed listing (other credentials are often denied the
+/// listing), and a failed listing before a failed check. An endpoint that did not answer
+/// the listing is not asked again.
+async fn settle_account(session: &Session, kinds: &[&dyn DynKind]) -> Result<Option<String>> {
+    if session.env.account_id.is_none() {
+        return Ok(None);
+    }
+    let listed = try_join_all(kinds.iter().map(|kind| kind.list_first_page(session))).await;
+    if let Err(error) = &listed
+        && matches!(error.code.as_str(), "Timeout" | "DispatchFailure")
+    {
+        let context = format!("cannot read the live state of environment `{}`", session.env.name);
+        return Err(anyhow::Error::from(error.clone()).context(context));
+    }
+    let checked = check_account(session).await;
+    let refused = checked
+        .as_ref()
+        .is_err_and(|error| error.downcast_ref::<Refusal>().is_some());
+    if !refused {
+        listed
+            .with_context(|| format!("cannot read the live state of environment `{}`", session.env.name))?;
+    }
+    checked
 }
 
 async fn fetch_live(

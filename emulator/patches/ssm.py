@@ -4,6 +4,8 @@ import datetime
 import json
 import re
 
+from faults import FAULTS
+
 
 def patch():
     from moto.ssm import responses as ssm_responses
@@ -35,7 +37,7 @@ def patch():
                 f"1 validation error detected: Value '{page_size}' at 'maxResults' failed to "
                 "satisfy constraint: Member must have value less than or equal to 50"
             )
-        page_size = int(page_size)
+        page_size = min(int(page_size), FAULTS.page_cap(self.current_account, "DescribeParameters") or 50)
         start = int((self._get_param("NextToken") or "0").strip() or "0")
         result = self.ssm_backend.describe_parameters(
             self._get_param("Filters"), self._get_param("ParameterFilters")

@@ -119,6 +119,15 @@ pub trait Kind: Send + Sync + 'static {
     async fn out_of_reach(&self, _session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
         Ok(Vec::new())
     }
+
+    /// Reads, before anything else of the environment, the first page of a listing that
+    /// holds only the caller's own objects, with their ARNs and nothing secret, and notes
+    /// their account (`Session::note_own_arns`): the account guard of plan, drift and
+    /// compare then needs no STS call. The page is kept for `fetch`, which reads on from
+    /// it. Kinds without such a listing do nothing.
+    async fn list_first_page(&self, _session: &Session) -> Result<(), AwsError> {
+        Ok(())
+    }
 }
 
 /// An object `plumb import` saw but may not import (see [`Kind::out_of_reach`]).
@@ -524,6 +533,8 @@ pub trait DynKind: Send + Sync {
     /// The declared resource with its references resolved (see [`Kind::resolve`]).
     fn resolve(&self, declared: &mut Resource, region: &str, account: &str);
     async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError>;
+    /// See [`Kind::list_first_page`].
+    async fn list_first_page(&self, session: &Session) -> Result<(), AwsError>;
 }
 
 #[async_trait]
@@ -575,6 +586,10 @@ impl<K: Kind> DynKind for K {
 
     async fn out_of_reach(&self, session: &Session) -> Result<Vec<OutOfReach>, AwsError> {
         Kind::out_of_reach(self, session).await
+    }
+
+    async fn list_first_page(&self, session: &Session) -> Result<(), AwsError> {
+        Kind::list_first_page(self, session).await
     }
 
     fn has_references(&self, declared: &Resource) -> bool {

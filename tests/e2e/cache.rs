@@ -302,11 +302,20 @@ async fn a_string_made_secret_between_two_reads_stays_secret() {
 }
 
 /// The other order: values read first, metadata after the edit. The old value must not be
-/// cached under the new version's stamp (every later plan would miss the edit).
+/// cached under the new version's stamp (every later plan would miss the edit). The first
+/// metadata page is read before any value (the account guard's), so pages of one
+/// parameter put `/dev/app/a` on the second, read alongside the values.
 #[tokio::test]
 async fn a_value_read_before_a_hand_edit_is_not_cached_under_the_new_version() {
     let world = World::new();
+    world.write(
+        "desired/dev/first.toml",
+        "[parameters.\"/dev/app/0-first\"]\nvalue = \"zero\"\n",
+    );
     applied_cold(&world).await;
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "page_cap", "max": 1
+    }));
     world.fault(serde_json::json!({
         "operation": "DescribeParameters", "kind": "latency", "delay_ms": 700
     }));
@@ -314,12 +323,18 @@ async fn a_value_read_before_a_hand_edit_is_not_cached_under_the_new_version() {
         "operation": "GetParametersByPath", "kind": "after",
         "put_parameter": {"name": "/dev/app/a", "value": "edited", "type": "String", "region": REGION}
     }));
+    let before = world.calls().get("GetParameters").copied().unwrap_or(0);
     let plan = world.plumb(&["plan"]);
     world.clear_faults();
     assert!(
         plan.stdout.contains("value: \"edited\" -> \"one\""),
         "{}",
         plan.stdout
+    );
+    assert_eq!(
+        world.calls()["GetParameters"] - before,
+        1,
+        "the edit fell between the reads: the value, of the old version, is read again by name"
     );
     let warm = world.plumb(&["plan"]);
     assert!(
@@ -379,4 +394,58 @@ async fn a_cache_file_that_is_a_symlink_is_ignored() {
         "{}",
         plan.stderr
     );
+}
+
+/// Two environments of one account share its cache file. One whose credentials turn out to
+/// be another account's is refused before it reads its scope (the first metadata page
+/// settles the account), so the other's save cannot write back anything it did: the file
+/// keeps the refused environment's entries, byte for byte.
+#[tokio::test]
+async fn an_environment_refused_for_its_account_leaves_the_shared_cache_alone() {
+    let world = World::new();
+    let env = |name: &str, extra: &str| {
+        format!(
+            "[environments.{name}]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n{extra}\
+             [environments.{name}.scope]\nparameter_paths = [\"/{name}/app/\"]\n",
+            world.account
+        )
+    };
+    world.write(
+        "desired/plumb.toml",
+        &format!("{}{}", env("dev", ""), env("uat", "")),
+    );
+    world.write("desired/dev/app.toml", APP);
+    world.write("desired/uat/app.toml", &APP.replace("/dev/", "/uat/"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.plumb(&["plan", "--detailed-exitcode"]).expect_code(0);
+    let cached = std::fs::read_to_string(cache_file(&world)).unwrap();
+    assert!(cached.contains("/uat/app/a"));
+
+    // uat's credentials become another account's (a role there); it has nothing under
+    // /uat/app/, so its reads there would find every entry of uat's gone. STS answers
+    // there slowly, and dev's reads take a while: dev saves after uat's reads, before
+    // uat's refusal.
+    let role = format!(
+        "assume_role = \"arn:aws:iam::{}:role/plumb\"\n",
+        world.other_account()
+    );
+    world.write(
+        "desired/plumb.toml",
+        &format!("{}{}", env("dev", ""), env("uat", &role)),
+    );
+    world.fault_in_other_account(serde_json::json!({
+        "operation": "GetCallerIdentity", "kind": "latency", "delay_ms": 1500
+    }));
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "latency", "delay_ms": 500
+    }));
+    let plan = world.plumb(&["plan"]);
+    world.clear_faults();
+    plan.expect_code(3);
+    assert!(
+        plan.stderr.contains("environment `uat` is account"),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(std::fs::read_to_string(cache_file(&world)).unwrap(), cached);
 }

@@ -406,8 +406,9 @@ async fn ssm_pages_by_path_from_a_sorted_index() {
 }
 
 /// The emulator writes GetParametersByPath and DescribeParameters pages itself (moto's
-/// serializer was most of a page's time): the records must be those moto's own GetParameters
-/// answers, to the millisecond, and the metadata carries the parameter's ARN, as AWS's does.
+/// serializer was most of a page's time): the values must be the records moto's own
+/// GetParameters answers, to the millisecond, and the metadata must agree with GetParameter
+/// and with what was put, with the parameter's ARN, as AWS's does.
 #[tokio::test]
 async fn ssm_pages_written_directly_match_moto_and_name_their_arn() {
     use aws_sdk_ssm::types::ParameterStringFilter;
@@ -429,6 +430,16 @@ async fn ssm_pages_written_directly_match_moto_and_name_their_arn() {
             .await
             .unwrap();
     }
+    ssm.put_parameter()
+        .name("/dev/app/list")
+        .value("a,b,c")
+        .r#type(ParameterType::StringList)
+        .tier(ParameterTier::Advanced)
+        .allowed_pattern("^[a-c,]+$")
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
     for decrypt in [true, false] {
         let by_name = ssm
             .get_parameters()
@@ -467,19 +478,35 @@ async fn ssm_pages_written_directly_match_moto_and_name_their_arn() {
         .send()
         .await
         .unwrap();
-    let read = ssm.get_parameter().name("/dev/app/list").send().await.unwrap();
-    let read = read.parameter.unwrap();
-    let listed = described
-        .parameters()
-        .iter()
-        .find(|p| p.name() == Some("/dev/app/list"))
-        .unwrap();
-    assert_eq!(
-        listed.arn(),
-        Some(format!("arn:aws:ssm:us-east-1:{}:parameter/dev/app/list", world.account).as_str())
-    );
-    assert_eq!(listed.last_modified_date, read.last_modified_date);
-    assert_eq!(listed.version, read.version);
-    assert_eq!(listed.description(), Some("said"));
     assert_eq!(described.parameters().len(), 3);
+    for name in names {
+        let read = ssm.get_parameter().name(name).send().await.unwrap();
+        let read = read.parameter.unwrap();
+        let listed = described
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .unwrap();
+        let arn = format!("arn:aws:ssm:us-east-1:{}:parameter{name}", world.account);
+        assert_eq!(listed.arn(), Some(arn.as_str()));
+        assert_eq!(listed.last_modified_date, read.last_modified_date, "{name}");
+        assert_eq!(listed.version, read.version, "{name}");
+        assert_eq!(listed.r#type, read.r#type, "{name}");
+        assert_eq!(listed.data_type(), Some("text"), "{name}");
+        assert!(listed.last_modified_user().is_some(), "{name}");
+    }
+    let listed = |name: &str| {
+        described
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(listed("/dev/app/plain").description(), Some("said"));
+    assert_eq!(listed("/dev/app/plain").tier, Some(ParameterTier::Standard));
+    assert_eq!(listed("/dev/app/secret").key_id(), Some("alias/aws/ssm"));
+    assert_eq!(listed("/dev/app/list").tier, Some(ParameterTier::Advanced));
+    assert_eq!(listed("/dev/app/list").allowed_pattern(), Some("^[a-c,]+$"));
+    assert_eq!(listed("/dev/app/list").version, 2);
 }

@@ -1,5 +1,7 @@
 //! The guards that refuse (exit 3) before any write, and secrets that never leak.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ssm::types::ParameterType;
 
 use crate::support::World;
@@ -116,42 +118,62 @@ fn dev_in_another_account(world: &World) {
     );
 }
 
-/// A plan checks the account once its reads are in, from the ARNs of the parameters it
-/// listed: a parameter of another account stops the reading, and nothing of it is shown or
-/// cached.
+/// plan, drift and compare settle the account from the first page of parameter metadata
+/// (their ARNs name it) before anything else is read: in another account they stop there.
+/// Nothing is decrypted, no other kind is read, nothing is shown or cached.
 #[tokio::test]
-async fn a_plan_in_another_account_is_refused_from_the_parameters_it_lists() {
+async fn reads_in_another_account_stop_at_the_first_page_of_metadata() {
     let world = World::new();
     dev_in_another_account(&world);
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "{}iam_path = \"/app/\"\nalarm_prefixes = [\"app-\"]\n",
+            std::fs::read_to_string(world.path("desired/plumb.toml")).unwrap()
+        ),
+    );
     world.seed_parameters("/dev/app/p", 120);
-    for cache in [&[][..], &["--no-cache"][..]] {
-        let plan = world.plumb(&[&["plan"][..], cache].concat());
-        plan.expect_code(3);
+    let ssm = world.ssm().await;
+    ssm.put_parameter()
+        .name("/dev/app/secret")
+        .value("canary-other-account-5d1e")
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let before = world.calls();
+    let commands: [&[&str]; 4] = [
+        &["plan"],
+        &["plan", "--no-cache"],
+        &["plan", "--format", "markdown"],
+        &["drift"],
+    ];
+    for command in commands {
+        let run = world.plumb(command);
+        run.expect_code(3);
         assert!(
-            plan.stderr.contains(&format!(
+            run.stderr.contains(&format!(
                 "environment `dev` is account 999999999999, but the credentials are for account {}",
                 world.account
             )),
-            "{}",
-            plan.stderr
+            "{command:?}: {}",
+            run.stderr
         );
-        assert!(
-            !plan.stdout.contains("/dev/app/p"),
-            "nothing read is shown: {}",
-            plan.stdout
-        );
+        assert!(!run.stdout.contains("/dev/app/"), "{command:?}: {}", run.stdout);
     }
-    let calls = world.calls();
-    assert_eq!(calls.get("GetCallerIdentity"), None, "the ARNs named the account");
+    let made: BTreeMap<String, u64> = world
+        .calls()
+        .into_iter()
+        .map(|(op, n)| (op.clone(), n - before.get(&op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     assert_eq!(
-        (calls["DescribeParameters"], calls["GetParametersByPath"]),
-        (2, 2),
-        "in each plan, the first page stops the reading (of 3 and of 12)"
+        made,
+        BTreeMap::from([("DescribeParameters".to_string(), 4)]),
+        "one page of metadata a command (of 3), and nothing else"
     );
-    assert!(
-        !world.all_files_text().contains("value-7"),
-        "nothing read is cached"
-    );
+    assert!(!world.path("cache").exists(), "nothing is cached");
+    assert!(!world.all_files_text().contains("canary-other-account"));
 }
 
 /// With nothing of its own listed, the guard asks STS, as apply always does before a write.

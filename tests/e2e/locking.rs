@@ -475,14 +475,25 @@ async fn an_endpoint_that_never_answers_times_out_and_names_the_call() {
     world.set_env("PLUMB_ATTEMPT_TIMEOUT", "0.5");
     world.set_env("PLUMB_OPERATION_TIMEOUT", "2");
     world.set_env("AWS_MAX_ATTEMPTS", "2");
+    // A plan's first call is the page of parameter metadata that settles the account.
     let plan = world.plumb_at(&endpoint, &["plan"]);
     plan.expect_code(1);
     assert!(
         plan.stderr.contains(
-            "error: cannot check the account of environment `dev`: GetCallerIdentity `caller`: Timeout"
+            "error: cannot read the live state of environment `dev`: DescribeParameters `/dev/app`: Timeout"
         ),
         "{}",
         plan.stderr
+    );
+    // apply's first call is the account guard's, before the lock.
+    let apply = world.plumb_at(&endpoint, &["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert!(
+        apply.stderr.contains(
+            "error: cannot check the account of environment `dev`: GetCallerIdentity `caller`: Timeout"
+        ),
+        "{}",
+        apply.stderr
     );
 }
 

@@ -8,10 +8,12 @@
 //! the SDK's adaptive retry mode finds the account's quota (AWS's default is 3 a second),
 //! and throttled calls are retried.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
+use aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput;
 use aws_sdk_ssm::types::{
     Parameter as SdkParameter, ParameterStringFilter, ParameterTier, ParameterType, ResourceTypeForTagging,
     Tag,
@@ -331,6 +333,24 @@ impl Kind for Parameters {
             cache.retain(|name| !in_scope(name) || found.contains(name));
         }
         Ok(found.0)
+    }
+
+    /// The first DescribeParameters page of each path, until one lists a parameter: its
+    /// ARNs name the account (metadata only, nothing decrypted); the fetch reads on from it.
+    async fn list_first_page(&self, session: &Session) -> Result<(), AwsError> {
+        let client = session.client::<Client>();
+        let first_pages = session.shared(|_| FirstPages::default());
+        for path in query_paths(&session.env.scope.values(Self::SCOPE.setting)) {
+            let page = describe_page(&client, &path, None).await?;
+            let arns: Vec<Option<&str>> = page.parameters().iter().map(|p| p.arn.as_deref()).collect();
+            session.note_own_arns("DescribeParameters", &path, arns.iter().copied())?;
+            let listed = !arns.is_empty();
+            first_pages.keep(path, page);
+            if listed {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn replace_reasons(&self, live: &Parameter, desired: &Parameter) -> Vec<String> {
@@ -937,37 +957,66 @@ async fn read_path(
     )
 }
 
-/// Whether every parameter of a page is the environment's own, as its ARN says; the first
-/// that is not stops the reading (the account guard then refuses the environment).
-fn all_own<'a>(session: &Session, arns: impl IntoIterator<Item = Option<&'a str>>) -> bool {
-    arns.into_iter().flatten().all(|arn| session.saw_own_arn(arn))
+async fn describe_path(session: &Session, client: &Client, path: &str) -> Result<Metadata, AwsError> {
+    let mut all = Vec::new();
+    let mut next = session.shared(|_| FirstPages::default()).take(path);
+    let mut token = None;
+    loop {
+        let page = match next.take() {
+            Some(page) => page,
+            None => describe_page(client, path, token.take()).await?,
+        };
+        let parameters = page.parameters.unwrap_or_default();
+        let arns = parameters.iter().map(|p| p.arn.as_deref());
+        session.note_own_arns("DescribeParameters", path, arns)?;
+        all.extend(parameters.into_iter().filter_map(listed));
+        token = page.next_token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    // Grown by doubling: up to half of it unused, megabytes at 100,000 parameters.
+    all.shrink_to_fit();
+    Ok(all)
 }
 
-async fn describe_path(session: &Session, client: &Client, path: &str) -> Result<Metadata, AwsError> {
+async fn describe_page(
+    client: &Client,
+    path: &str,
+    token: Option<String>,
+) -> Result<DescribeParametersOutput, AwsError> {
     let filter = ParameterStringFilter::builder()
         .key("Path")
         .option("Recursive")
         .values(path)
         .build()
         .expect("key is set");
-    let mut pages = client
+    client
         .describe_parameters()
         .parameter_filters(filter)
         .max_results(50)
-        .into_paginator()
-        .send();
-    let mut all = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.aws("DescribeParameters", path)?;
-        let parameters = page.parameters.unwrap_or_default();
-        if !all_own(session, parameters.iter().map(|p| p.arn.as_deref())) {
-            break;
-        }
-        all.extend(parameters.into_iter().filter_map(listed));
+        .set_next_token(token)
+        .send()
+        .await
+        .aws("DescribeParameters", path)
+}
+
+/// The first DescribeParameters page of a path, read before anything else (see
+/// `Kind::list_first_page`) and taken by the read of the path that goes on from it.
+#[derive(Clone, Default)]
+struct FirstPages(Arc<Mutex<HashMap<String, DescribeParametersOutput>>>);
+
+impl FirstPages {
+    fn keep(&self, path: String, page: DescribeParametersOutput) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path, page);
     }
-    // Grown by doubling: up to half of it unused, megabytes at 100,000 parameters.
-    all.shrink_to_fit();
-    Ok(all)
+
+    fn take(&self, path: &str) -> Option<DescribeParametersOutput> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(path)
+    }
 }
 
 async fn values_by_path(
@@ -988,9 +1037,8 @@ async fn values_by_path(
     while let Some(page) = pages.next().await {
         let page = page.aws("GetParametersByPath", path)?;
         let parameters = page.parameters.unwrap_or_default();
-        if !all_own(session, parameters.iter().map(|p| p.arn.as_deref())) {
-            break;
-        }
+        let arns = parameters.iter().map(|p| p.arn.as_deref());
+        session.note_own_arns("GetParametersByPath", path, arns)?;
         all.extend(parameters.into_iter().filter_map(ReadValue::of));
     }
     all.shrink_to_fit();

@@ -343,6 +343,17 @@ impl World {
         body.trim().parse().expect("a count")
     }
 
+    /// An account of this world's own besides its main one (a role to assume there, say).
+    pub fn other_account(&self) -> String {
+        format!("3{}", &self.account[1..])
+    }
+
+    /// Adds a fault rule for [`World::other_account`].
+    pub fn fault_in_other_account(&self, mut rule: serde_json::Value) {
+        rule["account"] = serde_json::Value::String(self.other_account());
+        control("POST", "/_plumb/faults", &rule.to_string());
+    }
+
     /// Adds a fault rule (see emulator/server.py) for this world's account.
     pub fn fault(&self, mut rule: serde_json::Value) {
         rule["account"] = serde_json::Value::String(self.account.clone());
