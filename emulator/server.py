@@ -38,9 +38,9 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
     - page_cap: pages of at most `max` items (AWS may return fewer than MaxItems), so that
                 paging code is exercised with few objects.
     - after:    once the next `count` calls are answered, `put_parameter` ({"name", "value",
-                "type", "region"}) is written as a hand edit would be, between two of
-                plumb's reads (the value cache must not pair one read's metadata with
-                another's value).
+                "type", "region"}, or {"name", "delete": true}) is written (or deleted) as a
+                hand edit would be, between two of plumb's reads (the value cache must not
+                pair one read's metadata with another's value).
   `DELETE /_plumb/faults?account=...` removes an account's rules.
 * AWS rules moto does not enforce:
     - SSM PutParameter checks the value against AllowedPattern
@@ -259,10 +259,14 @@ def seed_ssm(spec):
 
 
 def put_ssm(account, p):
-    """A hand edit of one parameter (a new version, its type and value as given)."""
+    """A hand edit of one parameter (a new version, its type and value as given), or its
+    deletion with `"delete": true`."""
     from moto.ssm.models import ssm_backends
 
     backend = ssm_backends[account][p.get("region", "us-east-1")]
+    if p.get("delete"):
+        backend.delete_parameter(p["name"])
+        return
     backend.put_parameter(
         p["name"], None, p["value"], p.get("type", "String"), None, None, True, None, "text", None, None,
     )

@@ -254,7 +254,7 @@ pub struct Session {
     pub config: SdkConfig,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     account: tokio::sync::OnceCell<Result<String, AwsError>>,
-    /// The account that owns what this session listed (see [`Session::saw_own_arn`]).
+    /// The account that owns what this session listed (see [`Session::note_own_arns`]).
     owner: Mutex<Owner>,
     /// Bumped by [`Session::invalidate_reads`]; kinds that keep a read for the session
     /// (IAM's snapshot) read again when it changed.

@@ -449,3 +449,26 @@ async fn an_environment_refused_for_its_account_leaves_the_shared_cache_alone() 
     );
     assert_eq!(std::fs::read_to_string(cache_file(&world)).unwrap(), cached);
 }
+
+/// A parameter deleted by hand after the metadata listed it but before its value was read
+/// is gone: the plan creates it (it planned an update of a value AWS no longer has).
+#[tokio::test]
+async fn a_parameter_deleted_between_the_reads_is_planned_as_a_create() {
+    let world = World::new();
+    applied_cold(&world).await;
+    world.fault(serde_json::json!({
+        "operation": "GetParametersByPath", "kind": "latency", "delay_ms": 700
+    }));
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "after",
+        "put_parameter": {"name": "/dev/app/a", "delete": true, "region": REGION}
+    }));
+    let plan = world.plumb(&["plan", "--no-cache"]);
+    world.clear_faults();
+    assert!(
+        plan.stdout.contains("+ create parameter /dev/app/a"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("~ update"), "{}", plan.stdout);
+}

@@ -1139,7 +1139,9 @@ async fn fill_missing_values(
         .buffer_unordered(READ_CONCURRENCY)
         .try_collect()
         .await?;
+    let mut gone = std::collections::BTreeSet::new();
     for output in outputs {
+        gone.extend(output.invalid_parameters.unwrap_or_default());
         for parameter in output.parameters.unwrap_or_default() {
             let (Some(name), Some(value)) = (parameter.name.as_deref(), parameter.value.as_deref()) else {
                 continue;
@@ -1153,6 +1155,11 @@ async fn fill_missing_values(
                 stamps.insert(name, || value_stamp(&parameter));
             }
         }
+    }
+    // Listed, then deleted before its value was read: gone, not a parameter without a value
+    // (which would plan an update of nothing instead of a create).
+    if !gone.is_empty() {
+        found.retain(|live| !gone.contains(&live.name));
     }
     Ok(())
 }
