@@ -309,7 +309,7 @@ async fn finish_existing(
         .iter()
         .filter_map(|(_, sides, _)| sides.desired.as_deref())
         .collect();
-    let live = match kind.fetch(session, &desired).await {
+    let live = match kind.fetch_again(session, &desired).await {
         Ok(live) => live,
         Err(read_error) => {
             for (change, _, error) in existing {

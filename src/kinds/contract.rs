@@ -217,12 +217,19 @@ impl Imported {
 }
 
 /// What a [`Kind::fetch`] is for: a plan, which reads what the declared objects need (tags
-/// only where declared, say), or an import, which reads every object whole and decrypts
-/// nothing.
+/// only where declared, say); a recheck of some objects after apply wrote them, which needs
+/// nothing of the others; or an import, which reads every object whole and decrypts nothing.
 #[derive(Debug)]
 pub struct Declarations<'a, S> {
     by_name: BTreeMap<&'a str, &'a S>,
-    import: bool,
+    purpose: Purpose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Plan,
+    Recheck,
+    Import,
 }
 
 impl<'a, S> Declarations<'a, S> {
@@ -230,7 +237,16 @@ impl<'a, S> Declarations<'a, S> {
     pub fn plan(declared: impl IntoIterator<Item = (&'a str, &'a S)>) -> Self {
         Declarations {
             by_name: declared.into_iter().collect(),
-            import: false,
+            purpose: Purpose::Plan,
+        }
+    }
+
+    /// For reading these declared objects again (creates that found them already there):
+    /// the others are listed but nothing more is read of them.
+    pub fn recheck(declared: impl IntoIterator<Item = (&'a str, &'a S)>) -> Self {
+        Declarations {
+            by_name: declared.into_iter().collect(),
+            purpose: Purpose::Recheck,
         }
     }
 
@@ -238,8 +254,14 @@ impl<'a, S> Declarations<'a, S> {
     pub fn import() -> Self {
         Declarations {
             by_name: BTreeMap::new(),
-            import: true,
+            purpose: Purpose::Import,
         }
+    }
+
+    /// Only the declared objects matter: what a plan would read of the others to show them
+    /// (a deletion's markers, say) can be left out.
+    pub fn only_declared_matter(&self) -> bool {
+        self.purpose == Purpose::Recheck
     }
 
     pub fn get(&self, name: &str) -> Option<&'a S> {
@@ -256,7 +278,7 @@ impl<'a, S> Declarations<'a, S> {
 
     /// Import: read every object whole (all tags, what AWS fills in) and decrypt nothing.
     pub fn reads_everything(&self) -> bool {
-        self.import
+        self.purpose == Purpose::Import
     }
 }
 
@@ -509,6 +531,8 @@ pub trait DynKind: Send + Sync {
     fn in_scope(&self, env: &Environment, name: &str) -> bool;
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>>;
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
+    /// The live objects again after apply wrote `desired` (see [`Declarations::recheck`]).
+    async fn fetch_again(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError>;
     /// Why bringing `live` to `desired` cannot be done in place.
     fn replace_reasons(&self, live: &Resource, desired: &Resource) -> Vec<String>;
     async fn preflight(
@@ -567,6 +591,16 @@ impl<K: Kind> DynKind for K {
 
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
         let declared = Declarations::plan(
+            desired
+                .iter()
+                .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),
+        );
+        let live = Kind::fetch(self, session, &declared).await?;
+        Ok(live_resources(self, live))
+    }
+
+    async fn fetch_again(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
+        let declared = Declarations::recheck(
             desired
                 .iter()
                 .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),

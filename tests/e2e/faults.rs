@@ -256,6 +256,39 @@ async fn creates_that_succeeded_but_answered_500_are_done() {
     world.assert_converged();
 }
 
+/// A create that found its parameter already there reads the kind again, but nothing more
+/// of the other parameters: a plan reads a tag of every undeclared parameter it would show,
+/// which here would be all 60 of them, one call each.
+#[tokio::test]
+async fn a_create_found_done_reads_again_only_what_it_needs() {
+    let world = World::with_dev_env();
+    world.seed_parameters("/dev/app/p", 60);
+    let mut toml: String = (0..60)
+        .map(|i| format!("[parameters.\"/dev/app/p{i}\"]\nvalue = \"value-{i}\"\n"))
+        .collect();
+    world.write("desired/dev/app.toml", &toml);
+    world.assert_converged();
+    toml.push_str("[parameters.\"/dev/app/new\"]\nvalue = \"n\"\n");
+    world.write("desired/dev/app.toml", &toml);
+    world.fault(json!({"operation": "PutParameter", "kind": "ghost", "count": 1}));
+    let before = world.calls();
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    world.clear_faults();
+    let made = |op: &str| world.calls().get(op).copied().unwrap_or(0) - before.get(op).copied().unwrap_or(0);
+    assert_eq!(
+        made("PutParameter"),
+        2,
+        "the create, and the SDK's retry that found it done"
+    );
+    assert!(
+        made("ListTagsForResource") <= 1,
+        "{}",
+        made("ListTagsForResource")
+    );
+    world.assert_converged();
+}
+
 /// A desired/ of a few hundred objects of every kind; `round` changes some values.
 fn fleet(round: usize) -> String {
     let mut toml = String::new();

@@ -1223,9 +1223,12 @@ fn tags_to_read(found: &Found, declared: &Declarations<'_, Parameter>) -> Vec<St
             .get(live.name.as_str())
             .is_some_and(|d| d.tags.is_some() || d.marked_from_env.is_some())
     };
+    let matters = |live: &Live<Parameter>| !declared.only_declared_matter() || declared.contains(&live.name);
     found
         .iter()
-        .filter(|live| declared.reads_everything() || declares_marks(live) || shown_value(live))
+        .filter(|live| {
+            declared.reads_everything() || declares_marks(live) || (shown_value(live) && matters(live))
+        })
         .map(|live| live.name.clone())
         .collect()
 }
