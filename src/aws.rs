@@ -130,8 +130,8 @@ impl AwsError {
     {
         let code = match (error.code(), &error) {
             (Some(code), _) => code.to_string(),
-            (None, SdkError::TimeoutError(_)) => "Timeout".into(),
-            (None, SdkError::DispatchFailure(_)) => "DispatchFailure".into(),
+            (None, SdkError::TimeoutError(_)) => codes::TIMEOUT.into(),
+            (None, SdkError::DispatchFailure(_)) => codes::DISPATCH_FAILURE.into(),
             (None, SdkError::ResponseError(_)) => "ResponseError".into(),
             (None, _) => "Unknown".into(),
         };
@@ -204,6 +204,10 @@ pub mod codes {
     /// AWS refused the call for its rate: it was not carried out, so sending it again is
     /// safe even for a call that must not run twice.
     pub const THROTTLED: [&str; 3] = ["ThrottlingException", "Throttling", "TooManyUpdates"];
+    /// plumb's codes for a call that got no answer: it timed out, or never reached AWS.
+    pub const TIMEOUT: &str = "Timeout";
+    pub const DISPATCH_FAILURE: &str = "DispatchFailure";
+    pub const UNANSWERED: [&str; 2] = [TIMEOUT, DISPATCH_FAILURE];
     /// "A create found its object already there", per service.
     pub const ALREADY_EXISTS: [&str; 4] = [
         PARAMETER_ALREADY_EXISTS,

@@ -67,7 +67,7 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
         let account = pipeline::check_account(&session).await?;
         let found = read_environment(&session, env, &selected)
             .await
-            .with_context(|| format!("cannot read the live state of environment `{}`", env.env.name))?;
+            .with_context(|| pipeline::cannot_read(&env.env.name))?;
         let folder = target.dir.join(&env.env.name);
         if found.is_empty() {
             output::stdout(&format!(

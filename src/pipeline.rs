@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use futures::future::try_join_all;
 
 use crate::apply::{self, Outcome};
-use crate::aws::Session;
+use crate::aws::{Session, codes};
 use crate::cli::Target;
 use crate::config::Environment;
 use crate::engine::{self, EnvState, EnvWork, Sides};
@@ -212,8 +212,7 @@ async fn plan_environment(
     // Checked again, without a call: a parameter of another account listed since stopped
     // the reading, and the environment is refused rather than planned from part of it.
     check_account(&session).await?;
-    let mut live =
-        live.with_context(|| format!("cannot read the live state of environment `{}`", env.name))?;
+    let mut live = live.with_context(|| cannot_read(&env.name))?;
     if let Some(base) = &base {
         hide_values_secret_in(base, &mut live);
     }
@@ -335,8 +334,7 @@ pub async fn live_resources(desired: &DesiredEnv, kinds: &[&dyn DynKind]) -> Res
     settle_account(&session, kinds).await?;
     let live = fetch_live(&session, &desired.resources, kinds).await;
     check_account(&session).await?;
-    let mut live =
-        live.with_context(|| format!("cannot read the live state of environment `{}`", desired.env.name))?;
+    let mut live = live.with_context(|| cannot_read(&desired.env.name))?;
     // What desired/ reads from the environment stays secret, as in a plan.
     hide_values_secret_in(&desired.resources, &mut live);
     Ok(live)
@@ -548,21 +546,24 @@ async fn settle_account(session: &Session, kinds: &[&dyn DynKind]) -> Result<Opt
         return Ok(None);
     }
     let listed = try_join_all(kinds.iter().map(|kind| kind.list_first_page(session))).await;
-    if let Err(error) = &listed
-        && matches!(error.code.as_str(), "Timeout" | "DispatchFailure")
-    {
-        let context = format!("cannot read the live state of environment `{}`", session.env.name);
-        return Err(anyhow::Error::from(error.clone()).context(context));
+    if let Err(error) = listed {
+        let refused = if codes::UNANSWERED.contains(&error.code.as_str()) {
+            None // no answer: the endpoint is not asked again
+        } else {
+            // Other credentials are often denied the listing: STS says whether they are.
+            let checked = check_account(session).await;
+            checked.err().filter(|e| e.downcast_ref::<Refusal>().is_some())
+        };
+        return Err(
+            refused.unwrap_or_else(|| anyhow::Error::from(error).context(cannot_read(&session.env.name)))
+        );
     }
-    let checked = check_account(session).await;
-    let refused = checked
-        .as_ref()
-        .is_err_and(|error| error.downcast_ref::<Refusal>().is_some());
-    if !refused {
-        listed
-            .with_context(|| format!("cannot read the live state of environment `{}`", session.env.name))?;
-    }
-    checked
+    check_account(session).await
+}
+
+/// The context of a failed read of an environment's live state.
+pub fn cannot_read(environment: &str) -> String {
+    format!("cannot read the live state of environment `{environment}`")
 }
 
 async fn fetch_live(

@@ -590,21 +590,13 @@ impl<K: Kind> DynKind for K {
     }
 
     async fn fetch(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
-        let declared = Declarations::plan(
-            desired
-                .iter()
-                .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),
-        );
+        let declared = Declarations::plan(specs_of::<K>(desired));
         let live = Kind::fetch(self, session, &declared).await?;
         Ok(live_resources(self, live))
     }
 
     async fn fetch_again(&self, session: &Session, desired: &[&Resource]) -> Result<Vec<Resource>, AwsError> {
-        let declared = Declarations::recheck(
-            desired
-                .iter()
-                .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?))),
-        );
+        let declared = Declarations::recheck(specs_of::<K>(desired));
         let live = Kind::fetch(self, session, &declared).await?;
         Ok(live_resources(self, live))
     }
@@ -730,6 +722,13 @@ fn live_resources<K: Kind>(kind: &K, mut live: Vec<Live<K::Spec>>) -> Vec<Resour
 /// The typed spec a resource of kind `K` carries.
 fn spec_of<K: Kind>(resource: &Resource) -> Option<&K::Spec> {
     resource.payload.as_ref()?.get::<K::Spec>()
+}
+
+/// The declared resources of kind `K`, by name, as the kind's specs.
+fn specs_of<'a, K: Kind>(desired: &'a [&'a Resource]) -> impl Iterator<Item = (&'a str, &'a K::Spec)> {
+    desired
+        .iter()
+        .filter_map(|r| Some((r.name.as_str(), spec_of::<K>(r)?)))
 }
 
 /// The typed operation a planned change of kind `K` stands for. A change whose sides do not

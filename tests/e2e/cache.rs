@@ -345,18 +345,22 @@ async fn a_value_read_before_a_hand_edit_is_not_cached_under_the_new_version() {
     );
 }
 
+/// plumb.toml's table for environment `name` in the world's account, owning `/{name}/app/`,
+/// with `extra` lines.
+fn environment_in_world_account(world: &World, name: &str, extra: &str) -> String {
+    format!(
+        "[environments.{name}]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n{extra}\
+         [environments.{name}.scope]\nparameter_paths = [\"/{name}/app/\"]\n",
+        world.account
+    )
+}
+
 /// Two environments in one account and region share one cache file: both fill it in one
 /// run (each saving a copy of its own, the last would win), and the next plan reads no value.
 #[tokio::test]
 async fn environments_sharing_an_account_and_region_share_one_cache() {
     let world = World::new();
-    let env = |name: &str| {
-        format!(
-            "[environments.{name}]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n\
-             [environments.{name}.scope]\nparameter_paths = [\"/{name}/app/\"]\n",
-            world.account
-        )
-    };
+    let env = |name: &str| environment_in_world_account(&world, name, "");
     world.write("desired/plumb.toml", &format!("{}{}", env("dev"), env("uat")));
     world.write("desired/dev/app.toml", APP);
     world.write("desired/uat/app.toml", &APP.replace("/dev/", "/uat/"));
@@ -404,13 +408,7 @@ async fn a_cache_file_that_is_a_symlink_is_ignored() {
 #[tokio::test]
 async fn an_environment_refused_for_its_account_leaves_the_shared_cache_alone() {
     let world = World::new();
-    let env = |name: &str, extra: &str| {
-        format!(
-            "[environments.{name}]\naccount_id = \"{}\"\nregion = \"{REGION}\"\n{extra}\
-             [environments.{name}.scope]\nparameter_paths = [\"/{name}/app/\"]\n",
-            world.account
-        )
-    };
+    let env = |name: &str, extra: &str| environment_in_world_account(&world, name, extra);
     world.write(
         "desired/plumb.toml",
         &format!("{}{}", env("dev", ""), env("uat", "")),

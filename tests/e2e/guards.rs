@@ -87,15 +87,7 @@ async fn max_deletes_refuses_until_allowed() {
 #[tokio::test]
 async fn the_account_guard_refuses_other_accounts() {
     let world = World::new();
-    world.write(
-        "desired/plumb.toml",
-        "[environments.dev]\naccount_id = \"999999999999\"\nregion = \"us-east-1\"\n\
-         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
-    );
-    world.write(
-        "desired/dev/a.toml",
-        "[parameters.\"/dev/app/k\"]\nvalue = \"a\"\n",
-    );
+    dev_in_another_account(&world);
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(3);
     assert!(apply.stderr.contains(&format!(

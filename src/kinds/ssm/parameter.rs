@@ -342,9 +342,9 @@ impl Kind for Parameters {
         let first_pages = session.shared(|_| FirstPages::default());
         for path in query_paths(&session.env.scope.values(Self::SCOPE.setting)) {
             let page = describe_page(&client, &path, None).await?;
-            let arns: Vec<Option<&str>> = page.parameters().iter().map(|p| p.arn.as_deref()).collect();
-            session.note_own_arns("DescribeParameters", &path, arns.iter().copied())?;
-            let listed = !arns.is_empty();
+            let arns = page.parameters().iter().map(|p| p.arn.as_deref());
+            session.note_own_arns("DescribeParameters", &path, arns)?;
+            let listed = !page.parameters().is_empty();
             first_pages.keep(path, page);
             if listed {
                 break;
