@@ -518,126 +518,53 @@ impl std::fmt::Display for Principal<'_> {
     }
 }
 
+/// IAM has one operation per kind of principal, alike but for the principal's name
+/// (AttachGroupPolicy, AttachUserPolicy, AttachRolePolicy): this sends the principal's own,
+/// with the same request settings, and names it in an error.
+macro_rules! per_principal {
+    ($principal:expr, $client:expr, $verb:literal: $group:ident, $user:ident, $role:ident,
+     |$request:ident| $settings:expr) => {
+        match $principal {
+            Principal::Group(name) => {
+                let $request = $client.$group().group_name(name);
+                let result = $settings.send().await.map(drop);
+                result.aws(concat!($verb, "GroupPolicy"), name)
+            }
+            Principal::User(name) => {
+                let $request = $client.$user().user_name(name);
+                let result = $settings.send().await.map(drop);
+                result.aws(concat!($verb, "UserPolicy"), name)
+            }
+            Principal::Role(name) => {
+                let $request = $client.$role().role_name(name);
+                let result = $settings.send().await.map(drop);
+                result.aws(concat!($verb, "RolePolicy"), name)
+            }
+        }
+    };
+}
+
 impl Principal<'_> {
     pub async fn attach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
-        match self {
-            Principal::Group(g) => client
-                .attach_group_policy()
-                .group_name(*g)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("AttachGroupPolicy", g),
-            Principal::User(u) => client
-                .attach_user_policy()
-                .user_name(*u)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("AttachUserPolicy", u),
-            Principal::Role(r) => client
-                .attach_role_policy()
-                .role_name(*r)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("AttachRolePolicy", r),
-        }
+        per_principal!(*self, client, "Attach": attach_group_policy, attach_user_policy, attach_role_policy,
+            |request| request.policy_arn(arn))
     }
 
     pub async fn detach(&self, client: &Client, arn: &str) -> Result<(), AwsError> {
-        let detached = match self {
-            Principal::Group(g) => client
-                .detach_group_policy()
-                .group_name(*g)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("DetachGroupPolicy", g),
-            Principal::User(u) => client
-                .detach_user_policy()
-                .user_name(*u)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("DetachUserPolicy", u),
-            Principal::Role(r) => client
-                .detach_role_policy()
-                .role_name(*r)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map(drop)
-                .aws("DetachRolePolicy", r),
-        };
+        let detached = per_principal!(*self, client, "Detach": detach_group_policy, detach_user_policy,
+            detach_role_policy, |request| request.policy_arn(arn));
         detached.done_if(&[codes::NO_SUCH_ENTITY])
     }
 
     async fn put_inline(&self, client: &Client, name: &str, document: &Json) -> Result<(), AwsError> {
         let text = document.to_string();
-        match self {
-            Principal::Group(g) => client
-                .put_group_policy()
-                .group_name(*g)
-                .policy_name(name)
-                .policy_document(text)
-                .send()
-                .await
-                .map(drop)
-                .aws("PutGroupPolicy", g),
-            Principal::User(u) => client
-                .put_user_policy()
-                .user_name(*u)
-                .policy_name(name)
-                .policy_document(text)
-                .send()
-                .await
-                .map(drop)
-                .aws("PutUserPolicy", u),
-            Principal::Role(r) => client
-                .put_role_policy()
-                .role_name(*r)
-                .policy_name(name)
-                .policy_document(text)
-                .send()
-                .await
-                .map(drop)
-                .aws("PutRolePolicy", r),
-        }
+        per_principal!(*self, client, "Put": put_group_policy, put_user_policy, put_role_policy,
+            |request| request.policy_name(name).policy_document(text))
     }
 
     async fn delete_inline(&self, client: &Client, name: &str) -> Result<(), AwsError> {
-        let deleted = match self {
-            Principal::Group(g) => client
-                .delete_group_policy()
-                .group_name(*g)
-                .policy_name(name)
-                .send()
-                .await
-                .map(drop)
-                .aws("DeleteGroupPolicy", g),
-            Principal::User(u) => client
-                .delete_user_policy()
-                .user_name(*u)
-                .policy_name(name)
-                .send()
-                .await
-                .map(drop)
-                .aws("DeleteUserPolicy", u),
-            Principal::Role(r) => client
-                .delete_role_policy()
-                .role_name(*r)
-                .policy_name(name)
-                .send()
-                .await
-                .map(drop)
-                .aws("DeleteRolePolicy", r),
-        };
+        let deleted = per_principal!(*self, client, "Delete": delete_group_policy, delete_user_policy,
+            delete_role_policy, |request| request.policy_name(name));
         deleted.done_if(&[codes::NO_SUCH_ENTITY])
     }
 }
