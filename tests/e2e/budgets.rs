@@ -91,12 +91,8 @@ async fn create_then_converge() {
     let world = World::with_dev_env();
     world.write("desired/dev/budgets.toml", MONTHLY);
     let plan = world.plumb(&["plan"]);
-    assert!(
-        plan.stdout.contains("+ create budget app-monthly"),
-        "{}{}",
-        plan.stdout,
-        plan.stderr
-    );
+    plan.expect_code(0);
+    insta::assert_snapshot!(world.shown(&plan));
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
 }
@@ -128,21 +124,8 @@ async fn limit_notifications_and_subscribers_are_updated_in_place() {
         );
     world.write("desired/dev/budgets.toml", &changed);
     let plan = world.plumb(&["plan"]);
-    assert!(
-        plan.stdout.contains("~ update budget app-monthly"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains(r#"limit:         {"amount":"100","unit":"USD"} -> {"amount":"150","unit":"USD"}"#),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 0 to create, 1 to update, 0 to replace, 0 to delete.")
-    );
+    plan.expect_code(0);
+    insta::assert_snapshot!(world.shown(&plan));
 
     let before = world.calls();
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
@@ -236,18 +219,7 @@ sns_topics = ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123
     );
     let run = world.plumb_offline(&["validate"]);
     run.expect_code(1);
-    let expected = [
-        "desired/dev/b.toml:4:1: budgets.app-daily.limit: amount `1,000` is not a decimal number such as \"100\" or \"99.5\"",
-        "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS does not allow FORECASTED notifications on a DAILY budget",
-        "desired/dev/b.toml:6:23: budgets.app-daily.notifications: AWS allows 10 email subscribers and 1 SNS topic per notification",
-    ];
-    for line in expected {
-        assert!(
-            run.stderr.lines().any(|l| l == format!("error: {line}")),
-            "missing: {line}\n{}",
-            run.stderr
-        );
-    }
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[tokio::test]

@@ -3,34 +3,25 @@
 
 use crate::support::World;
 
-/// stdout and stderr of a run, with the world's temporary folder written as `[WORLD]`.
-fn shown(world: &World, run: &crate::support::Run) -> String {
-    let text = format!(
-        "exit {}\n--- stdout\n{}--- stderr\n{}",
-        run.code, run.stdout, run.stderr
-    );
-    text.replace(&world.dir.path().display().to_string(), "[WORLD]")
-}
-
 #[test]
 fn a_mistyped_flag() {
     let world = World::with_dev_env();
     let run = world.plumb_offline(&["plan", "--detailed-exitcod"]);
-    insta::assert_snapshot!(shown(&world, &run));
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[test]
 fn no_desired_folder() {
     let world = World::new();
     let run = world.plumb_offline(&["validate"]);
-    insta::assert_snapshot!(shown(&world, &run));
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[test]
 fn an_unknown_environment() {
     let world = World::with_dev_env();
     let run = world.plumb_offline(&["validate", "--env", "prdo"]);
-    insta::assert_snapshot!(shown(&world, &run));
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[test]
@@ -43,7 +34,7 @@ fn several_plumb_toml_mistakes_at_once() {
     );
     std::fs::create_dir_all(world.path("desired/prod")).unwrap();
     let run = world.plumb_offline(&["validate"]);
-    insta::assert_snapshot!(shown(&world, &run));
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[test]
@@ -58,5 +49,5 @@ fn a_resource_file_with_the_usual_mistakes() {
          period = \"300\"\nevaluation_periods = 1\nthreshold = 80.0\ncomparison = \"GreaterThanThreshold\"\n",
     );
     let run = world.plumb_offline(&["validate"]);
-    insta::assert_snapshot!(shown(&world, &run));
+    insta::assert_snapshot!(world.shown(&run));
 }

@@ -4,7 +4,7 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::ComparisonOperator;
 use serde_json::json;
 
-use crate::support::World;
+use crate::support::{Transcript, World};
 
 const MONITORING: &str = r#"
 [alarms."app-db-cpu-high"]
@@ -101,33 +101,17 @@ async fn put_cpu_alarm_by_hand(cloudwatch: &Client, threshold: f64) {
 #[tokio::test]
 async fn create_then_converge_then_catch_a_threshold_changed_by_hand() {
     let world = world_with_monitoring();
-    let plan = world.plumb(&["plan"]);
-    assert!(
-        plan.stdout
-            .contains("Plan: 5 to create, 0 to update, 0 to replace, 0 to delete."),
-        "{}{}",
-        plan.stdout,
-        plan.stderr
-    );
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let mut seen = Transcript::default();
+    seen.plumb(&world, &["plan"]).expect_code(0);
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
     // Metric math, anomaly bands, percentiles and defaults all round-trip with no diff.
     world.assert_converged();
 
+    seen.note("by hand: the CPU alarm's threshold raised to 95");
     put_cpu_alarm_by_hand(&world.cloudwatch().await, 95.0).await;
-    let drift = world.plumb(&["drift"]);
-    drift.expect_code(2);
-    assert!(
-        drift.stdout.contains("~ update alarm app-db-cpu-high"),
-        "{}",
-        drift.stdout
-    );
-    assert!(
-        drift.stdout.contains("threshold: 95.0 -> 80.0"),
-        "{}",
-        drift.stdout
-    );
-
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    seen.plumb(&world, &["drift"]).expect_code(2);
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
+    insta::assert_snapshot!(seen.text());
     world.assert_converged();
     let alarms = world
         .cloudwatch()
@@ -294,24 +278,7 @@ body = { title = "no widgets" }
     );
     let run = world.plumb_offline(&["validate"]);
     run.expect_code(1);
-    let expected = [
-        "desired/dev/bad.toml:4:1: alarms.app-a.statistic: give exactly one of `statistic` and `extended_statistic`",
-        "desired/dev/bad.toml:6:1: alarms.app-a.period: period 45 must be 10, 20, 30 or a multiple of 60 seconds, at most a day",
-        "desired/dev/bad.toml:9:1: alarms.app-a.comparison: `GreaterThan` is not one of `GreaterThanOrEqualToThreshold`, `GreaterThanThreshold`, `LessThanThreshold`, `LessThanOrEqualToThreshold`, `LessThanLowerOrGreaterThanUpperThreshold`, `LessThanLowerThreshold`, `GreaterThanUpperThreshold`",
-        "desired/dev/bad.toml:10:1: alarms.app-a.alarm_actions: `sns:alerts` is not an alarm action ARN (SNS topic, EC2 action, Auto Scaling policy, ...)",
-        "desired/dev/bad.toml:16:1: alarms.app-b.metrics: id `m1` is used twice",
-        "desired/dev/bad.toml:16:1: alarms.app-b.metrics: exactly one entry must have `return_data = true` (the alarm's value); 2 do (true is the default)",
-        "desired/dev/bad.toml:15:1: alarms.app-b.evaluation_periods: period × evaluation_periods is 120000 seconds; AWS allows 86400 (one day)",
-        "desired/dev/bad.toml:21:9: alarms.other-c: outside environment `dev`'s scope (alarm_prefixes: `app-`); plumb does not touch it",
-        "desired/dev/bad.toml:31:1: dashboards.app-d.body: a dashboard body needs a `widgets` list",
-    ];
-    for line in expected {
-        assert!(
-            run.stderr.lines().any(|l| l == format!("error: {line}")),
-            "missing: {line}\n{}",
-            run.stderr
-        );
-    }
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 const COMPOSITE: &str = r#"
@@ -383,18 +350,7 @@ fn composite_rules_are_validated_offline() {
     );
     let run = world.plumb_offline(&["validate"]);
     run.expect_code(1);
-    assert!(
-        run.stderr
-            .contains("alarms.app-bad.rule: unexpected `ANDD` after a complete rule"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr
-            .contains("alarms.app-mixed.threshold: a composite alarm (one with `rule`) has no metric fields"),
-        "{}",
-        run.stderr
-    );
+    insta::assert_snapshot!(world.shown(&run));
 }
 
 #[tokio::test]

@@ -234,12 +234,6 @@ async fn seeded_world() -> World {
     world
 }
 
-/// The text with the world's folder and account written as `[WORLD]` and `[ACCOUNT]`.
-fn anonymised(world: &World, text: &str) -> String {
-    text.replace(&world.dir.path().display().to_string(), "[WORLD]")
-        .replace(&world.account, "[ACCOUNT]")
-}
-
 /// Every file under `desired/dev/imported/`, by path, with its content.
 fn imported_files(world: &World) -> String {
     fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
@@ -276,8 +270,8 @@ async fn an_imported_account_plans_no_changes_and_no_secret_is_written() {
     import.expect_code(0);
     // What it says (the secrets' variables, what lies out of reach) and what it writes, as a
     // person reads them.
-    insta::assert_snapshot!("import_says", anonymised(&world, &import.stdout));
-    insta::assert_snapshot!("import_writes", anonymised(&world, &imported_files(&world)));
+    insta::assert_snapshot!("import_says", world.anonymised(&import.stdout));
+    insta::assert_snapshot!("import_writes", world.anonymised(&imported_files(&world)));
     assert_eq!(
         std::fs::read_to_string(world.path("desired/dev/flag.toml")).unwrap(),
         existing

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
 
-use crate::support::World;
+use crate::support::{Transcript, World};
 
 const APP: &str = r#"
 [parameters."/dev/app/db/host"]
@@ -52,15 +52,11 @@ async fn put(world: &World, name: &str, value: &str) {
 async fn create_then_converge_then_catch_drift_then_converge_again() {
     let world = World::with_dev_env();
     world.write("desired/dev/app.toml", APP);
+    let mut seen = Transcript::default();
 
-    let plan = world.plumb(&["plan", "--detailed-exitcode"]);
-    plan.expect_code(2);
-    assert!(
-        plan.stdout
-            .contains("Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.")
-    );
-
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    seen.plumb(&world, &["plan", "--detailed-exitcode"])
+        .expect_code(2);
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
     assert_eq!(
         value_of(&world, "/dev/app/db/host").await.as_deref(),
         Some("db.internal")
@@ -69,36 +65,23 @@ async fn create_then_converge_then_catch_drift_then_converge_again() {
         value_of(&world, "/dev/app/origins").await.as_deref(),
         Some("https://a.example.com,https://b.example.com")
     );
-    let after_apply = world.plumb(&["plan", "--detailed-exitcode"]);
-    after_apply.expect_code(0);
-    assert!(after_apply.stdout.contains("No changes."));
+    seen.plumb(&world, &["plan", "--detailed-exitcode"])
+        .expect_code(0);
 
-    // Hand-made drift: a changed value, a stray parameter in scope, one outside the scope.
+    seen.note("by hand: a changed value, a stray parameter in scope, one outside the scope");
     put(&world, "/dev/app/db/host", "db.hand-edited").await;
     put(&world, "/dev/app/stray", "left behind").await;
     put(&world, "/dev/other/not-ours", "keep me").await;
 
-    let drift = world.plumb(&["drift"]);
-    drift.expect_code(2);
-    assert!(
-        drift
-            .stdout
-            .contains("drift found: 1 changed, 0 missing, 1 unmanaged in scope.")
-    );
-    let plan = world.plumb(&["plan"]);
-    assert!(
-        plan.stdout
-            .contains(r#"value: "db.hand-edited" -> "db.internal""#),
-        "{}",
-        plan.stdout
-    );
-    assert!(plan.stdout.contains("- delete parameter /dev/app/stray"));
+    seen.plumb(&world, &["drift"]).expect_code(2);
+    let plan = seen.plumb(&world, &["plan"]);
     assert!(
         !plan.stdout.contains("not-ours"),
         "nothing outside the scope is read for deletion"
     );
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
+    insta::assert_snapshot!(seen.text());
 
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
     assert_eq!(
         value_of(&world, "/dev/app/db/host").await.as_deref(),
@@ -181,12 +164,7 @@ async fn a_saved_plan_is_refused_when_live_state_changed_since() {
 
     let apply = world.plumb(&["apply", "plan.json"]);
     apply.expect_code(3);
-    assert!(apply.stderr.contains("the plan is stale"), "{}", apply.stderr);
-    assert!(
-        apply
-            .stderr
-            .contains("needed now, not in the plan: dev: update parameter `/dev/app/db/host`")
-    );
+    insta::assert_snapshot!(world.shown(&apply));
     // Nothing was applied, not even the reviewed change.
     assert_eq!(value_of(&world, "/dev/app/version").await.as_deref(), Some("v1"));
 }
@@ -221,10 +199,7 @@ async fn initial_value_is_set_once_and_then_left_alone() {
     );
     let plan = world.plumb(&["plan", "--detailed-exitcode"]);
     plan.expect_code(0);
-    assert!(
-        plan.stdout
-            .contains("`/dev/app/token` does not exist and is not created: set `FIRST_TOKEN` to create it")
-    );
+    insta::assert_snapshot!(world.shown(&plan));
 
     world.set_env("FIRST_TOKEN", "first-value");
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);

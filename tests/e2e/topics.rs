@@ -1,7 +1,7 @@
 //! SNS topics end to end: created with their subscriptions, converged, drift caught and
 //! restored, pruned.
 
-use crate::support::World;
+use crate::support::{Transcript, World};
 
 const TOPIC: &str = r#"
 [topics."app-alerts"]
@@ -52,13 +52,8 @@ async fn subscriptions(world: &World) -> Vec<(String, String, String)> {
 async fn a_topic_with_subscriptions_is_created_converges_and_drift_is_restored() {
     let world = world();
     world.write("desired/dev/alerts.toml", TOPIC);
-    let apply = world.plumb(&["apply", "--auto-approve"]);
-    apply.expect_code(0);
-    assert!(
-        apply.stdout.contains("+ create topic app-alerts"),
-        "{}",
-        apply.stdout
-    );
+    let mut seen = Transcript::default();
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
 
     // Someone removes the SQS subscription by hand: drift, restored by the next apply.
@@ -69,17 +64,18 @@ async fn a_topic_with_subscriptions_is_created_converges_and_drift_is_restored()
         .find(|s| s.0 == "sqs")
         .unwrap();
     sns.unsubscribe().subscription_arn(&sqs.2).send().await.unwrap();
-    let drift = world.plumb(&["drift"]);
-    drift.expect_code(2);
-    assert!(drift.stdout.contains("subscriptions"), "{}", drift.stdout);
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    seen.note("by hand: the SQS subscription removed");
+    seen.plumb(&world, &["drift"]).expect_code(2);
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
     let now: Vec<String> = subscriptions(&world).await.into_iter().map(|s| s.0).collect();
     assert_eq!(now, ["email", "sqs"]);
 
     // Undeclared: deleted, with its subscriptions.
     world.write("desired/dev/alerts.toml", "");
-    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    seen.note("desired/dev/alerts.toml emptied");
+    seen.plumb(&world, &["apply", "--auto-approve"]).expect_code(0);
+    insta::assert_snapshot!(seen.text());
     let topics = sns.list_topics().send().await.unwrap();
     assert!(topics.topics().is_empty());
 }

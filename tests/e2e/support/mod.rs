@@ -103,6 +103,54 @@ impl Run {
     }
 }
 
+impl World {
+    /// `text` as a snapshot keeps it, without what changes from run to run: the world's
+    /// temporary folder (`[WORLD]`), its account (`[ACCOUNT]`), loopback ports (`[PORT]`)
+    /// and plan digests (`[DIGEST]`: they cover the account and AWS's timestamps).
+    pub fn anonymised(&self, text: &str) -> String {
+        static LOOPBACK: OnceLock<regex::Regex> = OnceLock::new();
+        static DIGEST: OnceLock<regex::Regex> = OnceLock::new();
+        let loopback = LOOPBACK.get_or_init(|| regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap());
+        let digest = DIGEST.get_or_init(|| regex::Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
+        let text = text
+            .replace(&self.dir.path().display().to_string(), "[WORLD]")
+            .replace(&self.account, "[ACCOUNT]");
+        let text = loopback.replace_all(&text, "127.0.0.1:[PORT]");
+        digest.replace_all(&text, "sha256:[DIGEST]").into_owned()
+    }
+
+    /// What a person sees of a run (exit code, stdout, stderr), anonymised for a snapshot.
+    pub fn shown(&self, run: &Run) -> String {
+        let text = format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            run.code, run.stdout, run.stderr
+        );
+        self.anonymised(&text)
+    }
+}
+
+/// The commands of a story and what a person saw of each (exit code, stdout, stderr), for
+/// one snapshot of the whole story.
+#[derive(Default)]
+pub struct Transcript(String);
+
+impl Transcript {
+    pub fn plumb(&mut self, world: &World, args: &[&str]) -> Run {
+        let run = world.plumb(args);
+        self.0 += &format!("$ plumb {}\n{}\n", args.join(" "), world.shown(&run));
+        run
+    }
+
+    /// A step the commands do not show (a hand edit in AWS, say), in the story's words.
+    pub fn note(&mut self, what: &str) {
+        self.0 += &format!("# {what}\n\n");
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One test's account and desired/ folder.
 pub struct World {
     pub account: String,
