@@ -130,6 +130,13 @@ pub trait Kind: Send + Sync + 'static {
     }
 }
 
+/// A table's problems in the order its fields are written, whatever order its kind checks
+/// them in (stable: problems at one place keep the kind's order).
+fn in_written_order(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    problems.sort_by_key(|p| p.origin.as_ref().map(|o| (o.line, o.column)));
+    problems
+}
+
 /// An object `plumb import` saw but may not import (see [`Kind::out_of_reach`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutOfReach {
@@ -585,7 +592,7 @@ impl<K: Kind> DynKind for K {
 
     fn parse(&self, entry: &Entry) -> Result<Resource, Vec<Diagnostic>> {
         let declaration: K::Declaration = entry.deserialize().map_err(|d| vec![d])?;
-        let declared = Kind::parse(self, entry, declaration)?;
+        let declared = Kind::parse(self, entry, declaration).map_err(in_written_order)?;
         Ok(declared_resource(self, entry.name, declared))
     }
 
