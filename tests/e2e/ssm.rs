@@ -223,6 +223,53 @@ async fn initial_value_is_set_once_and_then_left_alone() {
     world.assert_converged();
 }
 
+/// A replacement (here: `allowed_pattern` removed, which AWS cannot do in place) of a
+/// parameter whose value people own since its creation writes back the live value: not the
+/// initial value again, and not nothing when the variable is unset, as it is in most applies.
+#[tokio::test]
+async fn a_replaced_parameter_keeps_the_value_people_gave_it() {
+    const TOKEN: &str = "[parameters.\"/dev/app/token\"]\ntype = \"SecureString\"\n\
+                         initial_value_from_env = \"FIRST_TOKEN\"\nallowed_pattern = \"^[A-Za-z0-9]+$\"\n";
+    for variable_set in [false, true] {
+        let mut world = World::with_dev_env();
+        world.write("desired/dev/app.toml", TOKEN);
+        world.set_env("FIRST_TOKEN", "FirstValue");
+        world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+        let rotate = world
+            .ssm()
+            .await
+            .put_parameter()
+            .name("/dev/app/token")
+            .value("RotatedByHand");
+        let rotate = rotate
+            .r#type(ParameterType::SecureString)
+            .allowed_pattern("^[A-Za-z0-9]+$");
+        rotate.overwrite(true).send().await.unwrap();
+        if !variable_set {
+            world.env_vars.remove("FIRST_TOKEN");
+        }
+
+        world.write(
+            "desired/dev/app.toml",
+            &TOKEN.replace("allowed_pattern = \"^[A-Za-z0-9]+$\"\n", ""),
+        );
+        let apply = world.plumb(&["apply", "--auto-approve"]);
+        apply.expect_code(0);
+        assert!(
+            apply.stdout.contains("-/+ replace parameter /dev/app/token"),
+            "{}",
+            apply.stdout
+        );
+        assert_eq!(
+            value_of(&world, "/dev/app/token").await.as_deref(),
+            Some("RotatedByHand"),
+            "FIRST_TOKEN set: {variable_set}"
+        );
+        assert!(!apply.all_output().contains("RotatedByHand") && !apply.all_output().contains("FirstValue"));
+        world.assert_converged();
+    }
+}
+
 #[tokio::test]
 async fn throttling_and_server_errors_during_apply_still_converge() {
     let world = World::with_dev_env();

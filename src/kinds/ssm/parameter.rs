@@ -444,13 +444,43 @@ impl Kind for Parameters {
         let limiter = session.shared(|s| PutLimiter(s.env.ssm_put_rate.map(RateLimiter::per_second)));
         match op {
             Op::Delete { name, .. } => delete(&client, name).await,
-            Op::Replace { name, desired, .. } => {
+            Op::Replace {
+                name, live, desired, ..
+            } => {
+                let desired = &keeping_unmanaged_value(live, desired);
+                if desired.stored_value().is_none() {
+                    return Err(no_value_to_write_back(name));
+                }
                 delete(&client, name).await?;
                 create(&client, &limiter, name, desired).await
             }
             Op::Create { name, desired } => create(&client, &limiter, name, desired).await,
             Op::Update { name, live, desired } => update(&client, &limiter, name, live, desired).await,
         }
+    }
+}
+
+/// The parameter a replacement creates. A value plumb does not manage
+/// (`initial_value_from_env`) belongs to people once written: the new parameter gets the live
+/// one, not the initial value again (and not nothing, when the variable is unset in CI).
+fn keeping_unmanaged_value(live: &Parameter, desired: &Parameter) -> Parameter {
+    let managed = desired.value.as_ref().is_some_and(|c| c.managed().is_some());
+    let mut replacement = desired.clone();
+    if !managed && let Some(value) = &live.value {
+        replacement.value = Some(Contents::Initial(value.value().clone()));
+    }
+    replacement
+}
+
+/// Refused before the delete: a replacement with no value to write would lose the parameter.
+fn no_value_to_write_back(name: &str) -> AwsError {
+    AwsError {
+        operation: "PutParameter",
+        resource: name.to_string(),
+        code: "NoValueToWrite".into(),
+        message: "the parameter's value was not read and is not declared, so a replacement \
+                  could not write it back; nothing was deleted"
+            .into(),
     }
 }
 
