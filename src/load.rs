@@ -508,6 +508,7 @@ fn load_environment(
         }
     }
     problems.extend(check_references(&resources, &declared, &broken, kinds));
+    problems.extend(check_renames(&resources, &declared, kinds));
     problems.extend(check_naming(&config.naming, env, &resources, kinds));
     let shared = options.dir.join(crate::config::SHARED_FOLDER);
     for problem in &mut problems[first_problem..] {
@@ -640,6 +641,32 @@ fn check_naming(
         }
     }
     problems
+}
+
+/// A `renamed_from` naming an object that is still declared would delete that object (a
+/// budget's history with it) and create it anew beside the renamed one: refused, saying
+/// where it is declared.
+fn check_renames(
+    resources: &[Resource],
+    declared: &BTreeMap<(&'static str, String), Origin>,
+    kinds: &[&dyn DynKind],
+) -> Vec<Diagnostic> {
+    let still_declared = |resource: &Resource| {
+        let old = resource.renamed_from()?;
+        let at = declared.get(&(resource.kind, old.to_string()))?;
+        let table = kinds
+            .iter()
+            .find(|k| k.name() == resource.kind)
+            .map_or(resource.kind, |k| k.table());
+        let message = format!(
+            "{table}.{}.renamed_from: `{old}` is still declared, at {at}: a rename deletes the {} \
+             of the old name; remove that declaration, or `renamed_from`",
+            toml_key(&resource.name),
+            resource.kind
+        );
+        Some(Diagnostic::at(resource.origin.clone()?, message))
+    };
+    resources.iter().filter_map(still_declared).collect()
 }
 
 /// Every reference names a declared resource. A declaration that has problems of its own

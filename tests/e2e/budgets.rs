@@ -222,6 +222,39 @@ sns_topics = ["arn:aws:sns:us-east-1:123456789012:a", "arn:aws:sns:us-east-1:123
     insta::assert_snapshot!(world.shown(&run));
 }
 
+/// A `renamed_from` that names a budget still declared (here a protected one, in another
+/// file) would delete it and create it anew: whatever the files' order, validate refuses.
+#[test]
+fn a_rename_from_a_budget_still_declared_is_refused() {
+    let world = World::with_dev_env();
+    let zeta = MONTHLY
+        .replace(
+            "[budgets.\"app-monthly\"]",
+            "[budgets.\"app-zeta\"]\nprotect = true",
+        )
+        .replace(
+            "budgets.\"app-monthly\".notifications",
+            "budgets.\"app-zeta\".notifications",
+        );
+    world.write("desired/dev/b.toml", &zeta);
+    for file in ["a.toml", "z.toml"] {
+        world.write(
+            &format!("desired/dev/{file}"),
+            "[budgets.\"app-alpha\"]\nrenamed_from = \"app-zeta\"\nbudget_type = \"COST\"\n\
+             time_unit = \"MONTHLY\"\nlimit = { amount = \"100\", unit = \"USD\" }\n",
+        );
+        let run = world.plumb_offline(&["validate"]);
+        run.expect_code(1);
+        let expected = format!(
+            "error: desired/dev/{file}:1:10: budgets.app-alpha.renamed_from: `app-zeta` is still declared, \
+             at desired/dev/b.toml:2:10: a rename deletes the budget of the old name; remove that \
+             declaration, or `renamed_from`"
+        );
+        assert!(run.stderr.lines().any(|l| l == expected), "{}", run.stderr);
+        std::fs::remove_file(world.path(&format!("desired/dev/{file}"))).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_rename_is_one_replacement_that_says_so() {
     let world = World::with_dev_env();
