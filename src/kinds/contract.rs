@@ -154,12 +154,21 @@ pub struct ImportContext<'a> {
     pub variables: std::cell::RefCell<BTreeSet<String>>,
 }
 
-/// Variables a CI runner or the AWS SDK sets or reads by themselves: an imported secret must
-/// never be read from one of them (a parameter `/github/token` would take the runner's token).
+/// Variables a CI runner or the AWS SDK sets or reads by themselves (a name ending in `_` is
+/// a prefix): a secret must never be read from one of them. An imported `/github/token`
+/// would take the runner's token; `value_from_env = "AWS_SECRET_ACCESS_KEY"` would copy the
+/// apply job's own credentials into a parameter.
 const RESERVED_VARIABLES: &[&str] = &[
     "GITHUB_", "RUNNER_", "ACTIONS_", "AWS_", "INPUT_", "PLUMB_", "CI", "HOME", "PATH", "SHELL", "USER",
     "PWD", "LANG", "TERM", "TMPDIR", "HOSTNAME",
 ];
+
+/// Whether `name` is a variable the CI runner or the AWS SDK sets (see [`RESERVED_VARIABLES`]).
+pub fn is_runner_variable(name: &str) -> bool {
+    RESERVED_VARIABLES
+        .iter()
+        .any(|r| name == r.trim_end_matches('_') || (r.ends_with('_') && name.starts_with(r)))
+}
 
 impl ImportContext<'_> {
     pub fn knows(&self, noun: &str, name: &str) -> bool {
@@ -169,10 +178,7 @@ impl ImportContext<'_> {
     /// A variable for an imported secret, from `wanted`: prefixed with `SSM_` when a runner
     /// or the SDK could set it, and numbered when another secret of this run has it.
     pub fn claim_variable(&self, wanted: &str) -> String {
-        let reserved = RESERVED_VARIABLES
-            .iter()
-            .any(|r| wanted == r.trim_end_matches('_') || (r.ends_with('_') && wanted.starts_with(r)));
-        let base = if reserved {
+        let base = if is_runner_variable(wanted) {
             format!("SSM_{wanted}")
         } else {
             wanted.to_string()

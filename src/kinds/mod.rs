@@ -26,6 +26,7 @@ use std::future::Future;
 
 pub use contract::{
     Declarations, Declared, DynKind, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+    is_runner_variable,
 };
 
 use crate::aws::AwsError;

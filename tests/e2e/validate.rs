@@ -76,6 +76,46 @@ fn bad_inputs_get_exact_messages() {
     }
 }
 
+/// A secret is never read from a variable the CI runner or the AWS SDK sets: a merged PR could
+/// otherwise copy the apply job's own credentials or token into a parameter, and the plan
+/// would show only `(sensitive value)`. Also when the name comes from an environment's vars.
+#[test]
+fn a_secret_is_never_read_from_the_runners_own_variables() {
+    for (field, variable) in [
+        ("value_from_env", "AWS_SECRET_ACCESS_KEY"),
+        ("initial_value_from_env", "GITHUB_TOKEN"),
+        ("value_from_env", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    ] {
+        let stderr = problems_in(&format!(
+            "[parameters.\"/dev/app/x\"]\ntype = \"SecureString\"\n{field} = \"{variable}\"\n"
+        ));
+        let expected = format!(
+            "error: desired/dev/a.toml:3:1: parameters.\"/dev/app/x\".{field}: `{variable}` is set by \
+             the CI runner or the AWS SDK (the apply job's own credentials or token, say), not a secret \
+             of yours: name the secret otherwise in the job's environment"
+        );
+        assert!(stderr.lines().any(|l| l == expected), "{stderr}");
+    }
+
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        &format!("{GOOD_ENV}[environments.dev.vars]\nv = \"AWS_ACCESS_KEY_ID\"\n[shared]\nenvironments = [\"dev\"]\n"),
+    );
+    world.write("desired/dev/.keep.toml", "");
+    world.write(
+        "desired/shared/p.toml",
+        "[parameters.\"/${env}/app/harmless\"]\nvalue_from_env = \"${vars.v}\"\n",
+    );
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("`AWS_ACCESS_KEY_ID` is set by the CI runner"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn values_over_the_tier_limit_and_deep_names_are_refused() {
     let big = "x".repeat(4097);

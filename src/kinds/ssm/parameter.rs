@@ -579,6 +579,20 @@ fn check_spec(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>)
             "give only one of `value`, `value_from_env` and `initial_value_from_env`",
         )),
     }
+    for (field, variable) in [
+        ("value_from_env", &spec.value_from_env),
+        ("initial_value_from_env", &spec.initial_value_from_env),
+    ] {
+        if let Some(variable) = variable
+            && kinds::is_runner_variable(variable)
+        {
+            let message = format!(
+                "`{variable}` is set by the CI runner or the AWS SDK (the apply job's own credentials \
+                 or token, say), not a secret of yours: name the secret otherwise in the job's environment"
+            );
+            problems.push(entry.error(Some(field), message));
+        }
+    }
     if spec.type_ == Type::SecureString && spec.value.is_some() {
         problems.push(entry.error(
             Some("value"),
