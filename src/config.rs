@@ -178,9 +178,35 @@ impl Environment {
         }
         let problems = problems.into_iter().map(|(f, m)| (f.to_string(), m));
         problems
+            .chain(self.check_no_placeholders())
             .chain(scope::check(&self.scope, rules))
             .chain(self.check_replicas())
             .collect()
+    }
+
+    /// Placeholders are expanded in desired/ files only: in plumb.toml, `protect =
+    /// ["/${env}/db/*"]` would protect nothing and `replica_key_id = "alias/${env}"` would
+    /// name no key, both without a word. (The scope's settings refuse `$` by their own rules.)
+    fn check_no_placeholders(&self) -> Vec<(String, String)> {
+        let settings = [
+            ("protect", self.protect.iter().collect::<Vec<_>>()),
+            ("replica_key_id", self.replica_key_id.iter().collect()),
+            ("replica_paths", self.replica_paths.iter().flatten().collect()),
+            ("replica_regions", self.replica_regions.iter().collect()),
+            ("assume_role", self.assume_role.iter().collect()),
+            ("profile", self.profile.iter().collect()),
+        ];
+        let mut problems = Vec::new();
+        for (field, values) in settings {
+            for value in values.into_iter().filter(|v| v.contains("${")) {
+                let message = format!(
+                    "`{value}` holds a placeholder, and plumb.toml is not expanded (desired/ files \
+                     are): write this environment's own value"
+                );
+                problems.push((field.to_string(), message));
+            }
+        }
+        problems
     }
 
     /// The replica settings: distinct regions other than the environment's own, paths inside

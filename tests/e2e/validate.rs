@@ -116,6 +116,23 @@ fn a_secret_is_never_read_from_the_runners_own_variables() {
     );
 }
 
+/// plumb.toml is not expanded: a placeholder there would protect nothing, or name no key,
+/// without a word. Refused.
+#[test]
+fn placeholders_in_plumb_toml_are_refused() {
+    let world = World::new();
+    world.write(
+        "desired/plumb.toml",
+        "[environments.dev]\nregion = \"us-east-1\"\nprotect = [\"/${env}/app/db/*\"]\n\
+         replica_regions = [\"us-west-2\"]\nreplica_key_id = \"alias/${env}-dr\"\n\
+         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
+    );
+    world.write("desired/dev/.keep.toml", "");
+    let run = world.plumb_offline(&["validate"]);
+    run.expect_code(1);
+    insta::assert_snapshot!(world.shown(&run));
+}
+
 #[test]
 fn values_over_the_tier_limit_and_deep_names_are_refused() {
     let big = "x".repeat(4097);
