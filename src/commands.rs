@@ -680,10 +680,19 @@ fn report_outcome(outcome: &Outcome) -> Result<()> {
 
 /// Deletions or replacements of protected resources: refused by plan and apply alike.
 fn protected_refusals(planned: &Planned) -> Vec<Refusal> {
-    planned
+    let mut refusals: Vec<Refusal> = planned
         .environments()
         .flat_map(|((env_plan, session), sides)| engine::protected_changes(env_plan, sides, &session.env))
-        .collect()
+        .collect();
+    let mut protected = planned.protected_unplanned.clone();
+    for ((env_plan, _), sides) in planned.environments() {
+        protected.extend(engine::ProtectedDeclaration::in_plan(env_plan, sides));
+    }
+    let kinds = kinds::registry();
+    for ((env_plan, _), sides) in planned.environments() {
+        refusals.extend(engine::protected_elsewhere(env_plan, sides, &protected, &kinds));
+    }
+    refusals
 }
 
 /// The deletion guard (`max_deletes`, `--allow-deletes`): it binds `apply` only.

@@ -342,6 +342,81 @@ pub fn protected_changes(plan: &EnvPlan, sides: &[Sides], env: &Environment) -> 
         .collect()
 }
 
+/// A declaration with `protect = true`, of any environment (see [`protected_elsewhere`]).
+#[derive(Clone, Debug)]
+pub struct ProtectedDeclaration {
+    pub environment: String,
+    pub account_id: Option<String>,
+    pub region: String,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl ProtectedDeclaration {
+    /// The declarations of a plan's creations and replacements that are protected.
+    pub fn in_plan(plan: &EnvPlan, sides: &[Sides]) -> Vec<ProtectedDeclaration> {
+        let declared = sides.iter().filter_map(|s| s.desired.as_deref());
+        let protected = declared.filter(|d| d.protect);
+        protected
+            .map(|d| ProtectedDeclaration {
+                environment: plan.environment.clone(),
+                account_id: plan.account_id.clone(),
+                region: plan.region.clone(),
+                kind: d.kind,
+                name: d.name.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Deletions and replacements of objects another environment of the same account declares
+/// with `protect = true` (`protected`: every environment's, the ones not planned in this run
+/// too). A declaration moved from one environment to another (an IAM user, whose name is one
+/// in the account) deletes the object in the first and creates it anew in the second: its
+/// protection moved with it and holds there too. Environments whose accounts plumb.toml does
+/// not give may share one: counted as the same, so that such a move is refused rather than
+/// carried out (`account_id` on both tells them apart).
+pub fn protected_elsewhere(
+    plan: &EnvPlan,
+    sides: &[Sides],
+    protected: &[ProtectedDeclaration],
+    kinds: &[&dyn DynKind],
+) -> Vec<Refusal> {
+    let same_account = |other: &ProtectedDeclaration| match (&plan.account_id, &other.account_id) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    let destructive = plan.changes.iter().zip(sides);
+    let destructive = destructive.filter(|(c, _)| matches!(c.action, Action::Delete | Action::Replace));
+    destructive
+        .filter_map(|(change, side)| {
+            let live_name = side
+                .live
+                .as_ref()
+                .map_or(change.name.as_str(), |l| l.name.as_str());
+            let kind = kinds.iter().find(|k| k.name() == change.kind);
+            let account_wide = kind.is_some_and(|k| k.scope().account_wide);
+            let other = protected.iter().find(|p| {
+                p.environment != plan.environment
+                    && p.kind == change.kind
+                    && p.name == live_name
+                    && same_account(p)
+                    && (account_wide || p.region == plan.region)
+            })?;
+            Some(Refusal::Protected {
+                environment: plan.label(),
+                action: change.action.verb(),
+                kind: change.kind.clone(),
+                name: live_name.to_string(),
+                rule: format!(
+                    "protect = true in environment `{}`, which declares it in the same account",
+                    other.environment
+                ),
+            })
+        })
+        .collect()
+}
+
 /// The deletion guard: `--allow-deletes N` when given, else the environment's `max_deletes`
 /// (10 when unset), over all of one environment's sections (its replica regions' included).
 pub fn too_many_deletes(sections: &[&EnvPlan], env: &Environment, allow: Option<usize>) -> Option<Refusal> {
@@ -362,7 +437,10 @@ pub fn too_many_deletes(sections: &[&EnvPlan], env: &Environment, allow: Option<
 mod tests {
     use serde_json::json;
 
-    use super::{EnvState, EnvWork, plan_environment, protected_changes, too_many_deletes};
+    use super::{
+        EnvState, EnvWork, ProtectedDeclaration, plan_environment, protected_changes, protected_elsewhere,
+        too_many_deletes,
+    };
     use crate::config::Environment;
     use crate::kinds::contract::declared_resource;
     use crate::kinds::ssm::parameter::{Contents, Parameter, Parameters};
@@ -525,6 +603,30 @@ mod tests {
             p.notes,
             ["parameter `/app/t` does not exist and is not created: set `T` to create it"]
         );
+    }
+
+    /// A parameter deleted here and declared protected by another environment: refused when
+    /// the two may share an account and a region (parameters are regional), not otherwise.
+    #[test]
+    fn protection_declared_by_another_environment() {
+        let mut w = work(vec![], vec![parameter("/shared/flag", "x")]);
+        w.plan.account_id = Some("111111111111".into());
+        let elsewhere = |account: Option<&str>, region: &str| ProtectedDeclaration {
+            environment: "prod".into(),
+            account_id: account.map(str::to_string),
+            region: region.into(),
+            kind: "parameter",
+            name: "/shared/flag".into(),
+        };
+        let refused =
+            |p: ProtectedDeclaration| !protected_elsewhere(&w.plan, &w.sides, &[p], &registry()).is_empty();
+        assert!(refused(elsewhere(Some("111111111111"), "us-east-1")));
+        assert!(
+            refused(elsewhere(None, "us-east-1")),
+            "an account plumb.toml does not give may be the same"
+        );
+        assert!(!refused(elsewhere(Some("222222222222"), "us-east-1")));
+        assert!(!refused(elsewhere(Some("111111111111"), "eu-west-1")));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub use crate::source::{
 use crate::source::{NO_SYMLINKS, check_values};
 
 use crate::config::{Config, Environment};
+use crate::engine::ProtectedDeclaration;
 use crate::kinds::{self, DynKind};
 use crate::resource::Resource;
 use crate::scope;
@@ -69,6 +70,47 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Di
     } else {
         Err(Diagnostics(merge_shared_problems(problems)))
     }
+}
+
+/// The declarations with `protect = true` of plumb.toml's environments other than `planned`,
+/// read offline and without secrets. An environment whose files do not load is left out:
+/// its own run reports them.
+pub fn protected_declarations(
+    dir: &Path,
+    config: &Config,
+    planned: &[&str],
+    kinds: &[&dyn DynKind],
+) -> Vec<ProtectedDeclaration> {
+    let others = config
+        .environments
+        .keys()
+        .filter(|name| !planned.contains(&name.as_str()));
+    let load_one = |name: &String| {
+        let names = [name.clone()];
+        let options = LoadOptions {
+            dir,
+            environments: &names,
+            env_vars: EnvVars::Skip,
+        };
+        load(&options, kinds).ok()
+    };
+    let loaded = others
+        .filter_map(load_one)
+        .flat_map(|desired| desired.environments);
+    let protected = loaded.flat_map(|desired| {
+        let env = desired.env;
+        let resources = desired.resources.into_iter().filter(|r| r.protect);
+        resources
+            .map(|r| ProtectedDeclaration {
+                environment: env.name.clone(),
+                account_id: env.account_id.clone(),
+                region: env.region.clone(),
+                kind: r.kind,
+                name: r.name,
+            })
+            .collect::<Vec<_>>()
+    });
+    protected.collect()
 }
 
 /// The desired-state folder: `--dir` when given; else the first of the current folder and its

@@ -11,7 +11,7 @@ use crate::apply::{self, Outcome};
 use crate::aws::{Session, codes};
 use crate::cli::Target;
 use crate::config::Environment;
-use crate::engine::{self, EnvState, EnvWork, Sides};
+use crate::engine::{self, EnvState, EnvWork, ProtectedDeclaration, Sides};
 use crate::git;
 use crate::kinds::{self, DynKind};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
@@ -28,6 +28,9 @@ pub struct Planned {
     pub plan: Plan,
     pub sessions: Vec<Session>,
     pub sides: Vec<Vec<Sides>>,
+    /// The protected declarations of the environments this run does not plan: a deletion
+    /// here must not take an object one of them protects (see `engine::protected_elsewhere`).
+    pub protected_unplanned: Vec<ProtectedDeclaration>,
 }
 
 impl Planned {
@@ -54,6 +57,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
             plan: Plan::new(Vec::new()),
             sessions: Vec::new(),
             sides: Vec::new(),
+            protected_unplanned: Vec::new(),
         });
     };
     let env_vars = if target.without_secrets {
@@ -67,6 +71,9 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         env_vars,
     };
     let desired = load::load(&options, &kinds)?;
+    let planned_names: Vec<&str> = desired.environments.iter().map(|e| e.env.name.as_str()).collect();
+    let protected_unplanned =
+        load::protected_declarations(&target.dir, &desired.config, &planned_names, &kinds);
     check_shared_accounts(&desired).await?;
     let base_desired = base
         .as_ref()
@@ -97,6 +104,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         plan: Plan::new(env_plans),
         sessions,
         sides,
+        protected_unplanned,
     })
 }
 

@@ -60,6 +60,63 @@ async fn protect_true_refuses_a_replacement() {
     );
 }
 
+/// A protected declaration moved to another environment of the same account (an IAM user:
+/// one name in the account) would delete the user and its access key in the first and
+/// create it anew in the second. Its protection moved with it: refused, whether both
+/// environments are planned or only the one that would delete.
+#[tokio::test]
+async fn a_protected_declaration_moved_to_another_environment_is_not_deleted() {
+    let world = World::new();
+    let account = &world.account;
+    world.write(
+        "desired/plumb.toml",
+        &format!(
+            "[environments.dev]\naccount_id = \"{account}\"\nregion = \"us-east-1\"\n\
+             [environments.dev.scope]\niam_path = \"/dev/\"\n\
+             [environments.prod]\naccount_id = \"{account}\"\nregion = \"us-east-1\"\n\
+             [environments.prod.scope]\niam_path = \"/prod/\"\n"
+        ),
+    );
+    world.write("desired/dev/iam.toml", "[users.deploybot]\nprotect = true\n");
+    world.write("desired/prod/.keep.toml", "");
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = world.iam().await;
+    iam.create_access_key()
+        .user_name("deploybot")
+        .send()
+        .await
+        .unwrap();
+
+    std::fs::rename(
+        world.path("desired/dev/iam.toml"),
+        world.path("desired/prod/iam.toml"),
+    )
+    .unwrap();
+    for only in [None, Some("dev")] {
+        let mut args = vec!["apply", "--auto-approve"];
+        args.extend(only.iter().flat_map(|env| ["--env", env]));
+        let apply = world.plumb(&args);
+        apply.expect_code(3);
+        assert!(
+            apply.stderr.contains(
+                "dev: the plan would delete protected user `deploybot` (protect = true in environment \
+                 `prod`, which declares it in the same account)"
+            ),
+            "{}",
+            apply.stderr
+        );
+    }
+    let user = iam.get_user().user_name("deploybot").send().await.unwrap();
+    assert_eq!(user.user.unwrap().path, "/dev/");
+    let keys = iam
+        .list_access_keys()
+        .user_name("deploybot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.access_key_metadata.len(), 1);
+}
+
 #[tokio::test]
 async fn max_deletes_refuses_until_allowed() {
     let world = World::new();
