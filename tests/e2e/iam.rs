@@ -164,6 +164,65 @@ async fn removing_groups_and_policies_in_use_deletes_them_in_a_safe_order() {
     world.assert_converged();
 }
 
+/// Deleting a group takes its members out of it. The plan names them; a member outside the
+/// scope (here a user plumb does not manage) would lose the membership for good, so the
+/// deletion is refused until that member has left the group.
+#[tokio::test]
+async fn a_group_with_members_outside_the_scope_is_not_deleted_under_them() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = world.iam().await;
+    iam.create_user()
+        .user_name("carol")
+        .path("/")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("devops")
+        .user_name("carol")
+        .send()
+        .await
+        .unwrap();
+
+    let without_devops = TEAM
+        .replace("[groups.devops]\npolicies = [\"ssm-read\"]\n", "")
+        .replace(
+            "groups = [\"operations\", \"devops\"]",
+            "groups = [\"operations\"]",
+        );
+    world.write("desired/dev/iam.toml", &without_devops);
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply
+            .stdout
+            .contains("- delete group devops  (not declared in desired/; also removes members alice, carol)"),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        apply.stderr.contains(
+            "deleting group `devops` would take user `carol` out of it, outside plumb's scope (iam_path \
+             `/app/`), and plumb could not add them back: remove them from the group yourself first"
+        ),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(group_names_of(&iam, "carol").await, ["devops"]);
+    assert_eq!(group_names_of(&iam, "alice").await, ["devops", "operations"]);
+
+    iam.remove_user_from_group()
+        .group_name("devops")
+        .user_name("carol")
+        .send()
+        .await
+        .unwrap();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+    assert_eq!(group_names_of(&iam, "alice").await, ["operations"]);
+}
+
 #[tokio::test]
 async fn reformatted_policy_json_shows_no_diff() {
     let world = World::with_dev_env();

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::GroupDetail;
+use aws_sdk_iam::types::{GroupDetail, UserDetail};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
-use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
+use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal, Snapshot};
 use crate::kinds::{
     self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
 };
@@ -80,7 +80,7 @@ impl Kind for Groups {
     async fn fetch(
         &self,
         session: &Session,
-        _: &Declarations<'_, Group>,
+        declared: &Declarations<'_, Group>,
     ) -> Result<Vec<Live<Group>>, AwsError> {
         if iam::iam_path(&session.env).is_empty() {
             return Ok(Vec::new());
@@ -92,13 +92,39 @@ impl Kind for Groups {
             // IAM's path filter is applied here too: ListGroups-style filters are not trusted.
             .filter(|g| iam::in_scope(&session.env, g.path.as_deref()))
             .filter_map(|group| {
-                Some(Live::new(
-                    group.group_name.as_deref()?,
-                    live_group(&session.env, group),
-                ))
+                let name = group.group_name.as_deref()?;
+                let mut live = Live::new(name, live_group(&session.env, group));
+                // A group about to be deleted: the plan says whom it takes out of it.
+                if !declared.reads_everything() && !declared.contains(name) {
+                    live.delete_note = members_note(&snapshot, name);
+                }
+                Some(live)
             })
             .collect();
         Ok(live)
+    }
+
+    /// Deleting a group takes its members out of it: a member outside the scope (another
+    /// environment's user, or one plumb does not manage) would lose the membership for good,
+    /// since plumb cannot add it back. Refused, as for a policy attached outside the scope.
+    async fn preflight(&self, session: &Session, op: &Op<'_, Group>) -> Result<Option<String>, AwsError> {
+        let Op::Delete { name, .. } = op else {
+            return Ok(None);
+        };
+        let snapshot = iam::snapshot(session).await?;
+        let outside: Vec<String> = members(&snapshot, name)
+            .filter(|u| !iam::in_scope(&session.env, u.path.as_deref()))
+            .filter_map(|u| Some(format!("user `{}`", u.user_name.as_deref()?)))
+            .collect();
+        if outside.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "deleting group `{name}` would take {} out of it, outside plumb's scope (iam_path `{}`), \
+             and plumb could not add them back: remove them from the group yourself first",
+            outside.join(", "),
+            iam::iam_path(&session.env)
+        )))
     }
 
     fn import(&self, name: &str, live: &Group, _: &ImportContext) -> Imported {
@@ -147,6 +173,21 @@ impl Kind for Groups {
             }
         }
     }
+}
+
+/// The users of the snapshot that belong to `group`.
+fn members<'a>(snapshot: &'a Snapshot, group: &'a str) -> impl Iterator<Item = &'a UserDetail> {
+    let member = move |u: &&UserDetail| u.group_list().iter().any(|g| g == group);
+    snapshot.users.iter().filter(member)
+}
+
+/// "also removes members alice, bob", or nothing for a group without members.
+fn members_note(snapshot: &Snapshot, group: &str) -> Option<String> {
+    let mut names: Vec<&str> = members(snapshot, group)
+        .filter_map(|u| u.user_name.as_deref())
+        .collect();
+    names.sort_unstable();
+    (!names.is_empty()).then(|| format!("also removes members {}", names.join(", ")))
 }
 
 fn live_group(env: &Environment, group: &GroupDetail) -> Group {
