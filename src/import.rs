@@ -11,6 +11,7 @@
 //! - **No secret is written.** SecureStrings are read without decryption; a secret value
 //!   becomes `initial_value_from_env`, and the variables are listed for CI.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +66,7 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
     for env in &desired.environments {
         let session = Session::connect(&env.env).await;
         let account = pipeline::check_account(&session).await?;
-        let found = read_environment(&session, env, &selected)
+        let found = read_environment(&session, &target.dir, env, &selected)
             .await
             .with_context(|| pipeline::cannot_read(&env.env.name))?;
         let folder = target.dir.join(&env.env.name);
@@ -93,6 +94,31 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
         output::stdout(&summary(&env.env.name, &found, &files, dry_run));
     }
     Ok(Status::Clean)
+}
+
+/// The variables desired/ already reads secrets from (`value_from_env`,
+/// `initial_value_from_env`, in any file, an earlier import's too): an imported secret must
+/// not share one, or creating both would give them one value.
+fn variables_in_use(dir: &Path) -> BTreeSet<String> {
+    fn collect(table: &toml::Table, found: &mut BTreeSet<String>) {
+        for (key, value) in table {
+            match value {
+                toml::Value::String(name) if key == "value_from_env" || key == "initial_value_from_env" => {
+                    found.insert(name.clone());
+                }
+                toml::Value::Table(inner) => collect(inner, found),
+                _ => {}
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    for file in load::toml_files(dir) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Ok(table) = text.parse::<toml::Table>() {
+            collect(&table, &mut found);
+        }
+    }
+    found
 }
 
 /// The kinds `--kind` names (by table or noun), in registry order; all when none is named.
@@ -132,6 +158,7 @@ fn select_kinds<'k>(registry: &[&'k dyn DynKind], asked: &[String]) -> Result<Ve
 /// declarations.
 async fn read_environment<'k>(
     session: &Session,
+    dir: &Path,
     env: &DesiredEnv,
     selected: &[&'k dyn DynKind],
 ) -> Result<Found<'k>> {
@@ -162,7 +189,7 @@ async fn read_environment<'k>(
     let context = ImportContext {
         env: &env.env,
         known: &known,
-        variables: Default::default(),
+        variables: RefCell::new(variables_in_use(dir)),
     };
     let tables = undeclared
         .into_iter()

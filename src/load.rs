@@ -747,6 +747,13 @@ fn check_references(
     problems
 }
 
+/// Every `.toml` file under `dir` (links not followed), for readers that report nothing.
+pub fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    collect_toml_files(dir, &mut files, &mut Vec::new());
+    files
+}
+
 fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,

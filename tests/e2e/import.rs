@@ -322,6 +322,34 @@ async fn a_dry_run_writes_nothing_and_kinds_can_be_chosen() {
 
 /// Names that map to one file or one variable, a secret named like a runner's variable, a
 /// tag with plumb's prefix: the import still plans empty and writes each thing once.
+/// A secret imported in a later run never reads the variable of one imported earlier (or
+/// declared by hand): `/dev/app/DB/pass` and `/dev/app/db-pass` both want `DEV_APP_DB_PASS`,
+/// and sharing it would give the two secrets one value when they are created again.
+#[tokio::test]
+async fn a_later_import_gives_its_secrets_variables_of_their_own() {
+    let world = World::with_dev_env();
+    let ssm = world.ssm().await;
+    let secret = |name: &str| {
+        let put = ssm.put_parameter().name(name).value(CANARY);
+        put.r#type(ParameterType::SecureString).send()
+    };
+    secret("/dev/app/DB/pass").await.unwrap();
+    world.plumb(&["import"]).expect_code(0);
+    secret("/dev/app/db-pass").await.unwrap();
+    world.plumb(&["import"]).expect_code(0);
+
+    let first = std::fs::read_to_string(world.path("desired/dev/imported/parameters.toml")).unwrap();
+    let second = std::fs::read_to_string(world.path("desired/dev/imported-2/parameters.toml")).unwrap();
+    assert!(
+        first.contains("initial_value_from_env = \"DEV_APP_DB_PASS\""),
+        "{first}"
+    );
+    assert!(
+        second.contains("initial_value_from_env = \"DEV_APP_DB_PASS_2\""),
+        "{second}"
+    );
+}
+
 #[tokio::test]
 async fn hostile_names_get_a_file_and_a_variable_each() {
     let world = World::new();
