@@ -258,3 +258,38 @@ fn the_deletion_guard_counts_the_replica_regions_too() {
         .expect_code(0);
     assert_eq!(parameters_in(&world, DR).len(), 1);
 }
+
+/// A replica of a parameter whose value people own (`initial_value_from_env`) is a copy of
+/// the home region's value as it is when the replica is created, not the initial value
+/// again: a disaster-recovery region must not serve a secret that was rotated since.
+#[test]
+fn a_new_replica_copies_a_value_people_changed_since() {
+    let mut world = World::with_dev_env();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/api-token\"]\ntype = \"SecureString\"\ninitial_value_from_env = \"API_TOKEN\"\n",
+    );
+    world.set_env("API_TOKEN", "first-token");
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ssm = world.ssm().await;
+        let rotate = ssm
+            .put_parameter()
+            .name("/dev/app/api-token")
+            .value("rotated-token");
+        let rotate = rotate.r#type(ParameterType::SecureString).overwrite(true);
+        rotate.send().await.unwrap();
+    });
+
+    world.plumb_toml_with_scope(
+        &format!("replica_regions = [\"{DR}\"]"),
+        "parameter_paths = [\"/dev/app/\"]\n",
+    );
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    assert!(!apply.all_output().contains("rotated-token") && !apply.all_output().contains("first-token"));
+    let replicated = parameters_in(&world, DR);
+    assert_eq!(replicated.len(), 1);
+    assert_eq!(replicated[0].1, "rotated-token", "{replicated:?}");
+    world.assert_converged();
+}

@@ -454,7 +454,10 @@ impl Kind for Parameters {
                 delete(&client, name).await?;
                 create(&client, &limiter, name, desired).await
             }
-            Op::Create { name, desired } => create(&client, &limiter, name, desired).await,
+            Op::Create { name, desired } => {
+                let desired = &copied_from_home(session, name, desired).await?;
+                create(&client, &limiter, name, desired).await
+            }
             Op::Update { name, live, desired } => update(&client, &limiter, name, live, desired).await,
         }
     }
@@ -470,6 +473,48 @@ fn keeping_unmanaged_value(live: &Parameter, desired: &Parameter) -> Parameter {
         replacement.value = Some(Contents::Initial(value.value().clone()));
     }
     replacement
+}
+
+/// The parameter a replica region creates. A value people own (`initial_value_from_env`) is
+/// the home region's as it is now, which people may have changed since they created it: a
+/// replica must be a copy, not the initial value again. The declared initial value only when
+/// the home region has none yet (created in the same apply, say).
+async fn copied_from_home(session: &Session, name: &str, desired: &Parameter) -> Result<Parameter, AwsError> {
+    let mut copy = desired.clone();
+    let managed = desired.value.as_ref().is_some_and(|c| c.managed().is_some());
+    let Some(home) = session.env.replica_of.as_deref().filter(|_| !managed) else {
+        return Ok(copy);
+    };
+    let client = session.shared(|s| HomeClient::of(s, home)).0;
+    let read = client
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await;
+    let text = match read.aws("GetParameter", name) {
+        Ok(output) => output.parameter.and_then(|p| p.value),
+        Err(error) if error.code == codes::PARAMETER_NOT_FOUND => None,
+        Err(error) => return Err(error),
+    };
+    if let Some(text) = text {
+        // Whatever its type, a value from the environment is a secret.
+        copy.value = Some(Contents::Initial(Value::Secret(Secret::new(text))));
+    }
+    Ok(copy)
+}
+
+/// A replica region's client of the environment's home region.
+#[derive(Clone)]
+struct HomeClient(Client);
+
+impl HomeClient {
+    fn of(session: &Session, home: &str) -> HomeClient {
+        let config = aws_sdk_ssm::config::Builder::from(&session.config)
+            .region(aws_sdk_ssm::config::Region::new(home.to_string()))
+            .build();
+        HomeClient(Client::from_conf(config))
+    }
 }
 
 /// Refused before the delete: a replacement with no value to write would lose the parameter.
