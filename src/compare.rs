@@ -52,7 +52,9 @@ pub struct Different {
     pub kind: &'static str,
     pub name: String,
     pub field: String,
-    /// Each environment's value (`null`: the field is not set there).
+    /// Each environment's value (`null`: the field is not set there). Where every
+    /// environment holds the same text, which differs only in what is environment-specific
+    /// (prod's `"dev"` against dev's own name), the generic forms: `"{env}"` and `"dev"`.
     pub values: BTreeMap<String, Json>,
 }
 
@@ -148,14 +150,20 @@ fn compare_fields(kind: &'static str, name: &str, found: &[Lined], comparison: &
         if generic.windows(2).all(|pair| pair[0] == pair[1]) {
             continue;
         }
+        let real: Vec<Json> = values
+            .iter()
+            .map(|(_, v)| v.and_then(Value::shown).cloned().unwrap_or(Json::Null))
+            .collect();
+        // The same text in every environment, yet different: `"dev"` is dev's own name and
+        // prod's mistake. The generic forms (`"{env}"` against `"dev"`) show why.
+        let shown = match real.windows(2).all(|pair| pair[0] == pair[1]) {
+            true => generic.into_iter().map(|g| g.unwrap_or(Json::Null)).collect(),
+            false => real,
+        };
         let shown = values
             .iter()
-            .map(|(env, v)| {
-                (
-                    env.name.clone(),
-                    v.and_then(Value::shown).cloned().unwrap_or(Json::Null),
-                )
-            })
+            .map(|(env, _)| env.name.clone())
+            .zip(shown)
             .collect();
         comparison.different.push(Different {
             kind,
@@ -254,6 +262,49 @@ mod tests {
             toml::from_str("region = \"us-east-1\"\naccount_id = \"111122223333\"").unwrap();
         env.name = name.into();
         env
+    }
+
+    /// prod holding dev's name is a difference, shown so that it can be seen: the same text
+    /// twice would not say why.
+    #[test]
+    fn the_same_text_that_differs_is_shown_generically() {
+        let (dev, prod) = (env("dev"), env("prod"));
+        let pointing_at_dev = |env: &Environment| {
+            use crate::kinds::ssm::parameter::{Contents, Parameter, Parameters};
+            let spec = Parameter {
+                type_: "String".into(),
+                value: Some(Contents::Managed(Value::text("https://api.dev.example.com/"))),
+                marked_from_env: None,
+                description: None,
+                tier: None,
+                allowed_pattern: None,
+                data_type: "text".into(),
+                key_id: None,
+                tags: None,
+            };
+            let name = format!("/{}/app/url", env.name);
+            let declared = crate::kinds::Declared::new(spec);
+            vec![crate::kinds::contract::declared_resource(
+                &Parameters,
+                &name,
+                declared,
+            )]
+        };
+        let (dev_resources, prod_resources) = (pointing_at_dev(&dev), pointing_at_dev(&prod));
+        let sides = [
+            Side {
+                env: &dev,
+                resources: &dev_resources,
+            },
+            Side {
+                env: &prod,
+                resources: &prod_resources,
+            },
+        ];
+        let comparison = compare(&sides, &[], "desired", |_| "parameters");
+        let value = comparison.different.iter().find(|d| d.field == "value").unwrap();
+        assert_eq!(value.values["dev"], "https://api.{env}.example.com/");
+        assert_eq!(value.values["prod"], "https://api.dev.example.com/");
     }
 
     #[test]
