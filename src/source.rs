@@ -219,6 +219,8 @@ pub enum EnvVars {
 pub enum EnvLookup {
     Value(String),
     Unset,
+    /// Set, but not UTF-8: AWS stores text.
+    NotText,
     NotRead,
 }
 
@@ -387,7 +389,8 @@ impl Entry<'_> {
             EnvVars::Skip => EnvLookup::NotRead,
             EnvVars::Read => match std::env::var(name) {
                 Ok(value) => EnvLookup::Value(value),
-                Err(_) => EnvLookup::Unset,
+                Err(std::env::VarError::NotUnicode(_)) => EnvLookup::NotText,
+                Err(std::env::VarError::NotPresent) => EnvLookup::Unset,
             },
             EnvVars::Given(values) => match values.iter().find(|(n, _)| *n == name) {
                 Some((_, value)) => EnvLookup::Value(value.to_string()),

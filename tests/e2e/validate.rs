@@ -310,6 +310,32 @@ fn plan_names_a_missing_secret_variable() {
     ), "{}", run.stderr);
 }
 
+/// A variable that is set but not UTF-8 is said to be so, not "not set" (which would send
+/// someone looking for a variable that is there).
+#[cfg(unix)]
+#[test]
+fn plan_names_a_secret_variable_that_is_not_text() {
+    use std::os::unix::ffi::OsStrExt;
+    let world = World::new();
+    world.write("desired/plumb.toml", GOOD_ENV);
+    world.write(
+        "desired/dev/a.toml",
+        "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue_from_env = \"NOT_TEXT\"\n",
+    );
+    let mut command = world.command(&["plan"], None);
+    command.env("NOT_TEXT", std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "error: desired/dev/a.toml:3:1: parameters.\"/dev/app/pw\".value_from_env: environment variable \
+         `NOT_TEXT` is not UTF-8 text, which AWS stores"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn huge_alarm_numbers_are_messages_not_crashes() {
     let stderr = problems_in(

@@ -823,6 +823,11 @@ fn read_env_value(
             problems.push(entry.error(Some(field), format!("environment variable `{var}` is not set")));
             None
         }
+        EnvLookup::NotText => {
+            let message = format!("environment variable `{var}` is not UTF-8 text, which AWS stores");
+            problems.push(entry.error(Some(field), message));
+            None
+        }
         EnvLookup::NotRead => None,
     }
 }

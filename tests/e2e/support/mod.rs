@@ -288,7 +288,7 @@ impl World {
         }
     }
 
-    fn command(&self, args: &[&str], endpoint: Option<&str>) -> Command {
+    pub fn command(&self, args: &[&str], endpoint: Option<&str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_plumb"));
         if let Some(endpoint) = endpoint {
             command.env("AWS_ENDPOINT_URL", endpoint);
