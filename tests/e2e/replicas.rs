@@ -231,6 +231,46 @@ fn replica_settings_that_cannot_work_are_validation_errors() {
     );
 }
 
+/// A SecureString's key copied to a replica region must exist there: a key ARN or a bare
+/// key id names one region's key, so a replicated parameter with one needs `replica_key_id`;
+/// an alias, or a multi-region key's id, may be in every region.
+#[test]
+fn a_key_of_one_region_on_a_replicated_parameter_needs_a_replica_key() {
+    let world = World::new();
+    let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let cases = [
+        (arn, ""),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", ""),
+        ("alias/app", "ok"),
+        ("mrk-1234abcd12ab34cd56ef1234567890ab", "ok"),
+        (
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "replica_key_id = \"alias/app-dr\"\n",
+        ),
+    ];
+    for (key, then) in cases {
+        let settings = match then {
+            "" | "ok" => format!("replica_regions = [\"{DR}\"]"),
+            extra => format!("replica_regions = [\"{DR}\"]\n{extra}"),
+        };
+        world.plumb_toml_with_scope(&settings, "parameter_paths = [\"/dev/app/\"]\n");
+        world.write(
+            "desired/dev/app.toml",
+            &format!(
+                "[parameters.\"/dev/app/pw\"]\ntype = \"SecureString\"\nvalue_from_env = \"PW\"\nkey_id = \"{key}\"\n"
+            ),
+        );
+        let run = world.plumb_offline(&["validate"]);
+        let refused = then.is_empty();
+        run.expect_code(if refused { 1 } else { 0 });
+        if refused {
+            let expected =
+                format!("`{key}` is a key of one region, and this parameter is replicated to {DR}");
+            assert!(run.stderr.contains(&expected), "{}", run.stderr);
+        }
+    }
+}
+
 /// `max_deletes` is the environment's, its replica regions' deletions counted in: a replica
 /// must not double what one apply may delete.
 #[test]

@@ -731,11 +731,13 @@ fn check_value(entry: &Entry, spec: &Declaration, field: &str, value: &str, prob
 
 // --- desired resource -----------------------------------------------------------------
 
-/// A key ARN names a key in one region: copied to a replica region (without
-/// `replica_key_id`), the write there would fail at apply.
+/// A key ARN, or a bare key id, names a key in one region: copied to a replica region
+/// (without `replica_key_id`), the write there would fail at apply. An alias may exist in
+/// every region, and a multi-region key (`mrk-...`) has one id in all of its regions.
 fn check_replica_key(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>) {
     let env = entry.env;
-    let Some(key) = spec.key_id.as_deref().filter(|k| k.starts_with("arn:")) else {
+    let regional = |k: &&str| k.starts_with("arn:") || !(k.starts_with("alias/") || k.starts_with("mrk-"));
+    let Some(key) = spec.key_id.as_deref().filter(regional) else {
         return;
     };
     let replicated = env.replica_key_id.is_none()
