@@ -29,6 +29,8 @@ class Faults:
         self.rules = defaultdict(list)  # account -> [rule]
         self.calls = defaultdict(lambda: defaultdict(int))  # account -> operation -> n
         self.times = {}  # (account, operation) -> [first, last] monotonic seconds
+        self.answers = defaultdict(lambda: defaultdict(int))  # account -> operation -> answered
+        self.answered_one = threading.Condition(self.lock)
 
     def add(self, rule):
         rule = dict(rule)
@@ -37,6 +39,8 @@ class Faults:
             rule["tokens"] = float(rule.get("burst", rule["rate"]))
             rule["stamp"] = time.monotonic()
         with self.lock:
+            if rule["kind"] == "hold":
+                rule["baseline"] = self.answers[rule["account"]][rule["until"]]
             self.rules[rule["account"]].append(rule)
 
     def clear(self, account):
@@ -70,6 +74,32 @@ class Faults:
                     rule["count"] = rule.get("count", 1) - 1
                     writes.append(rule["put_parameter"])
         return writes
+
+    def answered(self, account, operation):
+        """Notes a call answered (its `after` writes done): `hold` rules wait for these."""
+        with self.answered_one:
+            self.answers[account][operation] += 1
+            self.answered_one.notify_all()
+
+    def hold(self, account, operation):
+        """Waits, for a `hold` rule, until a call of its `until` operation has been answered
+        since the rule was set (at most `timeout_ms`): one read made to come after another,
+        without counting on timing. The rule's first `skip` calls pass; then `count` (1) wait."""
+        with self.answered_one:
+            for rule in self.rules.get(account, []):
+                if rule["kind"] != "hold" or rule["operation"] not in ("*", operation):
+                    continue
+                if rule.get("skip", 0) > 0:
+                    rule["skip"] -= 1
+                    continue
+                if rule.get("count", 1) <= 0:
+                    continue
+                rule["count"] = rule.get("count", 1) - 1
+                until, baseline = rule["until"], rule["baseline"]
+                self.answered_one.wait_for(
+                    lambda: self.answers[account][until] > baseline, rule.get("timeout_ms", 20000) / 1000.0
+                )
+                return
 
     def decide(self, account, operation):
         """Returns (delay_seconds, error_response or None, after_success) for this call; with

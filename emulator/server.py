@@ -37,6 +37,10 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
                 a run is repeatable. `GET /_plumb/faults/injected?account=` counts them.
     - page_cap: pages of at most `max` items (AWS may return fewer than MaxItems), so that
                 paging code is exercised with few objects.
+    - hold:     a call waits (at most `timeout_ms`, default 20000) until a call of the
+                `until` operation has been answered since the rule was set; the first `skip`
+                calls pass, then `count` (default 1) wait. Orders two concurrent reads
+                without counting on timing (the race tests).
     - after:    once the next `count` calls are answered, `put_parameter` ({"name", "value",
                 "type", "region"}, or {"name", "delete": true}) is written (or deleted) as a
                 hand edit would be, between two of plumb's reads (the value cache must not
@@ -151,6 +155,7 @@ class Emulator:
         serve = cbor.call if request_kind == "cbor" else (lambda app, env, respond: app(env, respond))
         self.faults.record(account, operation)
 
+        self.faults.hold(account, operation)
         delay, error, after_success = self.faults.decide(account, operation)
         if delay:
             time.sleep(delay)
@@ -167,14 +172,13 @@ class Emulator:
         if error:
             return error_response(request_kind, *error)(environ, start_response)
         writes = self.faults.after(account, operation)
-        if not writes:
-            return serve(self.moto_app, environ, start_response)
         body = serve(self.moto_app, environ, start_response)
         chunks = list(body)
         if hasattr(body, "close"):
             body.close()
         for write in writes:
             put_ssm(account, write)
+        self.faults.answered(account, operation)
         return chunks
 
     @staticmethod

@@ -316,9 +316,10 @@ async fn a_value_read_before_a_hand_edit_is_not_cached_under_the_new_version() {
     world.fault(serde_json::json!({
         "operation": "DescribeParameters", "kind": "page_cap", "max": 1
     }));
-    // Long enough for the by-path read beside it to be answered first on a loaded machine.
+    // The second metadata page waits for the by-path read beside it (and the edit after it),
+    // however loaded the machine.
     world.fault(serde_json::json!({
-        "operation": "DescribeParameters", "kind": "latency", "delay_ms": 1500
+        "operation": "DescribeParameters", "kind": "hold", "until": "GetParametersByPath", "skip": 1
     }));
     world.fault(serde_json::json!({
         "operation": "GetParametersByPath", "kind": "after",
