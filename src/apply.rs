@@ -265,8 +265,9 @@ async fn run_wave<'a>(
         let (change, sides) = changes[i];
         match result {
             Ok(()) => outcome.applied += 1,
+            // A replacement's create, after its delete, meets "already there" the same way.
             Err(error)
-                if change.action == Action::Create
+                if matches!(change.action, Action::Create | Action::Replace)
                     && codes::ALREADY_EXISTS.contains(&error.code.as_str()) =>
             {
                 existing.push((change, sides, error));
@@ -294,9 +295,9 @@ fn failure(plan: &EnvPlan, change: &Change, error: AwsError) -> Failure {
     }
 }
 
-/// Creates that found their object already there: read the kind again, and apply whatever
-/// still differs from the declaration as an update (nothing, when the first write had in fact
-/// succeeded). One read of the kind for all of them.
+/// Creates (replacements' too) that found their object already there: read the kind again,
+/// and apply whatever still differs from the declaration as an update (nothing, when the first
+/// write had in fact succeeded). One read of the kind for all of them.
 async fn finish_existing(
     session: &Session,
     plan: &EnvPlan,

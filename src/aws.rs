@@ -195,6 +195,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "NotFoundException";
     /// Budgets: there already.
     pub const DUPLICATE_RECORD: &str = "DuplicateRecordException";
+    /// IAM: a user, group or policy of that name exists.
+    pub const ENTITY_ALREADY_EXISTS: &str = "EntityAlreadyExists";
     /// CloudWatch: a dashboard that does not exist (moto and AWS spell it differently).
     pub const RESOURCE_NOT_FOUND: [&str; 2] = ["ResourceNotFound", "ResourceNotFoundException"];
     /// SNS: the topic or subscription is gone already.
@@ -211,7 +213,7 @@ pub mod codes {
     /// "A create found its object already there", per service.
     pub const ALREADY_EXISTS: [&str; 4] = [
         PARAMETER_ALREADY_EXISTS,
-        "EntityAlreadyExists",
+        ENTITY_ALREADY_EXISTS,
         DUPLICATE_RECORD,
         "ResourceAlreadyExistsException",
     ];

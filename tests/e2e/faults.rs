@@ -256,6 +256,45 @@ async fn creates_that_succeeded_but_answered_500_are_done() {
     world.assert_converged();
 }
 
+/// The same for a replacement's create, after its delete: a parameter whose type changes
+/// and a renamed budget, each created anew with the answer lost. Both are done; the apply
+/// reported them failed (exit 1) with ParameterAlreadyExists and DuplicateRecordException.
+#[tokio::test]
+async fn replacements_whose_create_answered_500_are_done() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/all.toml", ONE_OF_EACH);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let replaced = ONE_OF_EACH
+        .replace(
+            "[budgets.\"app-monthly\"]",
+            "[budgets.\"app-monthly-cost\"]\nrenamed_from = \"app-monthly\"",
+        )
+        .replace(
+            "budgets.\"app-monthly\".notifications",
+            "budgets.\"app-monthly-cost\".notifications",
+        );
+    let replaced = replaced.replacen("value = \"v\"", "type = \"StringList\"\nvalue = [\"v\"]", 1);
+    world.write("desired/dev/all.toml", &replaced);
+    let plan = world.plumb(&["plan"]);
+    assert!(
+        plan.stdout.contains("0 to update, 2 to replace"),
+        "{}",
+        plan.stdout
+    );
+    for operation in ["PutParameter", "CreateBudget"] {
+        world.fault(json!({"operation": operation, "kind": "ghost", "count": 1}));
+    }
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(0);
+    assert!(
+        apply.stdout.contains("Apply complete: 2 change(s) made."),
+        "{}",
+        apply.stdout
+    );
+    world.clear_faults();
+    world.assert_converged();
+}
+
 /// A create that found its parameter already there reads the kind again, but nothing more
 /// of the other parameters: a plan reads a tag of every undeclared parameter it would show,
 /// which here would be all 60 of them, one call each.

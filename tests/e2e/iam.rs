@@ -336,6 +336,37 @@ async fn a_changed_policy_description_replaces_it_and_keeps_its_attachments() {
     world.assert_converged();
 }
 
+/// The same replacement when the new policy's creation is carried out but answered with a
+/// 500 (the SDK's retry then meets the policy): the policy is attached back all the same,
+/// in the same apply. It was left attached nowhere until the next apply.
+#[tokio::test]
+async fn a_replaced_policy_whose_creation_answered_500_is_attached_back() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/iam.toml",
+        &TEAM.replace("Read the app's parameters", "Read parameters"),
+    );
+    world.fault(json!({ "operation": "CreatePolicy", "kind": "ghost", "count": 1 }));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.clear_faults();
+    let policy_arn = format!("arn:aws:iam::{}:policy/app/ssm-read", world.account);
+    let iam = world.iam().await;
+    let attached = iam
+        .list_entities_for_policy()
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    let groups: Vec<&str> = attached
+        .policy_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    world.assert_converged();
+}
+
 #[test]
 fn iam_declarations_are_validated_offline() {
     let world = World::with_dev_env();

@@ -273,8 +273,11 @@ async fn replace(
         return Err(error);
     }
     done.push("deleted it".to_string());
+    // Already there, just after it was deleted: the create was carried out and its answer
+    // lost (a 500, and the SDK's retry met the new policy). Attach it back all the same.
     create(client, session, name, desired)
         .await
+        .done_if(&[codes::ENTITY_ALREADY_EXISTS])
         .map_err(|e| e.after_steps(&done))?;
     done.push("created it anew".to_string());
     reattach(client, arn, &attached)
