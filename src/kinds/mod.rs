@@ -61,6 +61,41 @@ pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut
     }
 }
 
+/// The steps of a multi-step change done so far. The step that fails says them ("done
+/// before: deleted its 2 access keys, ..."): the apply counts the whole change as failed,
+/// and nobody should read that as "nothing happened".
+#[derive(Default)]
+pub struct Steps(Vec<String>);
+
+impl Steps {
+    /// Runs one step; once it succeeds, `done` says what it did.
+    pub async fn step<T>(
+        &mut self,
+        done: impl Into<String>,
+        step: impl Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
+        let result = step.await.map_err(|e| e.after_steps(&self.0))?;
+        self.done(done);
+        Ok(result)
+    }
+
+    /// Notes a step done whose description depends on its result.
+    pub fn done(&mut self, done: impl Into<String>) {
+        self.0.push(done.into());
+    }
+}
+
+/// A replacement: delete `live_name`, then create anew (see [`Steps`]).
+pub async fn delete_then_create(
+    live_name: &str,
+    delete: impl Future<Output = Result<(), AwsError>>,
+    create: impl Future<Output = Result<(), AwsError>>,
+) -> Result<(), AwsError> {
+    let mut steps = Steps::default();
+    steps.step(format!("deleted `{live_name}`"), delete).await?;
+    steps.step("", create).await
+}
+
 /// Live tags without plumb's own markers (`plumb:` keys), which are never declared nor
 /// removed: tags as a declaration compares them.
 pub fn declarable_tags(tags: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {

@@ -295,6 +295,47 @@ async fn replacements_whose_create_answered_500_are_done() {
     world.assert_converged();
 }
 
+/// A change of several calls that fails part-way says what it had done: a replacement whose
+/// create is refused has deleted the old object already, a user's deletion refused at last
+/// has removed its access key, groups and policies, a budget whose notification update is
+/// refused has its new limit. "1 change(s) failed, 0 made" alone reads as "nothing happened".
+#[tokio::test]
+async fn a_change_that_fails_part_way_says_what_it_had_done() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/all.toml", ONE_OF_EACH);
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world
+        .iam()
+        .await
+        .create_access_key()
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
+
+    let changed = ONE_OF_EACH
+        .replacen("value = \"v\"", "type = \"StringList\"\nvalue = [\"v\"]", 1)
+        .replace("[users.alice]\ngroups = [\"ops\"]\ntags = { team = \"a\" }\n", "")
+        .replace("amount = \"100\"", "amount = \"150\"")
+        .replace("threshold = 80.0\nemails", "threshold = 90.0\nemails");
+    world.write("desired/dev/all.toml", &changed);
+    for operation in ["PutParameter", "DeleteUser", "UpdateNotification"] {
+        world.fault(json!({ "operation": operation, "kind": "error", "status": 400, "code": "AccessDenied", "count": 1 }));
+    }
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    for said in [
+        "replace parameter `/dev/app/k`: PutParameter `/dev/app/k`: AccessDenied: injected fault (done before: deleted `/dev/app/k`)",
+        "delete user `alice`: DeleteUser `alice`: AccessDenied: injected fault (done before: deleted its 1 access key, took it out of its groups)",
+        "update budget `app-monthly`: UpdateNotification `app-monthly`: AccessDenied: injected fault (done before: updated its limit and settings)",
+    ] {
+        assert!(apply.stderr.contains(said), "{said}\n{}", apply.stderr);
+    }
+    world.clear_faults();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+}
+
 /// A create that found its parameter already there reads the kind again, but nothing more
 /// of the other parameters: a plan reads a tag of every undeclared parameter it would show,
 /// which here would be all 60 of them, one call each.

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::kinds::sns;
-use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, Steps};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -323,15 +323,19 @@ impl Kind for Budgets {
                 ..
             } => {
                 // A renamed budget replaces the live one of its old name.
-                delete(&client, &account, live_name).await?;
-                create(&client, &account, name, desired).await
+                let removal = delete(&client, &account, live_name);
+                let creation = create(&client, &account, name, desired);
+                kinds::delete_then_create(live_name, removal, creation).await
             }
             Op::Update { name, live, desired } => {
+                let mut steps = Steps::default();
                 if live.settings() != desired.settings() {
-                    update_budget(&client, &account, name, desired).await?;
+                    let update = update_budget(&client, &account, name, desired);
+                    steps.step("updated its limit and settings", update).await?;
                 }
                 if live.notifications != desired.notifications {
-                    update_notifications(&client, &account, name, live, desired).await?;
+                    let update = update_notifications(&client, &account, name, live, desired);
+                    steps.step("", update).await?;
                 }
                 Ok(())
             }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{AwsError, SdkResult, Session};
 use crate::kinds::cloudwatch::composite::{self, Composite};
 use crate::kinds::sns;
-use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, Steps};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -404,18 +404,23 @@ impl Kind for Alarms {
                 ..
             } => {
                 // A metric alarm cannot become a composite one (or back) under the same name.
-                delete(&client, live_name).await?;
-                put_any(&client, name, desired, true).await
+                let create = put_any(&client, name, desired, true);
+                kinds::delete_then_create(live_name, delete(&client, live_name), create).await
             }
             Op::Update { name, live, desired } => {
+                let mut steps = Steps::default();
                 if live.untagged() != desired.untagged() {
-                    put_any(&client, name, desired, false).await?;
+                    steps
+                        .step("updated the alarm", put_any(&client, name, desired, false))
+                        .await?;
                 }
                 if let Some(tags) = desired.tags()
                     && live.tags() != Some(tags)
                 {
                     let live_tags = live.tags().cloned().unwrap_or_default();
-                    update_tags(&client, name, &live_tags, tags).await?;
+                    steps
+                        .step("", update_tags(&client, name, &live_tags, tags))
+                        .await?;
                 }
                 Ok(())
             }

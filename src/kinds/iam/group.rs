@@ -14,7 +14,7 @@ use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal, Snapshot};
 use crate::kinds::{
-    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach, Steps,
 };
 use crate::scope::Rule;
 use crate::source::{Diagnostic, Entry};
@@ -166,10 +166,18 @@ impl Kind for Groups {
                 .await
             }
             Op::Delete { name, live } => {
-                remove_members(&client, name).await?;
-                iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
+                let mut steps = Steps::default();
+                let members = remove_members(&client, name).await?;
+                if members > 0 {
+                    steps.done(format!("took its {members} member(s) out"));
+                }
+                if !live.permissions.is_empty() {
+                    let removal = iam::apply_permissions(session, principal, Some(&live.permissions), None);
+                    steps.step("removed its policies", removal).await?;
+                }
                 let result = client.delete_group().group_name(name).send().await;
-                result.aws("DeleteGroup", name).done_if(&[codes::NO_SUCH_ENTITY])
+                let deleted = async { result.aws("DeleteGroup", name).done_if(&[codes::NO_SUCH_ENTITY]) };
+                steps.step("", deleted).await
             }
         }
     }
@@ -215,7 +223,8 @@ async fn create(client: &Client, session: &Session, name: &str) -> Result<(), Aw
     Ok(())
 }
 
-async fn remove_members(client: &Client, group: &str) -> Result<(), AwsError> {
+/// Takes every member out of `group`; says how many there were.
+async fn remove_members(client: &Client, group: &str) -> Result<usize, AwsError> {
     let mut members = Vec::new();
     let mut marker = None;
     loop {
@@ -230,7 +239,7 @@ async fn remove_members(client: &Client, group: &str) -> Result<(), AwsError> {
             Err(e) => {
                 let error = AwsError::from_sdk("GetGroup", group, e);
                 return if error.code == codes::NO_SUCH_ENTITY {
-                    Ok(())
+                    Ok(0)
                 } else {
                     Err(error)
                 };
@@ -242,16 +251,16 @@ async fn remove_members(client: &Client, group: &str) -> Result<(), AwsError> {
             break;
         }
     }
-    for user in members {
+    for user in &members {
         let result = client
             .remove_user_from_group()
             .group_name(group)
-            .user_name(&user)
+            .user_name(user)
             .send()
             .await;
         result
-            .aws("RemoveUserFromGroup", &user)
+            .aws("RemoveUserFromGroup", user)
             .done_if(&[codes::NO_SUCH_ENTITY])?;
     }
-    Ok(())
+    Ok(members.len())
 }

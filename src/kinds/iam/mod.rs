@@ -353,6 +353,11 @@ pub struct PermissionsDeclaration {
 }
 
 impl Permissions {
+    /// Nothing attached, nothing inline.
+    pub fn is_empty(&self) -> bool {
+        self.managed_policies.is_empty() && self.policies.is_empty() && self.inline_policies.is_empty()
+    }
+
     /// The permissions as declared, for an import: inline policies as files under
     /// `folder/` (returned with their documents).
     pub fn import(&self, folder: &str) -> (PermissionsDeclaration, Vec<(String, Json)>) {

@@ -18,7 +18,7 @@ use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
 use crate::config::Environment;
 use crate::kinds::iam::{self, DocumentSource, Permissions, PermissionsDeclaration, Principal};
 use crate::kinds::{
-    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach, Steps,
 };
 use crate::resource::Reference;
 use crate::scope::Rule;
@@ -194,25 +194,41 @@ impl Kind for Users {
                 iam::apply_permissions(session, principal, None, Some(&desired.permissions)).await
             }
             Op::Update { name, live, desired } => {
-                update_groups(&client, name, &live.groups, &desired.groups).await?;
-                update_tags(&client, name, &live.tags, &desired.tags).await?;
-                iam::apply_permissions(
-                    session,
-                    principal,
-                    Some(&live.permissions),
-                    Some(&desired.permissions),
-                )
-                .await
+                let mut steps = Steps::default();
+                if live.groups != desired.groups {
+                    let groups = update_groups(&client, name, &live.groups, &desired.groups);
+                    steps.step("changed its groups", groups).await?;
+                }
+                if live.tags != desired.tags {
+                    steps
+                        .step(
+                            "updated its tags",
+                            update_tags(&client, name, &live.tags, &desired.tags),
+                        )
+                        .await?;
+                }
+                let permissions = Some(&desired.permissions);
+                let update = iam::apply_permissions(session, principal, Some(&live.permissions), permissions);
+                steps.step("", update).await
             }
             Op::Delete { name, live } => {
-                Credentials::read(&client, name)
-                    .await?
-                    .delete(&client, name)
-                    .await?;
-                update_groups(&client, name, &live.groups, &[]).await?;
-                iam::apply_permissions(session, principal, Some(&live.permissions), None).await?;
+                let mut steps = Steps::default();
+                let credentials = Credentials::read(&client, name).await?;
+                if let Some(listed) = credentials.listed() {
+                    let done = format!("deleted its {listed}");
+                    steps.step(done, credentials.delete(&client, name)).await?;
+                }
+                if !live.groups.is_empty() {
+                    let leaving = update_groups(&client, name, &live.groups, &[]);
+                    steps.step("took it out of its groups", leaving).await?;
+                }
+                if !live.permissions.is_empty() {
+                    let removal = iam::apply_permissions(session, principal, Some(&live.permissions), None);
+                    steps.step("removed its policies", removal).await?;
+                }
                 let result = client.delete_user().user_name(name).send().await;
-                result.aws("DeleteUser", name).done_if(&[codes::NO_SUCH_ENTITY])
+                let deleted = async { result.aws("DeleteUser", name).done_if(&[codes::NO_SUCH_ENTITY]) };
+                steps.step("", deleted).await
             }
         }
     }
@@ -405,6 +421,11 @@ impl Credentials {
 
     /// "also deletes 1 access key, console login", or nothing when there is nothing else.
     fn note(&self) -> Option<String> {
+        self.listed().map(|listed| format!("also deletes {listed}"))
+    }
+
+    /// "1 access key, console login", or nothing when there is nothing.
+    fn listed(&self) -> Option<String> {
         let count = |n: usize, one: &str, many: &str| match n {
             0 => None,
             1 => Some(format!("1 {one}")),
@@ -424,7 +445,7 @@ impl Credentials {
         .into_iter()
         .flatten()
         .collect();
-        (!parts.is_empty()).then(|| format!("also deletes {}", parts.join(", ")))
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 
     async fn delete(&self, client: &Client, user: &str) -> Result<(), AwsError> {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::aws::{AwsError, DoneIf, SdkResult, Session, codes};
-use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op};
+use crate::kinds::{self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, Steps};
 use crate::scope::{Rule, Shape};
 use crate::source::{Diagnostic, Entry};
 
@@ -199,8 +199,9 @@ impl Kind for Topics {
                 desired,
                 ..
             } => {
-                delete(&client, &topic_arn(session, live_name).await?).await?;
-                create(&client, name, desired).await
+                let old = topic_arn(session, live_name).await?;
+                kinds::delete_then_create(live_name, delete(&client, &old), create(&client, name, desired))
+                    .await
             }
             Op::Update { name, live, desired } => {
                 update(&client, &topic_arn(session, name).await?, live, desired).await
@@ -420,26 +421,38 @@ async fn create(client: &Client, name: &str, desired: &Topic) -> Result<(), AwsE
 
 async fn update(client: &Client, arn: &str, live: &Topic, desired: &Topic) -> Result<(), AwsError> {
     let name = arn.rsplit(':').next().unwrap_or(arn);
+    let mut steps = Steps::default();
     if live.display_name != desired.display_name {
         let value = desired.display_name.clone().unwrap_or_default();
-        set_attribute(client, arn, name, "DisplayName", value).await?;
+        let set = set_attribute(client, arn, name, "DisplayName", value);
+        steps.step("set its display name", set).await?;
     }
     if let Some(policy) = desired
         .policy
         .as_ref()
         .filter(|p| live.policy.as_ref() != Some(*p))
     {
-        set_attribute(client, arn, name, "Policy", policy.to_string()).await?;
+        let set = set_attribute(client, arn, name, "Policy", policy.to_string());
+        steps.step("set its access policy", set).await?;
     }
     if let Some(tags) = desired.tags.as_ref().filter(|t| live.tags.as_ref() != Some(*t)) {
-        update_tags(client, arn, name, &live.tags.clone().unwrap_or_default(), tags).await?;
+        let live_tags = live.tags.clone().unwrap_or_default();
+        steps
+            .step(
+                "updated its tags",
+                update_tags(client, arn, name, &live_tags, tags),
+            )
+            .await?;
     }
     let added = desired
         .subscriptions
         .iter()
         .filter(|s| !live.subscriptions.contains(s));
     for subscription in added {
-        subscribe(client, arn, name, subscription).await?;
+        let done = format!("subscribed {} {}", subscription.protocol, subscription.endpoint);
+        steps
+            .step(done, subscribe(client, arn, name, subscription))
+            .await?;
     }
     let removed: Vec<&Subscription> = live
         .subscriptions
@@ -447,7 +460,7 @@ async fn update(client: &Client, arn: &str, live: &Topic, desired: &Topic) -> Re
         .filter(|s| !desired.subscriptions.contains(s))
         .collect();
     if !removed.is_empty() {
-        unsubscribe(client, arn, name, &removed).await?;
+        steps.step("", unsubscribe(client, arn, name, &removed)).await?;
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use serde_json::{Value as Json, json};
 
 use crate::aws::{AwsError, DoneIf, RateLimiter, SdkResult, Session, codes};
 use crate::kinds::{
-    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach,
+    self, Declarations, Declared, Fields, ImportContext, Imported, Kind, Live, Op, OutOfReach, Steps,
 };
 use crate::resource::{Secret, Value};
 use crate::scope::{Rule, Shape};
@@ -451,8 +451,8 @@ impl Kind for Parameters {
                 if desired.stored_value().is_none() {
                     return Err(no_value_to_write_back(name));
                 }
-                delete(&client, name).await?;
-                create(&client, &limiter, name, desired).await
+                let create = create(&client, &limiter, name, desired);
+                kinds::delete_then_create(name, delete(&client, name), create).await
             }
             Op::Create { name, desired } => {
                 let desired = &copied_from_home(session, name, desired).await?;
@@ -1445,8 +1445,10 @@ async fn update(
     let marker_differs = desired
         .marked_from_env
         .is_some_and(|m| live.marked_from_env != Some(m));
+    let mut steps = Steps::default();
+    const MARKED: &str = "marked its value as from the environment";
     if marker_differs && !needs_put && desired.writes_env_value_in_plain() {
-        add_tags(client, name, marker_tag()).await?;
+        steps.step(MARKED, add_tags(client, name, marker_tag())).await?;
     }
     if needs_put {
         let managed = desired.value.as_ref().and_then(Contents::managed);
@@ -1457,27 +1459,32 @@ async fn update(
         };
         if desired.writes_env_value_in_plain() && managed.is_some() {
             // Marked before the value is written, so no moment exists where it is unmarked.
-            add_tags(client, name, marker_tag()).await?;
+            steps.step(MARKED, add_tags(client, name, marker_tag())).await?;
         }
         limiter.acquire().await;
         // An empty description clears the one AWS has: a missing one would keep it.
-        put_request(client, name, desired, value.unwrap_or_default())
+        let put = put_request(client, name, desired, value.unwrap_or_default())
             .description(desired.description.clone().unwrap_or_default())
             .overwrite(true)
-            .send()
-            .await
-            .aws("PutParameter", name)?;
+            .send();
+        steps
+            .step("wrote it", async { put.await.aws("PutParameter", name) })
+            .await?;
         let was_secret = live.value.as_ref().is_some_and(|c| c.value().is_sensitive())
             && live.type_ != Type::SecureString.as_str();
         let now_plain = managed.is_some_and(|v| !v.is_sensitive());
         if was_secret && now_plain {
-            remove_tags(client, name, vec![FROM_ENV_TAG.to_string()]).await?;
+            let unmark = remove_tags(client, name, vec![FROM_ENV_TAG.to_string()]);
+            steps.step("removed its environment marker", unmark).await?;
         }
     }
     if let Some(tags) = &desired.tags
         && live.tags.as_ref() != Some(tags)
     {
-        update_tags(client, name, &live.tags.clone().unwrap_or_default(), tags).await?;
+        let live_tags = live.tags.clone().unwrap_or_default();
+        steps
+            .step("", update_tags(client, name, &live_tags, tags))
+            .await?;
     }
     Ok(())
 }
