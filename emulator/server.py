@@ -90,7 +90,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
       NotFoundException for a missing budget, notification or subscriber (moto: 500 or
       silence), DuplicateRecordException for a duplicate notification or subscriber (moto
       accepts duplicates). Notifications are matched by type, comparison, threshold and
-      threshold type, as AWS matches them.
+      threshold type, as AWS matches them. Deleting a notification's last subscriber deletes
+      the notification, as AWS does.
 
 * Smithy RPC v2 CBOR for CloudWatch (`cbor.py`): aws-sdk-cloudwatch 1.100 and later speak it,
   moto 5.2 serves CloudWatch over the Query protocol only; cbor.py translates both ways.

@@ -97,6 +97,9 @@ def patch():
         if subscriber not in (notification.subscribers or []):
             raise NotFoundException("Unable to delete subscriber - the subscriber doesn't exist.")
         notification.subscribers.remove(subscriber)
+        # AWS: "Deleting the last subscriber to a notification also deletes the notification."
+        if not notification.subscribers:
+            budget.notifications.remove(notification)
         return json.dumps({})
 
     # AWS answers large limits in scientific notation (Java's BigDecimal form: `1.53E+7`);

@@ -150,6 +150,33 @@ async fn limit_notifications_and_subscribers_are_updated_in_place() {
     world.assert_converged();
 }
 
+/// AWS deletes a notification with its last subscriber: a sole subscriber replaced by
+/// another (an email, or the one SNS topic a notification may have) must not take the
+/// notification with it. One apply converges.
+#[tokio::test]
+async fn a_sole_subscriber_replaced_keeps_its_notification() {
+    let world = World::with_dev_env();
+    let sole = |email: &str, topic: &str| {
+        format!(
+            "[budgets.\"app-b\"]\nbudget_type = \"COST\"\ntime_unit = \"MONTHLY\"\n\
+             limit = {{ amount = \"100\", unit = \"USD\" }}\n\
+             [[budgets.\"app-b\".notifications]]\nnotification_type = \"ACTUAL\"\n\
+             comparison = \"GREATER_THAN\"\nthreshold = 80.0\nemails = [{email}]\nsns_topics = [{topic}]\n"
+        )
+    };
+    let topic = |name: &str| format!("\"arn:aws:sns:us-east-1:123456789012:{name}\"");
+    for (email, sns) in [
+        ("\"a@example.com\"".to_string(), String::new()),
+        ("\"z@example.com\"".to_string(), String::new()),
+        (String::new(), topic("t1")),
+        (String::new(), topic("t2")),
+    ] {
+        world.write("desired/dev/b.toml", &sole(&email, &sns));
+        world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+        world.assert_converged();
+    }
+}
+
 #[tokio::test]
 async fn removed_budgets_are_deleted_and_others_untouched() {
     let world = World::with_dev_env();

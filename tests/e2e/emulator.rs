@@ -155,6 +155,57 @@ async fn budgets_answer_large_amounts_in_scientific_notation_and_refuse_it_on_wr
     assert_eq!(missing.code(), Some("NotFoundException"));
 }
 
+/// AWS: "Deleting the last subscriber to a notification also deletes the notification."
+#[tokio::test]
+async fn a_budget_notification_goes_with_its_last_subscriber() {
+    use aws_sdk_budgets::types::{
+        ComparisonOperator, Notification, NotificationType, Subscriber, SubscriptionType,
+    };
+    let world = World::new();
+    let budgets = world.budgets().await;
+    let budget = Budget::builder()
+        .budget_name("b")
+        .budget_limit(Spend::builder().amount("100").unit("USD").build().unwrap())
+        .time_unit(TimeUnit::Monthly)
+        .budget_type(BudgetType::Cost)
+        .build()
+        .unwrap();
+    budgets
+        .create_budget()
+        .account_id(ACCOUNT)
+        .budget(budget)
+        .send()
+        .await
+        .unwrap();
+    let notification = Notification::builder()
+        .notification_type(NotificationType::Actual)
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(80.0)
+        .build()
+        .unwrap();
+    let subscriber = |address: &str| {
+        let built = Subscriber::builder()
+            .subscription_type(SubscriptionType::Email)
+            .address(address);
+        built.build().unwrap()
+    };
+    let create = budgets.create_notification().account_id(ACCOUNT).budget_name("b");
+    let create = create
+        .notification(notification.clone())
+        .subscribers(subscriber("a@example.com"));
+    create.send().await.unwrap();
+    let delete = budgets.delete_subscriber().account_id(ACCOUNT).budget_name("b");
+    let delete = delete
+        .notification(notification)
+        .subscriber(subscriber("a@example.com"));
+    delete.send().await.unwrap();
+    let left = budgets
+        .describe_notifications_for_budget()
+        .account_id(ACCOUNT)
+        .budget_name("b");
+    assert!(left.send().await.unwrap().notifications().is_empty());
+}
+
 #[tokio::test]
 async fn sns_email_subscriptions_wait_for_confirmation() {
     let world = World::new();

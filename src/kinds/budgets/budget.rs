@@ -894,6 +894,10 @@ async fn update_notifications(
     Ok(())
 }
 
+/// Brings a notification's subscribers from `old` to `new`. AWS deletes a notification with
+/// its last subscriber, so the new ones are added first, as far as AWS's limits (10 emails,
+/// 1 SNS topic) leave room; then the old ones go; then the rest are added, with the
+/// notification made again if it went with its last subscriber (a sole SNS topic replaced).
 async fn update_subscribers(
     client: &Client,
     account: &str,
@@ -903,6 +907,10 @@ async fn update_subscribers(
 ) -> Result<(), AwsError> {
     let notification = notification_of(new, name)?;
     let (before, after) = (subscribers_of(old, name)?, subscribers_of(new, name)?);
+    let (first, last) = added_in_order(&before, &after);
+    for added in first {
+        create_subscriber(client, account, name, &notification, added).await?;
+    }
     for gone in before.iter().filter(|s| !after.contains(s)) {
         let deleted = client
             .delete_subscriber()
@@ -915,19 +923,71 @@ async fn update_subscribers(
             .aws("DeleteSubscriber", name);
         deleted.done_if(&[codes::NOT_FOUND])?;
     }
-    for added in after.iter().filter(|s| !before.contains(s)) {
-        let created = client
-            .create_subscriber()
-            .account_id(account)
-            .budget_name(name)
-            .notification(notification.clone())
-            .subscriber(added.clone())
-            .send()
-            .await
-            .aws("CreateSubscriber", name);
-        created.done_if(&[codes::DUPLICATE_RECORD])?;
+    for (i, added) in last.iter().enumerate() {
+        match create_subscriber(client, account, name, &notification, added).await {
+            Err(error) if error.code == codes::NOT_FOUND => {
+                let rest = last[i..].iter().map(|s| (*s).clone()).collect();
+                let created = client
+                    .create_notification()
+                    .account_id(account)
+                    .budget_name(name)
+                    .notification(notification.clone())
+                    .set_subscribers(Some(rest))
+                    .send()
+                    .await;
+                return created.aws("CreateNotification", name).map(drop);
+            }
+            other => other?,
+        }
     }
     Ok(())
+}
+
+/// The subscribers `after` adds to `before`: those there is room for beside all of `before`
+/// (AWS: 10 emails and 1 SNS topic a notification), and those that must wait for the old
+/// ones to go.
+fn added_in_order<'a>(
+    before: &[Subscriber],
+    after: &'a [Subscriber],
+) -> (Vec<&'a Subscriber>, Vec<&'a Subscriber>) {
+    let limit = |kind: &SubscriptionType| match kind {
+        SubscriptionType::Sns => 1,
+        _ => MAX_EMAILS,
+    };
+    let mut counts: HashMap<SubscriptionType, usize> = HashMap::new();
+    for subscriber in before {
+        *counts.entry(subscriber.subscription_type.clone()).or_default() += 1;
+    }
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    for added in after.iter().filter(|s| !before.contains(s)) {
+        let count = counts.entry(added.subscription_type.clone()).or_default();
+        if *count < limit(&added.subscription_type) {
+            *count += 1;
+            first.push(added);
+        } else {
+            last.push(added);
+        }
+    }
+    (first, last)
+}
+
+async fn create_subscriber(
+    client: &Client,
+    account: &str,
+    name: &str,
+    notification: &Notification,
+    subscriber: &Subscriber,
+) -> Result<(), AwsError> {
+    let created = client
+        .create_subscriber()
+        .account_id(account)
+        .budget_name(name)
+        .notification(notification.clone())
+        .subscriber(subscriber.clone())
+        .send()
+        .await
+        .aws("CreateSubscriber", name);
+    created.done_if(&[codes::DUPLICATE_RECORD])
 }
 
 /// Deletes the budget (its notifications go with it); one already gone counts as deleted.
