@@ -71,6 +71,18 @@ def patch():
 
     IAMBackend.delete_policy = delete_policy
 
+    # Attaching a policy a user already has changes nothing on AWS; moto counts it again (for
+    # groups it does not), so the policy's AttachmentCount stays above its real attachments
+    # and DeletePolicy would answer DeleteConflict for ever.
+    original_attach_user_policy = IAMBackend.attach_user_policy
+
+    def attach_user_policy(self, policy_arn, user_name):
+        if policy_arn in self.get_user(user_name).managed_policies:
+            return None
+        return original_attach_user_policy(self, policy_arn, user_name)
+
+    IAMBackend.attach_user_policy = attach_user_policy
+
     # ListGroups: moto ignores PathPrefix and paging; AWS honours both.
     def list_groups(self):
         prefix = self._get_param("PathPrefix") or "/"

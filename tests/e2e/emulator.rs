@@ -103,6 +103,40 @@ async fn iam_deletes_a_policy_only_when_detached() {
     assert_eq!(attached.code(), Some("DeleteConflict"));
 }
 
+/// Attaching a policy twice to one user is one attachment, as on AWS: detached once, the
+/// policy can be deleted (moto counted two, and refused for ever).
+#[tokio::test]
+async fn iam_counts_a_policy_attached_twice_to_a_user_once() {
+    let world = World::new();
+    let iam = world.iam().await;
+    let document =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
+    let policy = iam
+        .create_policy()
+        .policy_name("read")
+        .policy_document(document)
+        .send()
+        .await
+        .unwrap();
+    let arn = policy.policy().and_then(|p| p.arn()).unwrap().to_string();
+    iam.create_user().user_name("jo").send().await.unwrap();
+    for _ in 0..2 {
+        iam.attach_user_policy()
+            .user_name("jo")
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    iam.detach_user_policy()
+        .user_name("jo")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_policy().policy_arn(&arn).send().await.unwrap();
+}
+
 #[tokio::test]
 async fn budgets_answer_large_amounts_in_scientific_notation_and_refuse_it_on_writes() {
     let world = World::new();

@@ -135,6 +135,40 @@ async fn removing_a_user_deletes_it_and_everything_it_holds_in_one_apply() {
     world.assert_converged();
 }
 
+/// A user's virtual MFA device is deactivated, then deleted. Once deactivated it is no longer
+/// listed under the user, so a deletion that fails there cannot be finished by another
+/// apply: the error says what is left behind and how to delete it.
+#[tokio::test]
+async fn a_virtual_mfa_device_left_behind_is_named() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let iam = world.iam().await;
+    let device = iam
+        .create_virtual_mfa_device()
+        .virtual_mfa_device_name("bob-mfa")
+        .send()
+        .await
+        .unwrap();
+    let serial = device.virtual_mfa_device().unwrap().serial_number().to_string();
+    let enable = iam.enable_mfa_device().user_name("bob").serial_number(&serial);
+    enable
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .unwrap();
+
+    world.write("desired/dev/iam.toml", &TEAM[..TEAM.find("[users.bob]").unwrap()]);
+    world.fault(json!({ "operation": "DeleteVirtualMFADevice", "kind": "error", "status": 403, "code": "AccessDenied", "count": 1 }));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    let expected = format!(
+        "the device is deactivated and left behind, which plumb cannot find again: delete it with \
+         `aws iam delete-virtual-mfa-device --serial-number {serial}`"
+    );
+    assert!(apply.stderr.contains(&expected), "{}", apply.stderr);
+}
+
 #[tokio::test]
 async fn removing_groups_and_policies_in_use_deletes_them_in_a_safe_order() {
     let world = world_with_team();

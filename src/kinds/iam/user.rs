@@ -498,16 +498,24 @@ impl Credentials {
             result
                 .aws("DeactivateMFADevice", user)
                 .done_if(&[codes::NO_SUCH_ENTITY])?;
-            // A virtual device (its serial is an ARN) would otherwise outlive its user.
+            // A virtual device (its serial is an ARN) would otherwise outlive its user. Once
+            // deactivated it is no longer listed under the user, so a later apply cannot find
+            // it again: the error says what is left behind.
             if serial.starts_with("arn:") {
                 let result = client
                     .delete_virtual_mfa_device()
                     .serial_number(serial)
                     .send()
                     .await;
-                result
-                    .aws("DeleteVirtualMFADevice", user)
-                    .done_if(&[codes::NO_SUCH_ENTITY])?;
+                let deleted = result.aws("DeleteVirtualMFADevice", user);
+                deleted.done_if(&[codes::NO_SUCH_ENTITY]).map_err(|mut error| {
+                    error.message = format!(
+                        "{}; the device is deactivated and left behind, which plumb cannot find again: \
+                         delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`",
+                        error.message
+                    );
+                    error
+                })?;
             }
         }
         Ok(())
