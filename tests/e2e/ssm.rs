@@ -228,21 +228,18 @@ async fn initial_value_is_set_once_and_then_left_alone() {
 /// initial value again, and not nothing when the variable is unset, as it is in most applies.
 #[tokio::test]
 async fn a_replaced_parameter_keeps_the_value_people_gave_it() {
-    const TOKEN: &str = "[parameters.\"/dev/app/token\"]\ntype = \"SecureString\"\n\
+    const TOKEN: &str = "[parameters.\"/dev/app/token\"]\ntype = \"TYPE\"\n\
                          initial_value_from_env = \"FIRST_TOKEN\"\nallowed_pattern = \"^[A-Za-z0-9]+$\"\n";
-    for variable_set in [false, true] {
+    for (type_, variable_set) in [("SecureString", false), ("SecureString", true), ("String", false)] {
         let mut world = World::with_dev_env();
-        world.write("desired/dev/app.toml", TOKEN);
+        let declared = TOKEN.replace("TYPE", type_);
+        world.write("desired/dev/app.toml", &declared);
         world.set_env("FIRST_TOKEN", "FirstValue");
         world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-        let rotate = world
-            .ssm()
-            .await
-            .put_parameter()
-            .name("/dev/app/token")
-            .value("RotatedByHand");
+        let ssm = world.ssm().await;
+        let rotate = ssm.put_parameter().name("/dev/app/token").value("RotatedByHand");
         let rotate = rotate
-            .r#type(ParameterType::SecureString)
+            .r#type(ParameterType::from(type_))
             .allowed_pattern("^[A-Za-z0-9]+$");
         rotate.overwrite(true).send().await.unwrap();
         if !variable_set {
@@ -251,7 +248,7 @@ async fn a_replaced_parameter_keeps_the_value_people_gave_it() {
 
         world.write(
             "desired/dev/app.toml",
-            &TOKEN.replace("allowed_pattern = \"^[A-Za-z0-9]+$\"\n", ""),
+            &declared.replace("allowed_pattern = \"^[A-Za-z0-9]+$\"\n", ""),
         );
         let apply = world.plumb(&["apply", "--auto-approve"]);
         apply.expect_code(0);
@@ -260,13 +257,29 @@ async fn a_replaced_parameter_keeps_the_value_people_gave_it() {
             "{}",
             apply.stdout
         );
+        let case = format!("{type_}, FIRST_TOKEN set: {variable_set}");
         assert_eq!(
             value_of(&world, "/dev/app/token").await.as_deref(),
             Some("RotatedByHand"),
-            "FIRST_TOKEN set: {variable_set}"
+            "{case}"
         );
         assert!(!apply.all_output().contains("RotatedByHand") && !apply.all_output().contains("FirstValue"));
         world.assert_converged();
+
+        // Still a secret once its declaration is gone: a String keeps its from-environment
+        // marker through the replacement, so the deletion shows no value.
+        world.write("desired/dev/app.toml", "");
+        let plan = world.plumb(&["plan"]);
+        assert!(
+            plan.stdout.contains("- delete parameter /dev/app/token"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            !plan.all_output().contains("RotatedByHand"),
+            "{case}: {}",
+            plan.stdout
+        );
     }
 }
 

@@ -466,11 +466,14 @@ impl Kind for Parameters {
 /// The parameter a replacement creates. A value plumb does not manage
 /// (`initial_value_from_env`) belongs to people once written: the new parameter gets the live
 /// one, not the initial value again (and not nothing, when the variable is unset in CI).
+/// The kept value is a secret whatever its type, as every value from the environment is: a
+/// String's is then written with the from-environment marker, even when this plan did not
+/// read the live marker (tags are read only where needed).
 fn keeping_unmanaged_value(live: &Parameter, desired: &Parameter) -> Parameter {
     let managed = desired.value.as_ref().is_some_and(|c| c.managed().is_some());
     let mut replacement = desired.clone();
-    if !managed && let Some(value) = &live.value {
-        replacement.value = Some(Contents::Initial(value.value().clone()));
+    if !managed && let Some(text) = live.stored_value() {
+        replacement.value = Some(Contents::Initial(Value::Secret(Secret::new(text))));
     }
     replacement
 }
