@@ -21,7 +21,7 @@ use crate::load::{self, Diagnostics, EnvVars, LoadOptions};
 use crate::lock;
 use crate::output;
 use crate::pipeline::{self, Planned, plan_all};
-use crate::plan::{EnvPlan, Plan};
+use crate::plan::{Action, EnvPlan, Plan};
 use crate::planfile::{check_not_stale, read_plan_file, write_plan_file};
 use crate::refusal::Refusal;
 use crate::render;
@@ -334,7 +334,7 @@ async fn plan(target: &Target, format: Format, out: Option<&Path>, detailed: boo
     if let Some(path) = out {
         write_plan_file(path, &planned.plan)?;
     }
-    let refusals = protected_refusals(&planned);
+    let refusals = protected_refusals(&planned, &target.dir);
     warn_about_deletes(&planned);
     // What apply's own checks would refuse, said now, so a reviewer does not approve a plan
     // that cannot be applied.
@@ -546,7 +546,7 @@ async fn apply_locked(target: &Target, options: &ApplyOptions, saved: Option<&Pl
         check_not_stale(saved, &planned.plan)?;
     }
     check_digest(options.expect_digest.as_deref(), &planned.plan.digest)?;
-    let mut refusals = protected_refusals(&planned);
+    let mut refusals = protected_refusals(&planned, &target.dir);
     refusals.extend(delete_guard_refusals(&planned, options.allow_deletes));
     if refusals.is_empty() && planned.plan.has_changes() {
         refusals.extend(pipeline::preflight(&planned).await?);
@@ -679,16 +679,31 @@ fn report_outcome(outcome: &Outcome) -> Result<()> {
 }
 
 /// Deletions or replacements of protected resources: refused by plan and apply alike.
-fn protected_refusals(planned: &Planned) -> Vec<Refusal> {
+fn protected_refusals(planned: &Planned, dir: &Path) -> Vec<Refusal> {
     let mut refusals: Vec<Refusal> = planned
         .environments()
         .flat_map(|((env_plan, session), sides)| engine::protected_changes(env_plan, sides, &session.env))
         .collect();
-    let mut protected = planned.protected_unplanned.clone();
-    for ((env_plan, _), sides) in planned.environments() {
-        protected.extend(engine::ProtectedDeclaration::in_plan(env_plan, sides));
+    let mut changes = planned.plan.environments.iter().flat_map(|e| &e.changes);
+    if !changes.any(|c| matches!(c.action, Action::Delete | Action::Replace)) {
+        return refusals;
     }
+    // The other environments' protections, read only when something is to be deleted.
     let kinds = kinds::registry();
+    let planned_names: Vec<&str> = planned
+        .plan
+        .environments
+        .iter()
+        .map(|e| e.environment.as_str())
+        .collect();
+    let (mut protected, unloaded) = load::protected_declarations(dir, &planned_names, &kinds);
+    for name in unloaded {
+        output::stderr(&format!(
+            "warning: environment `{name}` does not load (`plumb validate --env {name}` says why), so \
+             what it protects was not checked against this plan's deletions\n"
+        ));
+    }
+    protected.extend(planned.protected.iter().cloned());
     for ((env_plan, _), sides) in planned.environments() {
         refusals.extend(engine::protected_elsewhere(env_plan, sides, &protected, &kinds));
     }

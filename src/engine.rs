@@ -353,17 +353,16 @@ pub struct ProtectedDeclaration {
 }
 
 impl ProtectedDeclaration {
-    /// The declarations of a plan's creations and replacements that are protected.
-    pub fn in_plan(plan: &EnvPlan, sides: &[Sides]) -> Vec<ProtectedDeclaration> {
-        let declared = sides.iter().filter_map(|s| s.desired.as_deref());
-        let protected = declared.filter(|d| d.protect);
+    /// An environment's declarations with `protect = true`.
+    pub fn declared(env: &Environment, resources: &[Resource]) -> Vec<ProtectedDeclaration> {
+        let protected = resources.iter().filter(|r| r.protect);
         protected
-            .map(|d| ProtectedDeclaration {
-                environment: plan.environment.clone(),
-                account_id: plan.account_id.clone(),
-                region: plan.region.clone(),
-                kind: d.kind,
-                name: d.name.clone(),
+            .map(|r| ProtectedDeclaration {
+                environment: env.name.clone(),
+                account_id: env.account_id.clone(),
+                region: env.region.clone(),
+                kind: r.kind,
+                name: r.name.clone(),
             })
             .collect()
     }
@@ -382,9 +381,10 @@ pub fn protected_elsewhere(
     protected: &[ProtectedDeclaration],
     kinds: &[&dyn DynKind],
 ) -> Vec<Refusal> {
+    // Some(true): the same account; None: plumb.toml does not say (it may be).
     let same_account = |other: &ProtectedDeclaration| match (&plan.account_id, &other.account_id) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
+        (Some(a), Some(b)) => Some(a == b),
+        _ => None,
     };
     let destructive = plan.changes.iter().zip(sides);
     let destructive = destructive.filter(|(c, _)| matches!(c.action, Action::Delete | Action::Replace));
@@ -400,16 +400,24 @@ pub fn protected_elsewhere(
                 p.environment != plan.environment
                     && p.kind == change.kind
                     && p.name == live_name
-                    && same_account(p)
+                    && same_account(p) != Some(false)
                     && (account_wide || p.region == plan.region)
             })?;
+            let account = match same_account(other) {
+                Some(_) => "in the same account",
+                None => "perhaps in the same account (set `account_id` on both to tell)",
+            };
+            let hint = match kind.map(|k| k.scope().setting) {
+                Some("iam_path") => "; plumb cannot move it to another environment's path (IAM can, by hand)",
+                _ => "",
+            };
             Some(Refusal::Protected {
                 environment: plan.label(),
                 action: change.action.verb(),
                 kind: change.kind.clone(),
                 name: live_name.to_string(),
                 rule: format!(
-                    "protect = true in environment `{}`, which declares it in the same account",
+                    "protect = true in environment `{}`, which declares it {account}{hint}",
                     other.environment
                 ),
             })

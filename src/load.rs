@@ -73,44 +73,33 @@ pub fn load(options: &LoadOptions, kinds: &[&dyn DynKind]) -> Result<Desired, Di
 }
 
 /// The declarations with `protect = true` of plumb.toml's environments other than `planned`,
-/// read offline and without secrets. An environment whose files do not load is left out:
-/// its own run reports them.
+/// read offline and without secrets, and the names of those whose files do not load (their
+/// own runs report why; the caller says that their protections were not seen).
 pub fn protected_declarations(
     dir: &Path,
-    config: &Config,
     planned: &[&str],
     kinds: &[&dyn DynKind],
-) -> Vec<ProtectedDeclaration> {
-    let others = config
-        .environments
-        .keys()
-        .filter(|name| !planned.contains(&name.as_str()));
-    let load_one = |name: &String| {
+) -> (Vec<ProtectedDeclaration>, Vec<String>) {
+    let names = environment_names(dir).unwrap_or_default();
+    let (mut protected, mut unloaded) = (Vec::new(), Vec::new());
+    for name in names.into_iter().filter(|n| !planned.contains(&n.as_str())) {
         let names = [name.clone()];
         let options = LoadOptions {
             dir,
             environments: &names,
             env_vars: EnvVars::Skip,
         };
-        load(&options, kinds).ok()
-    };
-    let loaded = others
-        .filter_map(load_one)
-        .flat_map(|desired| desired.environments);
-    let protected = loaded.flat_map(|desired| {
-        let env = desired.env;
-        let resources = desired.resources.into_iter().filter(|r| r.protect);
-        resources
-            .map(|r| ProtectedDeclaration {
-                environment: env.name.clone(),
-                account_id: env.account_id.clone(),
-                region: env.region.clone(),
-                kind: r.kind,
-                name: r.name,
-            })
-            .collect::<Vec<_>>()
-    });
-    protected.collect()
+        match load(&options, kinds) {
+            Ok(desired) => protected.extend(
+                desired
+                    .environments
+                    .iter()
+                    .flat_map(|e| ProtectedDeclaration::declared(&e.env, &e.resources)),
+            ),
+            Err(_) => unloaded.push(name),
+        }
+    }
+    (protected, unloaded)
 }
 
 /// The desired-state folder: `--dir` when given; else the first of the current folder and its

@@ -28,9 +28,10 @@ pub struct Planned {
     pub plan: Plan,
     pub sessions: Vec<Session>,
     pub sides: Vec<Vec<Sides>>,
-    /// The protected declarations of the environments this run does not plan: a deletion
-    /// here must not take an object one of them protects (see `engine::protected_elsewhere`).
-    pub protected_unplanned: Vec<ProtectedDeclaration>,
+    /// The declarations with `protect = true` of the environments planned, all of them (not
+    /// only those with a change): a deletion in one must not take an object another protects
+    /// (see `engine::protected_elsewhere`).
+    pub protected: Vec<ProtectedDeclaration>,
 }
 
 impl Planned {
@@ -57,7 +58,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
             plan: Plan::new(Vec::new()),
             sessions: Vec::new(),
             sides: Vec::new(),
-            protected_unplanned: Vec::new(),
+            protected: Vec::new(),
         });
     };
     let env_vars = if target.without_secrets {
@@ -71,9 +72,11 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         env_vars,
     };
     let desired = load::load(&options, &kinds)?;
-    let planned_names: Vec<&str> = desired.environments.iter().map(|e| e.env.name.as_str()).collect();
-    let protected_unplanned =
-        load::protected_declarations(&target.dir, &desired.config, &planned_names, &kinds);
+    let protected = desired
+        .environments
+        .iter()
+        .flat_map(|e| ProtectedDeclaration::declared(&e.env, &e.resources))
+        .collect();
     check_shared_accounts(&desired).await?;
     let base_desired = base
         .as_ref()
@@ -104,7 +107,7 @@ pub async fn plan_all(target: &Target) -> Result<Planned> {
         plan: Plan::new(env_plans),
         sessions,
         sides,
-        protected_unplanned,
+        protected,
     })
 }
 

@@ -100,7 +100,8 @@ async fn a_protected_declaration_moved_to_another_environment_is_not_deleted() {
         assert!(
             apply.stderr.contains(
                 "dev: the plan would delete protected user `deploybot` (protect = true in environment \
-                 `prod`, which declares it in the same account)"
+                 `prod`, which declares it in the same account; plumb cannot move it to another \
+                 environment's path (IAM can, by hand))"
             ),
             "{}",
             apply.stderr
@@ -115,6 +116,46 @@ async fn a_protected_declaration_moved_to_another_environment_is_not_deleted() {
         .await
         .unwrap();
     assert_eq!(keys.access_key_metadata.len(), 1);
+
+    // prod in another account: its deploybot is another user, and dev's goes.
+    let toml = std::fs::read_to_string(world.path("desired/plumb.toml")).unwrap();
+    let (dev_part, prod_part) = toml.split_at(toml.find("[environments.prod]").unwrap());
+    let prod_part = prod_part.replace(account.as_str(), "999999999999");
+    world.write("desired/plumb.toml", &format!("{dev_part}{prod_part}"));
+    world
+        .plumb(&["apply", "--auto-approve", "--env", "dev"])
+        .expect_code(0);
+    assert!(iam.get_user().user_name("deploybot").send().await.is_err());
+}
+
+/// An environment whose files do not load cannot say what it protects: a plan that deletes
+/// says so, rather than passing over it in silence.
+#[tokio::test]
+async fn an_environment_that_does_not_load_is_named_when_deleting() {
+    let world = World::new();
+    world.plumb_toml_dev_and_prod();
+    world.write(
+        "desired/dev/app.toml",
+        "[parameters.\"/dev/app/x\"]\nvalue = \"1\"\n",
+    );
+    world.write(
+        "desired/prod/app.toml",
+        "[parameters.\"/prod/app/x\"]\nvalue = \"1\"\nvalu = 2\n",
+    );
+    world
+        .plumb(&["apply", "--auto-approve", "--env", "dev"])
+        .expect_code(0);
+    world.write("desired/dev/app.toml", "");
+    let plan = world.plumb(&["plan", "--env", "dev"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stderr.contains(
+            "warning: environment `prod` does not load (`plumb validate --env prod` says why), so what \
+             it protects was not checked against this plan's deletions"
+        ),
+        "{}",
+        plan.stderr
+    );
 }
 
 #[tokio::test]
