@@ -401,6 +401,32 @@ async fn a_replaced_policy_whose_creation_answered_500_is_attached_back() {
     world.assert_converged();
 }
 
+/// "Already exists" when the policy is not the new one (IAM, eventually consistent, may still
+/// show the one just deleted; here none is there at all): not taken for done. The error says
+/// what was done, and the next apply finishes the job.
+#[tokio::test]
+async fn a_replaced_policy_is_attached_back_only_when_it_is_the_new_one() {
+    let world = world_with_team();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write(
+        "desired/dev/iam.toml",
+        &TEAM.replace("Read the app's parameters", "Read parameters"),
+    );
+    world.fault(json!({ "operation": "CreatePolicy", "kind": "error", "status": 409, "code": "EntityAlreadyExists", "count": 1 }));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert!(
+        apply.stderr.contains(
+            "CreatePolicy `ssm-read`: EntityAlreadyExists: injected fault (done before: detached it from"
+        ),
+        "{}",
+        apply.stderr
+    );
+    world.clear_faults();
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+}
+
 #[test]
 fn iam_declarations_are_validated_offline() {
     let world = World::with_dev_env();

@@ -273,16 +273,53 @@ async fn replace(
         return Err(error);
     }
     done.push("deleted it".to_string());
-    // Already there, just after it was deleted: the create was carried out and its answer
-    // lost (a 500, and the SDK's retry met the new policy). Attach it back all the same.
-    create(client, session, name, desired)
-        .await
-        .done_if(&[codes::ENTITY_ALREADY_EXISTS])
-        .map_err(|e| e.after_steps(&done))?;
+    match create(client, session, name, desired).await {
+        // Already there, just after it was deleted: either the create was carried out and
+        // its answer lost (a 500, and the SDK's retry met the new policy), or IAM, eventually
+        // consistent, still shows the old one. Only the new one is attached back.
+        Err(error) if error.code == codes::ENTITY_ALREADY_EXISTS => {
+            let now = read_policy(client, arn).await.map_err(|e| e.after_steps(&done))?;
+            if now.as_ref() != Some(desired) {
+                return Err(error.after_steps(&done));
+            }
+        }
+        other => other.map_err(|e| e.after_steps(&done))?,
+    }
     done.push("created it anew".to_string());
     reattach(client, arn, &attached)
         .await
         .map_err(|e| e.after_steps(&done))
+}
+
+/// The policy as IAM has it now (its default version), or `None` when it is gone.
+async fn read_policy(client: &Client, arn: &str) -> Result<Option<Policy>, AwsError> {
+    let policy = match client.get_policy().policy_arn(arn).send().await {
+        Ok(output) => output.policy,
+        Err(error) => {
+            let error = AwsError::from_sdk("GetPolicy", arn, error);
+            return if error.code == codes::NO_SUCH_ENTITY {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(policy) = policy else { return Ok(None) };
+    let version = policy.default_version_id.clone().unwrap_or_default();
+    let read = client
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(&version)
+        .send()
+        .await;
+    let document = read
+        .aws("GetPolicyVersion", arn)?
+        .policy_version
+        .and_then(|v| v.document);
+    Ok(Some(Policy {
+        description: policy.description.filter(|d| !d.is_empty()),
+        document: iam::parse_live_document(document.as_deref().unwrap_or_default()),
+    }))
 }
 
 async fn detach_all(
