@@ -159,12 +159,14 @@ pub struct ImportContext<'a> {
 /// would take the runner's token; `value_from_env = "AWS_SECRET_ACCESS_KEY"` would copy the
 /// apply job's own credentials into a parameter.
 const RESERVED_VARIABLES: &[&str] = &[
-    "GITHUB_", "RUNNER_", "ACTIONS_", "AWS_", "INPUT_", "PLUMB_", "CI", "HOME", "PATH", "SHELL", "USER",
+    "GITHUB_", "RUNNER_", "ACTIONS_", "AWS_", "INPUT_", "PLUMB_", "CI_", "HOME", "PATH", "SHELL", "USER",
     "PWD", "LANG", "TERM", "TMPDIR", "HOSTNAME",
 ];
 
-/// Whether `name` is a variable the CI runner or the AWS SDK sets (see [`RESERVED_VARIABLES`]).
+/// Whether `name` is a variable the CI runner or the AWS SDK sets (see [`RESERVED_VARIABLES`]),
+/// in any case: Windows runners read `github_token` as `GITHUB_TOKEN`.
 pub fn is_runner_variable(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
     RESERVED_VARIABLES
         .iter()
         .any(|r| name == r.trim_end_matches('_') || (r.ends_with('_') && name.starts_with(r)))

@@ -85,6 +85,8 @@ fn a_secret_is_never_read_from_the_runners_own_variables() {
         ("value_from_env", "AWS_SECRET_ACCESS_KEY"),
         ("initial_value_from_env", "GITHUB_TOKEN"),
         ("value_from_env", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+        ("value_from_env", "github_token"),
+        ("value_from_env", "CI_JOB_TOKEN"),
     ] {
         let stderr = problems_in(&format!(
             "[parameters.\"/dev/app/x\"]\ntype = \"SecureString\"\n{field} = \"{variable}\"\n"
