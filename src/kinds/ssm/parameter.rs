@@ -489,6 +489,10 @@ async fn copied_from_home(session: &Session, name: &str, desired: &Parameter) ->
         return Ok(copy);
     };
     let client = session.shared(|s| HomeClient::of(s, home)).0;
+    // Paced like the reads by name (`ssm_read_rate`): the first replica of 10,000 parameters
+    // is 10,000 of these.
+    let limiter = session.shared(|s| ReadLimiter(RateLimiter::per_second(s.env.ssm_read_rate)));
+    limiter.0.acquire().await;
     let read = client
         .get_parameter()
         .name(name)
