@@ -304,7 +304,7 @@ async fn a_change_that_fails_part_way_says_what_it_had_done() {
     let world = World::with_dev_env();
     world.write("desired/dev/all.toml", ONE_OF_EACH);
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    world
+    let key = world
         .iam()
         .await
         .create_access_key()
@@ -312,6 +312,7 @@ async fn a_change_that_fails_part_way_says_what_it_had_done() {
         .send()
         .await
         .unwrap();
+    let key = key.access_key.unwrap().access_key_id;
 
     let changed = ONE_OF_EACH
         .replacen("value = \"v\"", "type = \"StringList\"\nvalue = [\"v\"]", 1)
@@ -325,11 +326,11 @@ async fn a_change_that_fails_part_way_says_what_it_had_done() {
     let apply = world.plumb(&["apply", "--auto-approve"]);
     apply.expect_code(1);
     for said in [
-        "replace parameter `/dev/app/k`: PutParameter `/dev/app/k`: AccessDenied: injected fault (done before: deleted `/dev/app/k`)",
-        "delete user `alice`: DeleteUser `alice`: AccessDenied: injected fault (done before: deleted its 1 access key, took it out of its groups)",
-        "update budget `app-monthly`: UpdateNotification `app-monthly`: AccessDenied: injected fault (done before: updated its limit and settings)",
+        "replace parameter `/dev/app/k`: PutParameter `/dev/app/k`: AccessDenied: injected fault (done before: deleted `/dev/app/k`)".to_string(),
+        format!("delete user `alice`: DeleteUser `alice`: AccessDenied: injected fault (done before: deleted access key {key}, took it out of its groups)"),
+        "update budget `app-monthly`: UpdateNotification `app-monthly`: AccessDenied: injected fault (done before: updated its limit and settings)".to_string(),
     ] {
-        assert!(apply.stderr.contains(said), "{said}\n{}", apply.stderr);
+        assert!(apply.stderr.contains(&said), "{said}\n{}", apply.stderr);
     }
     world.clear_faults();
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);

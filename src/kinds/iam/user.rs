@@ -214,10 +214,7 @@ impl Kind for Users {
             Op::Delete { name, live } => {
                 let mut steps = Steps::default();
                 let credentials = Credentials::read(&client, name).await?;
-                if let Some(listed) = credentials.listed() {
-                    let done = format!("deleted its {listed}");
-                    steps.step(done, credentials.delete(&client, name)).await?;
-                }
+                credentials.delete(&client, name, &mut steps).await?;
                 if !live.groups.is_empty() {
                     let leaving = update_groups(&client, name, &live.groups, &[]);
                     steps.step("took it out of its groups", leaving).await?;
@@ -448,74 +445,91 @@ impl Credentials {
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 
-    async fn delete(&self, client: &Client, user: &str) -> Result<(), AwsError> {
+    /// Deletes them, each noted in `steps` once done.
+    async fn delete(&self, client: &Client, user: &str, steps: &mut Steps) -> Result<(), AwsError> {
         for key in &self.access_keys {
-            let result = client
+            let sent = client
                 .delete_access_key()
                 .user_name(user)
                 .access_key_id(key)
-                .send()
-                .await;
-            result
-                .aws("DeleteAccessKey", user)
-                .done_if(&[codes::NO_SUCH_ENTITY])?;
+                .send();
+            let deleted = async {
+                sent.await
+                    .aws("DeleteAccessKey", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])
+            };
+            steps.step(format!("deleted access key {key}"), deleted).await?;
         }
         if self.login_profile {
-            let result = client.delete_login_profile().user_name(user).send().await;
-            result
-                .aws("DeleteLoginProfile", user)
-                .done_if(&[codes::NO_SUCH_ENTITY])?;
+            let sent = client.delete_login_profile().user_name(user).send();
+            let deleted = async {
+                sent.await
+                    .aws("DeleteLoginProfile", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])
+            };
+            steps.step("deleted its console login", deleted).await?;
         }
         for certificate in &self.signing_certificates {
-            let result = client
+            let sent = client
                 .delete_signing_certificate()
                 .user_name(user)
                 .certificate_id(certificate)
-                .send()
-                .await;
-            result
-                .aws("DeleteSigningCertificate", user)
-                .done_if(&[codes::NO_SUCH_ENTITY])?;
+                .send();
+            let deleted = async {
+                sent.await
+                    .aws("DeleteSigningCertificate", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])
+            };
+            steps
+                .step(format!("deleted signing certificate {certificate}"), deleted)
+                .await?;
         }
         for key in &self.ssh_keys {
-            let result = client
+            let sent = client
                 .delete_ssh_public_key()
                 .user_name(user)
                 .ssh_public_key_id(key)
-                .send()
-                .await;
-            result
-                .aws("DeleteSSHPublicKey", user)
-                .done_if(&[codes::NO_SUCH_ENTITY])?;
+                .send();
+            let deleted = async {
+                sent.await
+                    .aws("DeleteSSHPublicKey", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])
+            };
+            steps.step(format!("deleted SSH key {key}"), deleted).await?;
         }
         for serial in &self.mfa_devices {
-            let result = client
+            let sent = client
                 .deactivate_mfa_device()
                 .user_name(user)
                 .serial_number(serial)
-                .send()
-                .await;
-            result
-                .aws("DeactivateMFADevice", user)
-                .done_if(&[codes::NO_SUCH_ENTITY])?;
+                .send();
+            let deactivated = async {
+                sent.await
+                    .aws("DeactivateMFADevice", user)
+                    .done_if(&[codes::NO_SUCH_ENTITY])
+            };
+            steps
+                .step(format!("deactivated MFA device {serial}"), deactivated)
+                .await?;
             // A virtual device (its serial is an ARN) would otherwise outlive its user. Once
             // deactivated it is no longer listed under the user, so a later apply cannot find
             // it again: the error says what is left behind.
             if serial.starts_with("arn:") {
-                let result = client
-                    .delete_virtual_mfa_device()
-                    .serial_number(serial)
-                    .send()
-                    .await;
-                let deleted = result.aws("DeleteVirtualMFADevice", user);
-                deleted.done_if(&[codes::NO_SUCH_ENTITY]).map_err(|mut error| {
-                    error.message = format!(
-                        "{}; the device is deactivated and left behind, which plumb cannot find again: \
-                         delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`",
-                        error.message
-                    );
-                    error
-                })?;
+                let sent = client.delete_virtual_mfa_device().serial_number(serial).send();
+                let deleted = async {
+                    let deleted = sent.await.aws("DeleteVirtualMFADevice", user);
+                    deleted.done_if(&[codes::NO_SUCH_ENTITY]).map_err(|mut error| {
+                        error.message = format!(
+                            "{}; the device is deactivated and left behind, which plumb cannot find \
+                             again: delete it with `aws iam delete-virtual-mfa-device --serial-number {serial}`",
+                            error.message
+                        );
+                        error
+                    })
+                };
+                steps
+                    .step(format!("deleted MFA device {serial}"), deleted)
+                    .await?;
             }
         }
         Ok(())
