@@ -271,17 +271,7 @@ mod tests {
         let (dev, prod) = (env("dev"), env("prod"));
         let pointing_at_dev = |env: &Environment| {
             use crate::kinds::ssm::parameter::{Contents, Parameter, Parameters};
-            let spec = Parameter {
-                type_: "String".into(),
-                value: Some(Contents::Managed(Value::text("https://api.dev.example.com/"))),
-                marked_from_env: None,
-                description: None,
-                tier: None,
-                allowed_pattern: None,
-                data_type: "text".into(),
-                key_id: None,
-                tags: None,
-            };
+            let spec = Parameter::string(Contents::Managed(Value::text("https://api.dev.example.com/")));
             let name = format!("/{}/app/url", env.name);
             let declared = crate::kinds::Declared::new(spec);
             vec![crate::kinds::contract::declared_resource(

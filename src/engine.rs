@@ -462,17 +462,7 @@ mod tests {
 
     /// A String parameter's spec with `value`, all else AWS's defaults.
     fn spec(value: Contents) -> Parameter {
-        Parameter {
-            type_: "String".into(),
-            value: Some(value),
-            marked_from_env: None,
-            description: None,
-            tier: None,
-            allowed_pattern: None,
-            data_type: "text".into(),
-            key_id: None,
-            tags: None,
-        }
+        Parameter::string(value)
     }
 
     fn resource(name: &str, spec: Parameter) -> Resource {

@@ -193,6 +193,23 @@ impl Contents {
 }
 
 impl Parameter {
+    /// A String parameter holding `value`, all else AWS's defaults (for tests of the engine
+    /// and the renderers).
+    #[cfg(test)]
+    pub fn string(value: Contents) -> Parameter {
+        Parameter {
+            type_: "String".into(),
+            value: Some(value),
+            marked_from_env: None,
+            description: None,
+            tier: None,
+            allowed_pattern: None,
+            data_type: "text".into(),
+            key_id: None,
+            tags: None,
+        }
+    }
+
     /// The value as AWS stores it (a StringList joined by commas), secret or not.
     fn stored_value(&self) -> Option<String> {
         self.value.as_ref().and_then(|c| c.value().stored_text())
