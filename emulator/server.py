@@ -49,6 +49,8 @@ What it adds to moto, and why (see ../shared/notes/moto-coverage.md for the meas
 * AWS rules moto does not enforce:
     - SSM PutParameter checks the value against AllowedPattern
       (AWS: ParameterPatternMismatchException; moto stores anything).
+    - SSM PutParameter refuses a Standard-tier value over 4 KB (AWS: ValidationException;
+      moto stores it).
     - SSM PutParameter with Tier=Intelligent-Tiering stores and reports the tier AWS would
       choose (Standard unless the value needs Advanced); moto echoes Intelligent-Tiering.
     - SSM DescribeParameters honours MaxResults (1..50) like AWS; moto pages by 10 whatever

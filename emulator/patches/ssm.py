@@ -26,6 +26,14 @@ def patch():
         # the value needs Advanced (over 4 KB), and reports that one. moto echoes the request.
         if kw.get("tier") == "Intelligent-Tiering":
             kw["tier"] = "Advanced" if value is not None and len(value.encode()) > 4096 else "Standard"
+        # A Standard parameter holds at most 4 KB (AWS: ValidationException); moto stores more.
+        previous = self._parameters.get(name) if name in self._parameters else None
+        tier = kw.get("tier") or (previous[-1].tier if previous else None) or "Standard"
+        if tier == "Standard" and value is not None and len(value.encode()) > 4096:
+            raise ValidationException(
+                "Standard tier parameters support a maximum parameter value of 4096 characters. "
+                "To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier."
+            )
         return original_put(self, name, description, value, parameter_type, allowed_pattern, *a, **kw)
 
     SimpleSystemManagerBackend.put_parameter = put_parameter

@@ -25,6 +25,25 @@ async fn ssm_checks_allowed_patterns_and_chooses_a_tier_for_intelligent_tiering(
         .unwrap_err();
     assert_eq!(refused.code(), Some("ParameterPatternMismatchException"));
 
+    let big = "x".repeat(4097);
+    let put = ssm
+        .put_parameter()
+        .name("/app/big")
+        .value(&big)
+        .r#type(ParameterType::String);
+    let too_big = put.send().await.unwrap_err();
+    assert_eq!(
+        too_big.code(),
+        Some("ValidationException"),
+        "a Standard value holds 4 KB"
+    );
+    let put = ssm
+        .put_parameter()
+        .name("/app/big")
+        .value(&big)
+        .r#type(ParameterType::String);
+    put.tier(ParameterTier::Advanced).send().await.unwrap();
+
     ssm.put_parameter()
         .name("/app/small")
         .value("x")
@@ -34,7 +53,11 @@ async fn ssm_checks_allowed_patterns_and_chooses_a_tier_for_intelligent_tiering(
         .await
         .unwrap();
     let described = ssm.describe_parameters().send().await.unwrap();
-    let tier = described.parameters()[0].tier.clone();
+    let small = described
+        .parameters()
+        .iter()
+        .find(|p| p.name() == Some("/app/small"));
+    let tier = small.unwrap().tier.clone();
     assert_eq!(
         tier,
         Some(ParameterTier::Standard),

@@ -283,6 +283,53 @@ async fn a_replaced_parameter_keeps_the_value_people_gave_it() {
     }
 }
 
+/// The value people gave a parameter was never checked against the declaration's new rules:
+/// a replacement whose new pattern it does not match is refused before the delete, which
+/// would otherwise lose the value for good.
+#[tokio::test]
+async fn a_replacement_that_could_not_write_the_value_back_deletes_nothing() {
+    let mut world = World::with_dev_env();
+    let declared =
+        "[parameters.\"/dev/app/pat\"]\ninitial_value_from_env = \"PAT\"\nallowed_pattern = \"^.*$\"\n";
+    world.write("desired/dev/app.toml", declared);
+    world.set_env("PAT", "init");
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    let ssm = world.ssm().await;
+    let rotate = ssm
+        .put_parameter()
+        .name("/dev/app/pat")
+        .value("ROTATED-1")
+        .overwrite(true);
+    rotate
+        .r#type(ParameterType::String)
+        .allowed_pattern("^.*$")
+        .send()
+        .await
+        .unwrap();
+    world.env_vars.remove("PAT");
+
+    let stricter = declared.replace(
+        "allowed_pattern = \"^.*$\"",
+        "type = \"SecureString\"\nallowed_pattern = \"^[a-z]+$\"",
+    );
+    world.write("desired/dev/app.toml", &stricter);
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert!(
+        apply.stderr.contains(
+            "PutParameter `/dev/app/pat`: ValueNotWritable: the replacement could not write the parameter \
+             again: its value does not match the new allowed_pattern; nothing was deleted"
+        ),
+        "{}",
+        apply.stderr
+    );
+    assert!(!apply.all_output().contains("ROTATED-1"));
+    assert_eq!(
+        value_of(&world, "/dev/app/pat").await.as_deref(),
+        Some("ROTATED-1")
+    );
+}
+
 #[tokio::test]
 async fn throttling_and_server_errors_during_apply_still_converge() {
     let world = World::with_dev_env();

@@ -465,8 +465,8 @@ impl Kind for Parameters {
                 name, live, desired, ..
             } => {
                 let desired = &keeping_unmanaged_value(live, desired);
-                if desired.stored_value().is_none() {
-                    return Err(no_value_to_write_back(name));
+                if let Some(why) = cannot_write_back(desired) {
+                    return Err(refused_before_the_delete(name, why));
                 }
                 let create = create(&client, &limiter, name, desired);
                 kinds::delete_then_create(name, delete(&client, name), create).await
@@ -541,15 +541,36 @@ impl HomeClient {
     }
 }
 
-/// Refused before the delete: a replacement with no value to write would lose the parameter.
-fn no_value_to_write_back(name: &str) -> AwsError {
+/// Why the replacement could not write its value, checked before the delete: the value kept
+/// from the live parameter (`initial_value_from_env`) was never checked against the new
+/// `allowed_pattern` or tier, and AWS refusing it after the delete would lose it.
+fn cannot_write_back(desired: &Parameter) -> Option<String> {
+    let Some(text) = desired.stored_value() else {
+        return Some("its value was not read and is not declared".to_string());
+    };
+    let limit = match desired.tier.as_deref() {
+        Some("Advanced" | "Intelligent-Tiering") => ADVANCED_MAX_BYTES,
+        _ => STANDARD_MAX_BYTES,
+    };
+    if text.len() > limit {
+        return Some(format!("its value is over the {limit} bytes its tier allows"));
+    }
+    let pattern = desired.allowed_pattern.as_deref().map(Regex::new);
+    match pattern {
+        Some(Ok(pattern)) if !pattern.is_match(&text) => {
+            Some("its value does not match the new allowed_pattern".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A replacement refused before its delete: `why` it could not create the parameter again.
+fn refused_before_the_delete(name: &str, why: String) -> AwsError {
     AwsError {
         operation: "PutParameter",
         resource: name.to_string(),
-        code: "NoValueToWrite".into(),
-        message: "the parameter's value was not read and is not declared, so a replacement \
-                  could not write it back; nothing was deleted"
-            .into(),
+        code: "ValueNotWritable".into(),
+        message: format!("the replacement could not write the parameter again: {why}; nothing was deleted"),
     }
 }
 
