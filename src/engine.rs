@@ -396,20 +396,32 @@ pub fn protected_elsewhere(
                 .map_or(change.name.as_str(), |l| l.name.as_str());
             let kind = kinds.iter().find(|k| k.name() == change.kind);
             let account_wide = kind.is_some_and(|k| k.scope().account_wide);
+            // IAM names are one whatever their case: `DeployBot` declared is `deploybot` live.
+            let iam = kind.is_some_and(|k| k.scope().setting == "iam_path");
+            let same_name = |p: &ProtectedDeclaration| match iam {
+                true => p.name.eq_ignore_ascii_case(live_name),
+                false => p.name == live_name,
+            };
             let other = protected.iter().find(|p| {
-                p.environment != plan.environment
+                // The environment's own declaration of this very name is `protected_changes`'.
+                (p.environment != plan.environment || p.name != live_name)
                     && p.kind == change.kind
-                    && p.name == live_name
+                    && same_name(p)
                     && same_account(p) != Some(false)
                     && (account_wide || p.region == plan.region)
             })?;
-            let account = match same_account(other) {
-                Some(_) => "in the same account",
-                None => "perhaps in the same account (set `account_id` on both to tell)",
+            let declared_as = match other.name != live_name {
+                true => format!(" as `{}` (one IAM name, whatever its case)", other.name),
+                false => String::new(),
             };
-            let hint = match kind.map(|k| k.scope().setting) {
-                Some("iam_path") => "; plumb cannot move it to another environment's path (IAM can, by hand)",
-                _ => "",
+            let account = match (other.environment == plan.environment, same_account(other)) {
+                (true, _) => "",
+                (false, Some(_)) => " in the same account",
+                (false, None) => " perhaps in the same account (set `account_id` on both to tell)",
+            };
+            let hint = match iam && other.environment != plan.environment {
+                true => "; plumb cannot move it to another environment's path (IAM can, by hand)",
+                false => "",
             };
             Some(Refusal::Protected {
                 environment: plan.label(),
@@ -417,7 +429,7 @@ pub fn protected_elsewhere(
                 kind: change.kind.clone(),
                 name: live_name.to_string(),
                 rule: format!(
-                    "protect = true in environment `{}`, which declares it {account}{hint}",
+                    "protect = true in environment `{}`, which declares it{declared_as}{account}{hint}",
                     other.environment
                 ),
             })

@@ -128,6 +128,28 @@ async fn a_protected_declaration_moved_to_another_environment_is_not_deleted() {
     assert!(iam.get_user().user_name("deploybot").send().await.is_err());
 }
 
+/// IAM names are one whatever their case: a protected `deploybot` declared again as
+/// `DeployBot` is the same user, and its deletion (with a create IAM would refuse) is refused.
+#[tokio::test]
+async fn a_protected_iam_name_declared_in_another_case_is_not_deleted() {
+    let world = World::with_dev_env();
+    world.write("desired/dev/iam.toml", "[users.deploybot]\nprotect = true\n");
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.write("desired/dev/iam.toml", "[users.DeployBot]\nprotect = true\n");
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(3);
+    assert!(
+        apply.stderr.contains(
+            "dev: the plan would delete protected user `deploybot` (protect = true in environment `dev`, \
+             which declares it as `DeployBot` (one IAM name, whatever its case))"
+        ),
+        "{}",
+        apply.stderr
+    );
+    let iam = world.iam().await;
+    assert!(iam.get_user().user_name("deploybot").send().await.is_ok());
+}
+
 /// An environment whose files do not load cannot say what it protects: a plan that deletes
 /// says so, rather than passing over it in silence.
 #[tokio::test]
