@@ -83,6 +83,11 @@ impl Steps {
     pub fn done(&mut self, done: impl Into<String>) {
         self.0.push(done.into());
     }
+
+    /// The error of a step run outside [`Steps::step`], saying the steps done before it.
+    pub fn failed(&self, error: AwsError) -> AwsError {
+        error.after_steps(&self.0)
+    }
 }
 
 /// A replacement: delete `live_name`, then create anew (see [`Steps`]).

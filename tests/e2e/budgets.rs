@@ -6,6 +6,8 @@ use aws_sdk_budgets::types::{
     Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit,
 };
 
+use serde_json::json;
+
 use crate::support::World;
 
 const MONTHLY: &str = r#"
@@ -175,6 +177,45 @@ async fn a_sole_subscriber_replaced_keeps_its_notification() {
         world.plumb(&["apply", "--auto-approve"]).expect_code(0);
         world.assert_converged();
     }
+}
+
+/// The sole SNS topic replaced: the notification goes with the old topic and is made again.
+/// A refusal there says that the alert is gone meanwhile; a creation answered 500 is done.
+#[tokio::test]
+async fn a_notification_made_again_says_so_when_it_fails() {
+    let world = World::with_dev_env();
+    let with_topic = |topic: &str| {
+        format!(
+            "[budgets.\"app-b\"]\nbudget_type = \"COST\"\ntime_unit = \"MONTHLY\"\n\
+             limit = {{ amount = \"100\", unit = \"USD\" }}\n\
+             [[budgets.\"app-b\".notifications]]\nnotification_type = \"ACTUAL\"\n\
+             comparison = \"GREATER_THAN\"\nthreshold = 80.0\n\
+             sns_topics = [\"arn:aws:sns:us-east-1:123456789012:{topic}\"]\n"
+        )
+    };
+    world.write("desired/dev/b.toml", &with_topic("t1"));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+
+    world.write("desired/dev/b.toml", &with_topic("t2"));
+    world.fault(json!({"operation": "CreateNotification", "kind": "error", "status": 400, "code": "AccessDeniedException", "count": 1}));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    assert!(
+        apply.stderr.contains(
+            "(done before: removed subscriber arn:aws:sns:us-east-1:123456789012:t1, AWS deleted the \
+             notification with its last subscriber)"
+        ),
+        "{}",
+        apply.stderr
+    );
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.assert_converged();
+
+    world.write("desired/dev/b.toml", &with_topic("t3"));
+    world.fault(json!({"operation": "CreateNotification", "kind": "ghost", "count": 1}));
+    world.plumb(&["apply", "--auto-approve"]).expect_code(0);
+    world.clear_faults();
+    world.assert_converged();
 }
 
 #[tokio::test]

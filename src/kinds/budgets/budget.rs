@@ -908,36 +908,51 @@ async fn update_subscribers(
     let notification = notification_of(new, name)?;
     let (before, after) = (subscribers_of(old, name)?, subscribers_of(new, name)?);
     let (first, last) = added_in_order(&before, &after);
+    let mut steps = Steps::default();
     for added in first {
-        create_subscriber(client, account, name, &notification, added).await?;
+        let create = create_subscriber(client, account, name, &notification, added);
+        steps
+            .step(format!("added subscriber {}", added.address), create)
+            .await?;
     }
     for gone in before.iter().filter(|s| !after.contains(s)) {
-        let deleted = client
+        let sent = client
             .delete_subscriber()
             .account_id(account)
             .budget_name(name)
             .notification(notification.clone())
             .subscriber(gone.clone())
-            .send()
-            .await
-            .aws("DeleteSubscriber", name);
-        deleted.done_if(&[codes::NOT_FOUND])?;
+            .send();
+        let deleted = async {
+            sent.await
+                .aws("DeleteSubscriber", name)
+                .done_if(&[codes::NOT_FOUND])
+        };
+        steps
+            .step(format!("removed subscriber {}", gone.address), deleted)
+            .await?;
     }
     for (i, added) in last.iter().enumerate() {
         match create_subscriber(client, account, name, &notification, added).await {
             Err(error) if error.code == codes::NOT_FOUND => {
+                // AWS deleted the notification with its last subscriber: made again.
+                steps.done("AWS deleted the notification with its last subscriber");
                 let rest = last[i..].iter().map(|s| (*s).clone()).collect();
-                let created = client
+                let sent = client
                     .create_notification()
                     .account_id(account)
                     .budget_name(name)
                     .notification(notification.clone())
                     .set_subscribers(Some(rest))
-                    .send()
-                    .await;
-                return created.aws("CreateNotification", name).map(drop);
+                    .send();
+                let created = async {
+                    let created = sent.await.aws("CreateNotification", name);
+                    created.done_if(&[codes::DUPLICATE_RECORD])
+                };
+                return steps.step("", created).await;
             }
-            other => other?,
+            Err(error) => return Err(steps.failed(error)),
+            Ok(()) => steps.done(format!("added subscriber {}", added.address)),
         }
     }
     Ok(())
