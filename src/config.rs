@@ -147,6 +147,25 @@ pub fn is_valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// `${...}` (a desired/ file's placeholder) or a naming rule's `{env}`, `{region}`,
+/// `{account_id}`, `{vars.*}`.
+fn holds_placeholder(text: &str) -> bool {
+    text.contains("${")
+        || ["{env}", "{region}", "{account_id}", "{vars."]
+            .iter()
+            .any(|p| text.contains(p))
+}
+
+/// The strings in a TOML value (lists and tables searched).
+fn strings_in(value: &toml::Value) -> Vec<String> {
+    match value {
+        toml::Value::String(text) => vec![text.clone()],
+        toml::Value::Array(items) => items.iter().flat_map(strings_in).collect(),
+        toml::Value::Table(table) => table.values().flat_map(strings_in).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Environment {
     /// The deletion guard's limit: `max_deletes`, or [`DEFAULT_MAX_DELETES`].
     pub fn delete_limit(&self) -> usize {
@@ -178,35 +197,47 @@ impl Environment {
         }
         let problems = problems.into_iter().map(|(f, m)| (f.to_string(), m));
         problems
-            .chain(self.check_no_placeholders())
+            .chain(self.check_no_placeholders(rules))
             .chain(scope::check(&self.scope, rules))
             .chain(self.check_replicas())
             .collect()
     }
 
     /// Placeholders are expanded in desired/ files only: in plumb.toml, `protect =
-    /// ["/${env}/db/*"]` would protect nothing and `replica_key_id = "alias/${env}"` would
-    /// name no key, both without a word. (The scope's settings refuse `$` by their own rules.)
-    fn check_no_placeholders(&self) -> Vec<(String, String)> {
-        let settings = [
-            ("protect", self.protect.iter().collect::<Vec<_>>()),
-            ("replica_key_id", self.replica_key_id.iter().collect()),
-            ("replica_paths", self.replica_paths.iter().flatten().collect()),
-            ("replica_regions", self.replica_regions.iter().collect()),
-            ("assume_role", self.assume_role.iter().collect()),
-            ("profile", self.profile.iter().collect()),
-        ];
-        let mut problems = Vec::new();
-        for (field, values) in settings {
-            for value in values.into_iter().filter(|v| v.contains("${")) {
+    /// ["/${env}/db/*"]` would protect nothing, `replica_key_id = "alias/${env}"` would name no
+    /// key and `iam_path = "/${env}/"` would be a path of that name, all without a word; a
+    /// naming rule's `{env}` is no placeholder outside `[naming]`, and a variable's value is
+    /// not expanded either.
+    fn check_no_placeholders(&self, rules: &[Rule]) -> Vec<(String, String)> {
+        let one = |field: &str, values: &mut dyn Iterator<Item = &String>| {
+            values.map(|v| (field.to_string(), v.clone())).collect::<Vec<_>>()
+        };
+        let mut settings = [
+            one("protect", &mut self.protect.iter()),
+            one("replica_key_id", &mut self.replica_key_id.iter()),
+            one("replica_paths", &mut self.replica_paths.iter().flatten()),
+            one("replica_regions", &mut self.replica_regions.iter()),
+            one("assume_role", &mut self.assume_role.iter()),
+            one("profile", &mut self.profile.iter()),
+        ]
+        .concat();
+        for rule in rules {
+            let values = self.scope.values(rule.setting).into_iter();
+            settings.extend(values.map(|v| (format!("scope.{}", rule.setting), v.to_string())));
+        }
+        for (name, value) in &self.vars {
+            settings.extend(strings_in(value).into_iter().map(|v| (format!("vars.{name}"), v)));
+        }
+        let placeholders = settings.into_iter().filter(|(_, value)| holds_placeholder(value));
+        placeholders
+            .map(|(field, value)| {
                 let message = format!(
                     "`{value}` holds a placeholder, and plumb.toml is not expanded (desired/ files \
                      are): write this environment's own value"
                 );
-                problems.push((field.to_string(), message));
-            }
-        }
-        problems
+                (field, message)
+            })
+            .collect()
     }
 
     /// The replica settings: distinct regions other than the environment's own, paths inside

@@ -125,9 +125,10 @@ fn placeholders_in_plumb_toml_are_refused() {
     let world = World::new();
     world.write(
         "desired/plumb.toml",
-        "[environments.dev]\nregion = \"us-east-1\"\nprotect = [\"/${env}/app/db/*\"]\n\
+        "[environments.dev]\nregion = \"us-east-1\"\nprotect = [\"/${env}/app/db/*\", \"/{env}/app/key\"]\n\
          replica_regions = [\"us-west-2\"]\nreplica_key_id = \"alias/${env}-dr\"\n\
-         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\n",
+         [environments.dev.vars]\napp = \"${env}-app\"\n\
+         [environments.dev.scope]\nparameter_paths = [\"/dev/app/\"]\niam_path = \"/${env}/\"\n",
     );
     world.write("desired/dev/.keep.toml", "");
     let run = world.plumb_offline(&["validate"]);
