@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::aws::Session;
 use crate::cli::Target;
+use crate::config::Config;
 use crate::error::Status;
 use crate::kinds::{self, DynKind, ImportContext, Imported, OutOfReach};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
@@ -66,7 +67,7 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
     for env in &desired.environments {
         let session = Session::connect(&env.env).await;
         let account = pipeline::check_account(&session).await?;
-        let found = read_environment(&session, &target.dir, env, &selected)
+        let found = read_environment(&session, &target.dir, &desired.config, env, &selected)
             .await
             .with_context(|| pipeline::cannot_read(&env.env.name))?;
         let folder = target.dir.join(&env.env.name);
@@ -97,28 +98,48 @@ pub async fn import(target: &Target, kinds_asked: &[String], dry_run: bool) -> R
 }
 
 /// The variables desired/ already reads secrets from (`value_from_env`,
-/// `initial_value_from_env`, in any file, an earlier import's too): an imported secret must
-/// not share one, or creating both would give them one value.
-fn variables_in_use(dir: &Path) -> BTreeSet<String> {
-    fn collect(table: &toml::Table, found: &mut BTreeSet<String>) {
+/// `initial_value_from_env`, in any file, an earlier import's too), in capitals (a Windows
+/// runner reads any case as one): an imported secret must not share one, or creating both
+/// would give them one value. A name with placeholders counts as what it is in each
+/// environment of `config`.
+fn variables_in_use(dir: &Path, config: &Config) -> BTreeSet<String> {
+    fn collect(table: &toml::Table, found: &mut Vec<String>) {
         for (key, value) in table {
             match value {
                 toml::Value::String(name) if key == "value_from_env" || key == "initial_value_from_env" => {
-                    found.insert(name.clone());
+                    found.push(name.clone());
                 }
                 toml::Value::Table(inner) => collect(inner, found),
                 _ => {}
             }
         }
     }
-    let mut found = BTreeSet::new();
+    let mut written = Vec::new();
     for file in load::toml_files(dir) {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         if let Ok(table) = text.parse::<toml::Table>() {
-            collect(&table, &mut found);
+            collect(&table, &mut written);
         }
     }
-    found
+    let in_each_environment = |name: &String| -> Vec<String> {
+        if !name.contains("${") {
+            return vec![name.clone()];
+        }
+        let expanded = config.environments.values().map(|env| {
+            let mut name = name
+                .replace("${env}", &env.name)
+                .replace("${region}", &env.region);
+            for (var, value) in &env.vars {
+                if let toml::Value::String(value) = value {
+                    name = name.replace(&format!("${{vars.{var}}}"), value);
+                }
+            }
+            name
+        });
+        expanded.collect()
+    };
+    let names = written.iter().flat_map(in_each_environment);
+    names.map(|name| name.to_ascii_uppercase()).collect()
 }
 
 /// The kinds `--kind` names (by table or noun), in registry order; all when none is named.
@@ -159,6 +180,7 @@ fn select_kinds<'k>(registry: &[&'k dyn DynKind], asked: &[String]) -> Result<Ve
 async fn read_environment<'k>(
     session: &Session,
     dir: &Path,
+    config: &Config,
     env: &DesiredEnv,
     selected: &[&'k dyn DynKind],
 ) -> Result<Found<'k>> {
@@ -189,7 +211,7 @@ async fn read_environment<'k>(
     let context = ImportContext {
         env: &env.env,
         known: &known,
-        variables: RefCell::new(variables_in_use(dir)),
+        variables: RefCell::new(variables_in_use(dir, config)),
     };
     let tables = undeclared
         .into_iter()

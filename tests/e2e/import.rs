@@ -348,6 +348,27 @@ async fn a_later_import_gives_its_secrets_variables_of_their_own() {
         second.contains("initial_value_from_env = \"DEV_APP_DB_PASS_2\""),
         "{second}"
     );
+
+    // A variable named through an environment's vars, and one in small letters (one name to
+    // a Windows runner), are taken too.
+    world.plumb_toml("[environments.dev.vars]\ntoken = \"DEV_APP_TOKEN\"\n");
+    world.write(
+        "desired/dev/declared.toml",
+        "[parameters.\"/dev/app/declared-token\"]\ntype = \"SecureString\"\nvalue_from_env = \"${vars.token}\"\n\
+         [parameters.\"/dev/app/declared-key\"]\ntype = \"SecureString\"\nvalue_from_env = \"dev_app_key\"\n",
+    );
+    secret("/dev/app/token").await.unwrap();
+    secret("/dev/app/key").await.unwrap();
+    world.plumb(&["import"]).expect_code(0);
+    let third = std::fs::read_to_string(world.path("desired/dev/imported-3/parameters.toml")).unwrap();
+    assert!(
+        third.contains("initial_value_from_env = \"DEV_APP_TOKEN_2\""),
+        "{third}"
+    );
+    assert!(
+        third.contains("initial_value_from_env = \"DEV_APP_KEY_2\""),
+        "{third}"
+    );
 }
 
 #[tokio::test]
