@@ -332,7 +332,11 @@ async fn finish_existing(
             Some((update, sides)) if update.action == Action::Update => {
                 match kind.apply(session, &update, &sides).await {
                     Ok(()) => outcome.applied += 1,
-                    Err(error) => outcome.failures.push(failure(plan, change, error)),
+                    // What the first write had done ("done before: ...") is said too.
+                    Err(mut later) => {
+                        later.message = format!("{} (after {})", later.message, error);
+                        outcome.failures.push(failure(plan, change, later));
+                    }
                 }
             }
             Some(_) => outcome.failures.push(failure(plan, change, error)),

@@ -335,6 +335,17 @@ async fn a_change_that_fails_part_way_says_what_it_had_done() {
     world.clear_faults();
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
     world.assert_converged();
+
+    // A group's deletion refused at last has taken its policies off. (Its members would be
+    // taken out first, but a member in scope is an undeclared user, deleted before it, and
+    // one outside the scope refuses the deletion.)
+    let without_ops = changed.replace("[groups.ops]\npolicies = [\"p\"]\n", "");
+    world.write("desired/dev/all.toml", &without_ops);
+    world.fault(json!({ "operation": "DeleteGroup", "kind": "error", "status": 400, "code": "AccessDenied", "count": 1 }));
+    let apply = world.plumb(&["apply", "--auto-approve"]);
+    apply.expect_code(1);
+    let said = "delete group `ops`: DeleteGroup `ops`: AccessDenied: injected fault (done before: removed its policies)";
+    assert!(apply.stderr.contains(said), "{said}\n{}", apply.stderr);
 }
 
 /// A create that found its parameter already there reads the kind again, but nothing more

@@ -167,10 +167,7 @@ impl Kind for Groups {
             }
             Op::Delete { name, live } => {
                 let mut steps = Steps::default();
-                let members = remove_members(&client, name).await?;
-                if members > 0 {
-                    steps.done(format!("took its {members} member(s) out"));
-                }
+                remove_members(&client, name, &mut steps).await?;
                 if !live.permissions.is_empty() {
                     let removal = iam::apply_permissions(session, principal, Some(&live.permissions), None);
                     steps.step("removed its policies", removal).await?;
@@ -223,8 +220,8 @@ async fn create(client: &Client, session: &Session, name: &str) -> Result<(), Aw
     Ok(())
 }
 
-/// Takes every member out of `group`; says how many there were.
-async fn remove_members(client: &Client, group: &str) -> Result<usize, AwsError> {
+/// Takes every member out of `group`, each noted in `steps`.
+async fn remove_members(client: &Client, group: &str, steps: &mut Steps) -> Result<(), AwsError> {
     let mut members = Vec::new();
     let mut marker = None;
     loop {
@@ -239,7 +236,7 @@ async fn remove_members(client: &Client, group: &str) -> Result<usize, AwsError>
             Err(e) => {
                 let error = AwsError::from_sdk("GetGroup", group, e);
                 return if error.code == codes::NO_SUCH_ENTITY {
-                    Ok(0)
+                    Ok(())
                 } else {
                     Err(error)
                 };
@@ -252,15 +249,17 @@ async fn remove_members(client: &Client, group: &str) -> Result<usize, AwsError>
         }
     }
     for user in &members {
-        let result = client
+        let sent = client
             .remove_user_from_group()
             .group_name(group)
             .user_name(user)
-            .send()
-            .await;
-        result
-            .aws("RemoveUserFromGroup", user)
-            .done_if(&[codes::NO_SUCH_ENTITY])?;
+            .send();
+        let removed = async {
+            sent.await
+                .aws("RemoveUserFromGroup", user)
+                .done_if(&[codes::NO_SUCH_ENTITY])
+        };
+        steps.step(format!("took user {user} out of it"), removed).await?;
     }
-    Ok(members.len())
+    Ok(())
 }
