@@ -24,6 +24,7 @@ use crate::kinds::DynKind;
 use crate::plan::{Action, Change, EnvPlan, FieldChange, Source};
 use crate::refusal::Refusal;
 use crate::resource::{Field, Resource, Value};
+use crate::scope::Shape;
 
 /// Everything the plan for one environment is computed from.
 pub struct EnvState<'a> {
@@ -397,7 +398,7 @@ pub fn protected_elsewhere(
             let kind = kinds.iter().find(|k| k.name() == change.kind);
             let account_wide = kind.is_some_and(|k| k.scope().account_wide);
             // IAM names are one whatever their case: `DeployBot` declared is `deploybot` live.
-            let iam = kind.is_some_and(|k| k.scope().setting == "iam_path");
+            let iam = kind.is_some_and(|k| k.scope().shape == Shape::IamPath);
             let same_name = |p: &ProtectedDeclaration| match iam {
                 true => p.name.eq_ignore_ascii_case(live_name),
                 false => p.name == live_name,

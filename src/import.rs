@@ -25,6 +25,7 @@ use crate::kinds::{self, DynKind, ImportContext, Imported, OutOfReach};
 use crate::load::{self, DesiredEnv, EnvVars, LoadOptions};
 use crate::output;
 use crate::pipeline;
+use crate::placeholders::Placeholders;
 use crate::suggest;
 
 /// What one environment's import found, per kind's table: the declarations by name, and the
@@ -122,21 +123,10 @@ fn variables_in_use(dir: &Path, config: &Config) -> BTreeSet<String> {
         }
     }
     let in_each_environment = |name: &String| -> Vec<String> {
-        if !name.contains("${") {
-            return vec![name.clone()];
-        }
-        let expanded = config.environments.values().map(|env| {
-            let mut name = name
-                .replace("${env}", &env.name)
-                .replace("${region}", &env.region);
-            for (var, value) in &env.vars {
-                if let toml::Value::String(value) = value {
-                    name = name.replace(&format!("${{vars.{var}}}"), value);
-                }
-            }
-            name
-        });
-        expanded.collect()
+        let environments = config.environments.values();
+        environments
+            .filter_map(|env| Placeholders::of(env).resolved(name))
+            .collect()
     };
     let names = written.iter().flat_map(in_each_environment);
     names.map(|name| name.to_ascii_uppercase()).collect()

@@ -674,6 +674,14 @@ fn check_naming(
     problems
 }
 
+/// The TOML table of the kind named `noun`, as messages name a declaration.
+fn table_of(kinds: &[&dyn DynKind], noun: &'static str) -> &'static str {
+    kinds
+        .iter()
+        .find(|k| k.name() == noun)
+        .map_or(noun, |k| k.table())
+}
+
 /// A `renamed_from` naming an object that is still declared would delete that object (a
 /// budget's history with it) and create it anew beside the renamed one: refused, saying
 /// where it is declared.
@@ -685,10 +693,7 @@ fn check_renames(
     let still_declared = |resource: &Resource| {
         let old = resource.renamed_from()?;
         let at = declared.get(&(resource.kind, old.to_string()))?;
-        let table = kinds
-            .iter()
-            .find(|k| k.name() == resource.kind)
-            .map_or(resource.kind, |k| k.table());
+        let table = table_of(kinds, resource.kind);
         let message = format!(
             "{table}.{}.renamed_from: `{old}` is still declared, at {at}: a rename deletes the {} \
              of the old name; remove that declaration, or `renamed_from`",
@@ -718,10 +723,7 @@ fn check_references(
             let Some(origin) = resource.origin.clone() else {
                 continue;
             };
-            let table = kinds
-                .iter()
-                .find(|k| k.name() == resource.kind)
-                .map_or(resource.kind, |k| k.table());
+            let table = table_of(kinds, resource.kind);
             let message = format!(
                 "{table}.{}.{}: {} `{}` is not declared: {}",
                 toml_key(&resource.name),

@@ -59,6 +59,15 @@ impl<'a> Placeholders<'a> {
         }
     }
 
+    /// `text` with its placeholders replaced, as in a string value; `None` when one cannot be
+    /// (an unknown variable, say). For readers that report nothing, such as `import`.
+    pub fn resolved(&self, text: &str) -> Option<String> {
+        match self.resolve_text(text) {
+            Ok(resolved) => Some(resolved.unwrap_or_else(|| text.to_string())),
+            Err(_) => None,
+        }
+    }
+
     /// A table key (a resource's name, or a key inside its value) with its placeholders
     /// replaced; problems are added to `problems`.
     pub fn resolve_key<'s>(

@@ -62,8 +62,8 @@ pub fn check_tags(entry: &Entry, tags: &BTreeMap<String, String>, problems: &mut
 }
 
 /// The steps of a multi-step change done so far. The step that fails says them ("done
-/// before: deleted its 2 access keys, ..."): the apply counts the whole change as failed,
-/// and nobody should read that as "nothing happened".
+/// before: deleted access key AKIA..., took it out of its groups"): the apply counts the whole
+/// change as failed, and nobody should read that as "nothing happened".
 #[derive(Default)]
 pub struct Steps(Vec<String>);
 

@@ -8,7 +8,7 @@ use aws_sdk_budgets::types::{
 
 use serde_json::json;
 
-use crate::support::World;
+use crate::support::{World, renamed_budget};
 
 const MONTHLY: &str = r#"
 [budgets."app-monthly"]
@@ -328,15 +328,7 @@ async fn a_rename_is_one_replacement_that_says_so() {
     let world = World::with_dev_env();
     world.write("desired/dev/budgets.toml", MONTHLY);
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    let renamed = MONTHLY
-        .replace(
-            "[budgets.\"app-monthly\"]",
-            "[budgets.\"app-monthly-cost\"]\nrenamed_from = \"app-monthly\"",
-        )
-        .replace(
-            "budgets.\"app-monthly\".notifications",
-            "budgets.\"app-monthly-cost\".notifications",
-        );
+    let renamed = renamed_budget(MONTHLY, "app-monthly", "app-monthly-cost");
     world.write("desired/dev/budgets.toml", &renamed);
     let plan = world.plumb(&["plan"]);
     assert!(

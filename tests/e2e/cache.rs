@@ -266,21 +266,28 @@ async fn applied_cold(world: &World) {
     assert!(!cache_file(world).exists(), "apply uses no cache");
 }
 
+/// A hand edit (`put_parameter` of the emulator's `after` rule) once the first metadata page
+/// is answered, and the values read only after it.
+fn edit_between_the_reads(world: &World, put_parameter: serde_json::Value) {
+    world.fault(serde_json::json!({
+        "operation": "GetParametersByPath", "kind": "hold", "until": "DescribeParameters"
+    }));
+    world.fault(serde_json::json!({
+        "operation": "DescribeParameters", "kind": "after", "put_parameter": put_parameter
+    }));
+}
+
 /// A cold read lists metadata and values in two calls. A hand edit between them (metadata
 /// listed while `/dev/app/a` was a String, its value read once it had become a
 /// SecureString) must not show the secret as a String's value, nor cache it.
-/// The emulator holds the value read back until the metadata is answered, then edits.
 #[tokio::test]
 async fn a_string_made_secret_between_two_reads_stays_secret() {
     let world = World::new();
     applied_cold(&world).await;
-    world.fault(serde_json::json!({
-        "operation": "GetParametersByPath", "kind": "latency", "delay_ms": 700
-    }));
-    world.fault(serde_json::json!({
-        "operation": "DescribeParameters", "kind": "after",
-        "put_parameter": {"name": "/dev/app/a", "value": "raced-canary-7731", "type": "SecureString", "region": REGION}
-    }));
+    edit_between_the_reads(
+        &world,
+        serde_json::json!({"name": "/dev/app/a", "value": "raced-canary-7731", "type": "SecureString", "region": REGION}),
+    );
     let plan = world.plumb(&["plan"]);
     world.clear_faults();
     assert!(
@@ -456,13 +463,10 @@ async fn an_environment_refused_for_its_account_leaves_the_shared_cache_alone() 
 async fn a_parameter_deleted_between_the_reads_is_planned_as_a_create() {
     let world = World::new();
     applied_cold(&world).await;
-    world.fault(serde_json::json!({
-        "operation": "GetParametersByPath", "kind": "latency", "delay_ms": 700
-    }));
-    world.fault(serde_json::json!({
-        "operation": "DescribeParameters", "kind": "after",
-        "put_parameter": {"name": "/dev/app/a", "delete": true, "region": REGION}
-    }));
+    edit_between_the_reads(
+        &world,
+        serde_json::json!({"name": "/dev/app/a", "delete": true, "region": REGION}),
+    );
     let plan = world.plumb(&["plan", "--no-cache"]);
     world.clear_faults();
     assert!(

@@ -101,10 +101,8 @@ async fn iam_refuses_to_delete_what_still_has_members_or_attachments() {
     iam.delete_group().group_name("ops").send().await.unwrap();
 }
 
-#[tokio::test]
-async fn iam_deletes_a_policy_only_when_detached() {
-    let world = World::new();
-    let iam = world.iam().await;
+/// A managed policy `read`; its ARN.
+async fn read_policy(iam: &aws_sdk_iam::Client) -> String {
     let document =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
     let policy = iam
@@ -114,7 +112,14 @@ async fn iam_deletes_a_policy_only_when_detached() {
         .send()
         .await
         .unwrap();
-    let arn = policy.policy().and_then(|p| p.arn()).unwrap().to_string();
+    policy.policy().and_then(|p| p.arn()).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn iam_deletes_a_policy_only_when_detached() {
+    let world = World::new();
+    let iam = world.iam().await;
+    let arn = read_policy(&iam).await;
     iam.create_group().group_name("ops").send().await.unwrap();
     iam.attach_group_policy()
         .group_name("ops")
@@ -132,16 +137,7 @@ async fn iam_deletes_a_policy_only_when_detached() {
 async fn iam_counts_a_policy_attached_twice_to_a_user_once() {
     let world = World::new();
     let iam = world.iam().await;
-    let document =
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#;
-    let policy = iam
-        .create_policy()
-        .policy_name("read")
-        .policy_document(document)
-        .send()
-        .await
-        .unwrap();
-    let arn = policy.policy().and_then(|p| p.arn()).unwrap().to_string();
+    let arn = read_policy(&iam).await;
     iam.create_user().user_name("jo").send().await.unwrap();
     for _ in 0..2 {
         iam.attach_user_policy()

@@ -4,7 +4,7 @@
 use aws_sdk_iam::Client;
 use serde_json::json;
 
-use crate::support::World;
+use crate::support::{World, renamed_budget};
 
 const POLICY_DOC: &str = r#"document = { Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = ["ssm:GetParameter"], Resource = "*" }] }"#;
 
@@ -264,15 +264,7 @@ async fn replacements_whose_create_answered_500_are_done() {
     let world = World::with_dev_env();
     world.write("desired/dev/all.toml", ONE_OF_EACH);
     world.plumb(&["apply", "--auto-approve"]).expect_code(0);
-    let replaced = ONE_OF_EACH
-        .replace(
-            "[budgets.\"app-monthly\"]",
-            "[budgets.\"app-monthly-cost\"]\nrenamed_from = \"app-monthly\"",
-        )
-        .replace(
-            "budgets.\"app-monthly\".notifications",
-            "budgets.\"app-monthly-cost\".notifications",
-        );
+    let replaced = renamed_budget(ONE_OF_EACH, "app-monthly", "app-monthly-cost");
     let replaced = replaced.replacen("value = \"v\"", "type = \"StringList\"\nvalue = [\"v\"]", 1);
     world.write("desired/dev/all.toml", &replaced);
     let plan = world.plumb(&["plan"]);

@@ -418,11 +418,6 @@ impl Credentials {
 
     /// "also deletes 1 access key, console login", or nothing when there is nothing else.
     fn note(&self) -> Option<String> {
-        self.listed().map(|listed| format!("also deletes {listed}"))
-    }
-
-    /// "1 access key, console login", or nothing when there is nothing.
-    fn listed(&self) -> Option<String> {
         let count = |n: usize, one: &str, many: &str| match n {
             0 => None,
             1 => Some(format!("1 {one}")),
@@ -442,7 +437,7 @@ impl Credentials {
         .into_iter()
         .flatten()
         .collect();
-        (!parts.is_empty()).then(|| parts.join(", "))
+        (!parts.is_empty()).then(|| format!("also deletes {}", parts.join(", ")))
     }
 
     /// Deletes them, each noted in `steps` once done.

@@ -508,7 +508,7 @@ async fn copied_from_home(session: &Session, name: &str, desired: &Parameter) ->
     let client = session.shared(|s| HomeClient::of(s, home)).0;
     // Paced like the reads by name (`ssm_read_rate`): the first replica of 10,000 parameters
     // is 10,000 of these.
-    let limiter = session.shared(|s| ReadLimiter(RateLimiter::per_second(s.env.ssm_read_rate)));
+    let limiter = ReadLimiter::of(session);
     limiter.0.acquire().await;
     let read = client
         .get_parameter()
@@ -548,10 +548,7 @@ fn cannot_write_back(desired: &Parameter) -> Option<String> {
     let Some(text) = desired.stored_value() else {
         return Some("its value was not read and is not declared".to_string());
     };
-    let limit = match desired.tier.as_deref() {
-        Some("Advanced" | "Intelligent-Tiering") => ADVANCED_MAX_BYTES,
-        _ => STANDARD_MAX_BYTES,
-    };
+    let limit = max_bytes(desired.tier.as_deref());
     if text.len() > limit {
         return Some(format!("its value is over the {limit} bytes its tier allows"));
     }
@@ -612,6 +609,12 @@ impl PutLimiter {
 /// The pacing of value reads by name (`ssm_read_rate`), one per session.
 #[derive(Clone)]
 struct ReadLimiter(RateLimiter);
+
+impl ReadLimiter {
+    fn of(session: &Session) -> ReadLimiter {
+        session.shared(|s| ReadLimiter(RateLimiter::per_second(s.env.ssm_read_rate)))
+    }
+}
 
 // --- validation -----------------------------------------------------------------------
 
@@ -739,13 +742,18 @@ fn check_spec(entry: &Entry, spec: &Declaration, problems: &mut Vec<Diagnostic>)
     }
 }
 
+/// The largest value a tier holds (no tier declared: AWS's Standard).
+fn max_bytes(tier: Option<&str>) -> usize {
+    match tier {
+        Some("Advanced" | "Intelligent-Tiering") => ADVANCED_MAX_BYTES,
+        _ => STANDARD_MAX_BYTES,
+    }
+}
+
 /// The rules AWS applies to a value: not empty, within the tier's size, matching the pattern.
 /// The message never quotes the value: it may come from the environment.
 fn check_value(entry: &Entry, spec: &Declaration, field: &str, value: &str, problems: &mut Vec<Diagnostic>) {
-    let limit = match spec.tier {
-        Some(Tier::Advanced | Tier::IntelligentTiering) => ADVANCED_MAX_BYTES,
-        _ => STANDARD_MAX_BYTES,
-    };
+    let limit = max_bytes(spec.tier.map(Tier::as_str));
     if value.is_empty() {
         problems.push(entry.error(Some(field), "AWS does not allow an empty value"));
     } else if value.len() > limit {
@@ -1271,7 +1279,7 @@ async fn fill_missing_values(
         .filter(|l| l.spec.value.is_none())
         .map(|l| l.name.clone())
         .collect();
-    let limiter = session.shared(|s| ReadLimiter(RateLimiter::per_second(s.env.ssm_read_rate)));
+    let limiter = ReadLimiter::of(session);
     let batches: Vec<Vec<String>> = missing.chunks(10).map(<[String]>::to_vec).collect();
     let reads = batches
         .into_iter()

@@ -129,6 +129,18 @@ impl World {
     }
 }
 
+/// `toml` with the budget `from` declared as `to`, `renamed_from` it (notifications too).
+pub fn renamed_budget(toml: &str, from: &str, to: &str) -> String {
+    toml.replace(
+        &format!("[budgets.\"{from}\"]"),
+        &format!("[budgets.\"{to}\"]\nrenamed_from = \"{from}\""),
+    )
+    .replace(
+        &format!("budgets.\"{from}\".notifications"),
+        &format!("budgets.\"{to}\".notifications"),
+    )
+}
+
 /// The commands of a story and what a person saw of each (exit code, stdout, stderr), for
 /// one snapshot of the whole story.
 #[derive(Default)]
